@@ -1,0 +1,51 @@
+/**
+ * One error type for the whole pipeline. Retry logic reads `retriable`; nothing parses messages.
+ * Codes are listed in ERROR_CODES so the docs (docs/errors.md) can be checked against them.
+ */
+export const ERROR_CODES = {
+  // topology / config
+  TOPOLOGY_INVALID: 'the topology file failed validation',
+  TOPOLOGY_UNREADABLE: 'the topology file could not be read or parsed',
+  // sources
+  CHUNK_HEADER_MISSING: 'a chunk lacks a required fw-* header',
+  CHUNK_HEADER_INVALID: 'a chunk header has a value that cannot be used',
+  CHUNK_FORMAT_UNKNOWN: 'fw-format names a container the decoder does not support',
+  CHUNK_OUT_OF_SEQUENCE: 'fw-seq is not the next chunk of its session',
+  CHUNK_TOO_LARGE: 'a chunk is larger than 1 MiB',
+  // decode
+  DECODER_FAILED: 'the ffmpeg decoder exited or rejected its input',
+  DECODER_SPAWN_FAILED: 'ffmpeg could not be started',
+  // infer
+  INFER_UNAVAILABLE: 'Triton is not reachable',
+  INFER_DEADLINE_EXCEEDED: 'a Triton call passed its deadline',
+  INFER_INVALID_ARGUMENT: 'Triton rejected the request as invalid',
+  INFER_MODEL_NOT_READY: 'the model is not loaded or not ready',
+  INFER_RESOURCE_EXHAUSTED: 'Triton is out of a resource (queue full, memory)',
+  INFER_FAILED: 'Triton returned another error',
+  MODEL_UNSUPPORTED: 'the model metadata does not fit what the pipeline can feed',
+  // sinks
+  SINK_PUBLISH_FAILED: 'publishing to a sink failed',
+  // ingest
+  INGEST_SOURCE_FAILED: 'the ingest source could not be opened or read',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+export type Stage = 'config' | 'source' | 'decode' | 'batch' | 'infer' | 'postprocess' | 'sink' | 'ingest' | 'stack';
+
+export class FramewireError extends Error {
+  readonly code: ErrorCode;
+  readonly stage: Stage;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, stage: Stage, message: string, opts: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'FramewireError';
+    this.code = code;
+    this.stage = stage;
+    this.retriable = opts.retriable ?? false;
+  }
+}
+
+export function isRetriable(err: unknown): boolean {
+  return err instanceof FramewireError && err.retriable;
+}

@@ -1,0 +1,62 @@
+/**
+ * The typed contracts where stages meet: a decoded Frame, what completes it, and the label record.
+ * Stages never reach into each other's internals; they exchange these.
+ */
+
+/** Why a decoded frame has no label record (CONTRACTS.md, `dropped` events). */
+export type DropReason = 'deadline' | 'overload' | 'sampled' | 'unchanged' | 'decoder-reset' | 'infer-failed' | 'shutdown';
+
+/**
+ * Whoever produced a frame and must learn when it is finished (published or dropped), so the
+ * source can move its commit point. One object per stream session, never one closure per frame.
+ */
+export interface FrameOwner {
+  frameDone(frame: Frame, outcome: 'published' | DropReason): void;
+}
+
+export interface Frame {
+  readonly stream: string;
+  readonly session: string;
+  /** 0-based index of the decoded frame within its session. */
+  readonly index: number;
+  /** Presentation time relative to the session's first frame, ms. */
+  readonly ptsMs: number;
+  /** Unix ms at which the frame was captured: fw-epoch-ms + ptsMs. */
+  readonly captureTs: number;
+  /** Unix ms by which the label should be published (captureTs + latency budget). */
+  readonly deadlineTs: number;
+  /** Model-input pixels: height × width × 3, RGB, UINT8. Owned by the frame pool. */
+  data: Buffer;
+  readonly traceparent: string | undefined;
+  /** performance.now() when the decoder emitted the frame. */
+  readonly decodedAt: number;
+  readonly owner: FrameOwner;
+}
+
+export interface Label {
+  label: string;
+  score: number;
+}
+
+/** The record published to `video.labels` and, with type "label", on the WebSocket. */
+export interface LabelRecord {
+  stream: string;
+  session: string;
+  frame: number;
+  ptsMs: number;
+  captureTs: number;
+  model: string;
+  labels: Label[];
+  publishedTs: number;
+}
+
+/** `dropped` event (CONTRACTS.md): frames fromFrame..toFrame of a session were not labelled. */
+export interface DroppedEvent {
+  type: 'dropped';
+  stream: string;
+  session: string;
+  fromFrame: number;
+  toFrame: number;
+  reason: DropReason;
+  count: number;
+}

@@ -1,0 +1,129 @@
+/**
+ * Typed client for Triton's gRPC `inference.GRPCInferenceService`, loaded at runtime from the
+ * project's own proto/ definitions (wire-compatible with Triton's). Every call has a deadline;
+ * failures become FramewireErrors whose `retriable` the caller's retry logic reads.
+ */
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { FramewireError, type ErrorCode } from '../../core/errors.js';
+import type * as T from './types.js';
+
+const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../proto');
+
+let serviceCtor: grpc.ServiceClientConstructor | undefined;
+function loadService(): grpc.ServiceClientConstructor {
+  if (serviceCtor) return serviceCtor;
+  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'grpc_service.proto'), {
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+    includeDirs: [PROTO_DIR],
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
+  serviceCtor = pkg.inference.GRPCInferenceService;
+  return serviceCtor;
+}
+
+export interface TritonClientOptions {
+  /** host:port of Triton's gRPC endpoint. */
+  url: string;
+  /** Deadline for control calls (health, metadata, statistics), ms. */
+  controlDeadlineMs?: number;
+}
+
+/** gRPC status → our error code and whether a retry can help. */
+const STATUS_MAP: Partial<Record<grpc.status, [ErrorCode, boolean]>> = {
+  [grpc.status.UNAVAILABLE]: ['INFER_UNAVAILABLE', true],
+  [grpc.status.DEADLINE_EXCEEDED]: ['INFER_DEADLINE_EXCEEDED', true],
+  [grpc.status.INVALID_ARGUMENT]: ['INFER_INVALID_ARGUMENT', false],
+  [grpc.status.NOT_FOUND]: ['INFER_MODEL_NOT_READY', false],
+  [grpc.status.RESOURCE_EXHAUSTED]: ['INFER_RESOURCE_EXHAUSTED', true],
+  [grpc.status.CANCELLED]: ['INFER_FAILED', true],
+};
+
+export function toInferError(err: grpc.ServiceError | Error, method: string): FramewireError {
+  const code = (err as grpc.ServiceError).code;
+  const [fwCode, retriable] = (code !== undefined && STATUS_MAP[code as grpc.status]) || ['INFER_FAILED', false];
+  return new FramewireError(fwCode, 'infer', `Triton ${method}: ${err.message}`, { retriable, cause: err });
+}
+
+type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
+type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<unknown>) => grpc.ClientUnaryCall;
+
+export class TritonClient {
+  readonly url: string;
+  private readonly client: grpc.Client & Record<string, Unary>;
+  private readonly controlDeadlineMs: number;
+  private closed = false;
+
+  constructor(opts: TritonClientOptions) {
+    this.url = opts.url;
+    this.controlDeadlineMs = opts.controlDeadlineMs ?? 5000;
+    const Ctor = loadService();
+    this.client = new Ctor(opts.url, grpc.credentials.createInsecure(), {
+      // Batches of frames are large: lift gRPC's 4 MiB default both ways.
+      'grpc.max_receive_message_length': -1,
+      'grpc.max_send_message_length': -1,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.max_pings_without_data': 0,
+    }) as grpc.Client & Record<string, Unary>;
+  }
+
+  private call<R>(method: string, req: unknown, deadlineMs = this.controlDeadlineMs): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.client[method]!(req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => {
+        if (err) reject(toInferError(err, method));
+        else resolve(res as R);
+      });
+    });
+  }
+
+  async serverLive(): Promise<boolean> {
+    return (await this.call<{ live: boolean }>('ServerLive', {})).live;
+  }
+
+  async serverReady(): Promise<boolean> {
+    return (await this.call<{ ready: boolean }>('ServerReady', {})).ready;
+  }
+
+  async modelReady(name: string, version = ''): Promise<boolean> {
+    return (await this.call<{ ready: boolean }>('ModelReady', { name, version })).ready;
+  }
+
+  serverMetadata(): Promise<T.ServerMetadata> {
+    return this.call('ServerMetadata', {});
+  }
+
+  modelMetadata(name: string, version = ''): Promise<T.ModelMetadata> {
+    return this.call('ModelMetadata', { name, version });
+  }
+
+  async modelConfig(name: string, version = ''): Promise<T.ModelConfig> {
+    return (await this.call<{ config: T.ModelConfig }>('ModelConfig', { name, version })).config;
+  }
+
+  async modelStatistics(name = '', version = ''): Promise<T.ModelStatistics[]> {
+    return (await this.call<{ model_stats: T.ModelStatistics[] }>('ModelStatistics', { name, version })).model_stats;
+  }
+
+  async repositoryIndex(ready = false): Promise<T.RepositoryModel[]> {
+    return (await this.call<{ models: T.RepositoryModel[] }>('RepositoryIndex', { repository_name: '', ready })).models;
+  }
+
+  /** One inference. `deadlineMs` bounds the whole call (gRPC deadline). */
+  modelInfer(req: T.InferRequest, deadlineMs: number): Promise<T.InferResponse> {
+    return this.call('ModelInfer', req, deadlineMs);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.close();
+  }
+}
