@@ -7,11 +7,14 @@
 export type DropReason = 'deadline' | 'overload' | 'sampled' | 'unchanged' | 'decoder-reset' | 'infer-failed' | 'shutdown';
 
 /**
- * Whoever produced a frame and must learn when it is finished (published or dropped), so the
- * source can move its commit point. One object per stream session, never one closure per frame.
+ * Whoever produced a frame and must learn when it is finished (its label published, or its drop
+ * reported), so the source can move its commit point. One object per stream session, never one
+ * closure per frame.
  */
 export interface FrameOwner {
-  frameDone(frame: Frame, outcome: 'published' | DropReason): void;
+  framePublished(index: number): void;
+  /** Frames fromIndex..toIndex (inclusive) were reported dropped (the event is published). */
+  framesDropped(fromIndex: number, toIndex: number, reason: DropReason): void;
 }
 
 export interface Frame {

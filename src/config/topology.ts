@@ -1,0 +1,60 @@
+/**
+ * The topology file's schema, composed from each component's own schema. The config reference
+ * (docs/config.md) and JSON Schema (docs/topology.schema.json) are generated from it
+ * (`npm run docs`), and a test fails when they drift.
+ */
+import { z } from 'zod/v4';
+import { kafkaSourceSchema } from '../sources/kafka/config.js';
+import { ffmpegDecodeSchema } from '../decode/ffmpeg/config.js';
+import { batchSchema } from '../batch/config.js';
+import { tritonSchema } from '../infer/triton/config.js';
+import { kafkaSinkSchema } from '../sinks/kafka/config.js';
+import { websocketSinkSchema } from '../sinks/websocket/config.js';
+
+export const modelSchema = z
+  .strictObject({
+    name: z.string().min(1).describe("Model name in Triton's repository."),
+    topK: z.int().min(1).default(3).describe('Labels per frame, highest score first.'),
+    streams: z.string().optional().describe('Regular expression of stream ids routed to this model; the first matching model wins; default: every stream.'),
+  })
+  .describe('A classification model served by Triton.');
+
+export const topologySchema = z
+  .strictObject({
+    name: z.string().min(1).default('framewire').describe('Name of this pipeline (client ids, logs).'),
+    kafka: z
+      .strictObject({
+        brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']).describe('Bootstrap brokers, host:port.'),
+        clientId: z.string().min(1).default('framewire').describe('Kafka client id.'),
+      })
+      .prefault({})
+      .describe('The Kafka cluster shared by sources and sinks.'),
+    http: z
+      .strictObject({
+        listen: z.string().regex(/^[^:]+:\d+$/, 'expected host:port').default('127.0.0.1:8080').describe('Address of /metrics, /healthz, /readyz and the WebSocket.'),
+      })
+      .prefault({})
+      .describe('The processor HTTP endpoints.'),
+    latency: z
+      .strictObject({
+        budgetMs: z.int().min(1).default(250).describe("Per-frame latency budget: a frame's deadline is its capture time plus this."),
+      })
+      .prefault({})
+      .describe('Latency promises.'),
+    sources: z.array(z.discriminatedUnion('type', [kafkaSourceSchema])).min(1).describe('Where encoded video comes from.'),
+    decode: ffmpegDecodeSchema.prefault({}),
+    batch: batchSchema.prefault({}),
+    triton: tritonSchema.prefault({}),
+    models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),
+    sinks: z.array(z.discriminatedUnion('type', [kafkaSinkSchema, websocketSinkSchema])).min(1).describe('Where labels and events go.'),
+    shutdown: z
+      .strictObject({
+        drainTimeoutMs: z.int().min(0).default(10_000).describe('On SIGTERM: stop intake, then let in-flight frames finish for at most this long.'),
+      })
+      .prefault({})
+      .describe('Two-phase shutdown.'),
+  })
+  .describe('A framewire pipeline: sources → decode → batch → infer → sinks.');
+
+export type Topology = z.infer<typeof topologySchema>;
+export type ModelConfig = z.infer<typeof modelSchema>;

@@ -1,0 +1,207 @@
+/**
+ * Keeps one decoder per active stream session. Chunks of a stream arrive in order (one stream
+ * stays in one partition); a new session replaces the old decoder, an idle stream's decoder is
+ * closed, a decoder that dies is restarted from the next chunk without other streams noticing.
+ */
+import type { Frame } from '../core/frame.js';
+import { log } from '../core/log.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { DropReporter } from '../topology/drops.js';
+import { SessionTracker, type PartitionTracker, type ResumePoint } from '../sources/kafka/checkpoint.js';
+import type { Chunk, DeadLetter } from '../sources/kafka/chunk.js';
+import { FfmpegDecoder, type ContinueFrom } from './ffmpeg/decoder.js';
+import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
+
+/** Where frames of a stream go: the model lane's size and queue. */
+export interface Route {
+  model: string;
+  width: number;
+  height: number;
+  push(frame: Frame): Promise<void>;
+}
+
+interface StreamState {
+  stream: string;
+  session: string;
+  nextSeq: number;
+  tracker: SessionTracker;
+  decoder: FfmpegDecoder | undefined;
+  /** What a replacement decoder needs to continue numbering. */
+  continueFrom: ContinueFrom | undefined;
+  lastChunkAt: number;
+  lastFed: Chunk | undefined;
+  rejected: Set<string>;
+  route: Route;
+  epochMs: number;
+  traceparent: string | undefined;
+}
+
+export interface DecodeStageOptions {
+  config: FfmpegDecodeConfig;
+  budgetMs: number;
+  route(stream: string): Route;
+  deadLetter: DeadLetter;
+  drops: DropReporter;
+  metrics: Metrics;
+}
+
+export class DecodeStage {
+  private readonly streams = new Map<string, StreamState>();
+  /** Resume points read from the last commit, by stream + session. */
+  private readonly resume = new Map<string, ResumePoint>();
+  private readonly idleTimer: NodeJS.Timeout;
+  private readonly closing = new Set<Promise<void>>();
+
+  constructor(private readonly o: DecodeStageOptions) {
+    this.idleTimer = setInterval(() => this.closeIdle(), Math.min(1000, o.config.idleTimeoutMs / 2));
+    this.idleTimer.unref();
+  }
+
+  addResumePoints(points: ResumePoint[]): void {
+    for (const p of points) this.resume.set(p.stream + '\u0000' + p.session, p);
+  }
+
+  get activeDecoders(): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.decoder && !s.decoder.isExited) n++;
+    return n;
+  }
+
+  /**
+   * Feeds one validated chunk. Resolves when its bytes are in the decoder's input (waits while
+   * the decoder is backed up: that is what pauses the partition). The caller marks it handled.
+   */
+  async handle(chunk: Chunk, partition: PartitionTracker): Promise<void> {
+    let st = this.streams.get(chunk.stream);
+    if (!st || st.session !== chunk.session) {
+      const rp = this.resume.get(chunk.stream + '\u0000' + chunk.session);
+      if (rp && chunk.seq < rp.seq) return; // finished before the restart
+      if (chunk.seq !== 0 && !(rp && chunk.seq === rp.seq)) {
+        await this.o.deadLetter(chunk, 'out-of-sequence', `fw-seq ${chunk.seq} of unknown session ${chunk.session}; a session starts at 0`);
+        return;
+      }
+      if (st) await this.endSession(st);
+      st = this.openSession(chunk, partition, rp && chunk.seq === rp.seq ? rp : undefined);
+      if (rp) this.resume.delete(chunk.stream + '\u0000' + chunk.session);
+    } else if (chunk.seq !== st.nextSeq) {
+      await this.o.deadLetter(chunk, 'out-of-sequence', `fw-seq ${chunk.seq}, expected ${st.nextSeq} in session ${chunk.session}`);
+      return;
+    }
+    st.nextSeq = chunk.seq + 1;
+    st.lastChunkAt = Date.now();
+    if (!st.decoder || st.decoder.isExited) this.startDecoder(st);
+    st.tracker.chunkFed(chunk.seq, chunk.offset, chunk.value.length);
+    st.lastFed = chunk;
+    await st.decoder!.write(chunk.value);
+  }
+
+  private openSession(chunk: Chunk, partition: PartitionTracker, rp: ResumePoint | undefined): StreamState {
+    const tracker = new SessionTracker(chunk.stream, chunk.session, partition, rp);
+    partition.sessions.add(tracker);
+    const st: StreamState = {
+      stream: chunk.stream,
+      session: chunk.session,
+      nextSeq: chunk.seq,
+      tracker,
+      decoder: undefined,
+      continueFrom: rp ? { keyPts: rp.keyPts, keyIndex: rp.keyIndex, skipBelow: rp.nextIndex } : undefined,
+      lastChunkAt: Date.now(),
+      lastFed: undefined,
+      rejected: new Set(),
+      route: this.o.route(chunk.stream),
+      epochMs: chunk.epochMs,
+      traceparent: chunk.traceparent,
+    };
+    this.streams.set(chunk.stream, st);
+    return st;
+  }
+
+  private startDecoder(st: StreamState): void {
+    const { metrics, drops } = this.o;
+    const model = st.route.model;
+    st.tracker.decoderStarted();
+    st.tracker.closed = false;
+    const tracker = st.tracker;
+    let decoder: FfmpegDecoder;
+    decoder = new FfmpegDecoder({
+      stream: st.stream,
+      session: st.session,
+      width: st.route.width,
+      height: st.route.height,
+      epochMs: st.epochMs,
+      budgetMs: this.o.budgetMs,
+      basePts: Number.isNaN(tracker.basePts) ? undefined : tracker.basePts,
+      traceparent: st.traceparent,
+      owner: tracker,
+      continueFrom: st.continueFrom,
+      ffmpegPath: this.o.config.ffmpegPath,
+      hooks: {
+        emit: (frame) => st.route.push(frame),
+        decoded: (index, pts, pos, isKey) => {
+          tracker.frameDecoded(index, pts, pos, isKey);
+          metrics.framesDecoded.inc({ model });
+        },
+        gap: (from, to) => {
+          tracker.framesLost(from, to);
+          drops.drop(tracker, st.stream, st.session, from, to, 'decoder-reset');
+        },
+        skipped: (count) => metrics.framesResumeSkipped.inc(count),
+        decodeError: (line) => {
+          const c = st.lastFed;
+          if (!c || st.rejected.has(c.offset)) return;
+          st.rejected.add(c.offset);
+          if (st.rejected.size > 64) st.rejected.clear();
+          void this.o.deadLetter(c, 'decoder-rejected', line.replace(/^\[[^\]]*\]\s*/, '').slice(0, 300));
+        },
+        exited: (code, signal, lastLines) => {
+          metrics.decodersActive.set(this.activeDecoders);
+          if (st.decoder === decoder) st.continueFrom = decoder.continuation();
+          if (code === 0) {
+            tracker.closed = true;
+            return;
+          }
+          // Unexpected exit: counted; the next chunk of this session starts a fresh decoder.
+          metrics.decoderRestarts.inc();
+          log.once('warn', `decoder-exit:${st.stream}:${st.session}`, 'decoder exited; restarting from the next chunk', {
+            stream: st.stream,
+            session: st.session,
+            code,
+            signal,
+            ffmpeg: lastLines.split('\n').slice(-3).join(' | '),
+          });
+          tracker.closed = true;
+        },
+      },
+    });
+    st.decoder = decoder;
+    metrics.decodersActive.set(this.activeDecoders);
+  }
+
+  private async endSession(st: StreamState): Promise<void> {
+    this.streams.delete(st.stream);
+    if (st.decoder) await st.decoder.close();
+  }
+
+  private closeIdle(): void {
+    const cutoff = Date.now() - this.o.config.idleTimeoutMs;
+    for (const st of this.streams.values()) {
+      if (st.decoder && !st.decoder.isExited && st.lastChunkAt < cutoff) {
+        const p = st.decoder.close().finally(() => this.closing.delete(p));
+        this.closing.add(p);
+      }
+    }
+  }
+
+  /** Ends every decoder's input so it flushes its last frames; waits for them to exit. */
+  async close(): Promise<void> {
+    clearInterval(this.idleTimer);
+    await Promise.all([...this.streams.values()].map((st) => st.decoder?.close()));
+    await Promise.all(this.closing);
+  }
+
+  /** Stops every decoder at once (forced shutdown). */
+  async kill(): Promise<void> {
+    clearInterval(this.idleTimer);
+    await Promise.all([...this.streams.values()].map((st) => st.decoder?.kill()));
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * One model's lane: batches from the Batcher go to Triton (up to `maxInflight` at once), results
+ * become label records, and records are published in batch order so each stream's labels leave
+ * in frame order. Frames are finished (published or dropped with a reason) only after delivery.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Frame, LabelRecord } from '../core/frame.js';
+import { FramewireError, isRetriable } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { poolFor } from '../core/pool.js';
+import type { Batcher } from '../batch/batcher.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { Sink } from '../sinks/types.js';
+import type { DropReporter } from '../topology/drops.js';
+import type { TritonClient } from './triton/client.js';
+import { classificationRequest, parseClassification, type ModelSpec } from './triton/model.js';
+import type { Label } from '../core/frame.js';
+
+export interface InferStageOptions {
+  spec: ModelSpec;
+  topK: number;
+  client: TritonClient;
+  batcher: Batcher;
+  sinks: Sink[];
+  drops: DropReporter;
+  metrics: Metrics;
+  maxInflight: number;
+  timeoutMs: number;
+  retries: number;
+}
+
+interface InFlight {
+  frames: Frame[];
+  result: Promise<Label[][] | FramewireError>;
+}
+
+let requestSeq = 0;
+
+export class InferStage {
+  private readonly inflight: InFlight[] = [];
+  private slotWaiter: (() => void) | undefined;
+  private resultWaiter: (() => void) | undefined;
+  private batching = true;
+  private done: Promise<void> | undefined;
+  private readonly frameBytes: number;
+  private readonly batchPool;
+
+  constructor(private readonly o: InferStageOptions) {
+    this.frameBytes = o.spec.height * o.spec.width * 3;
+    this.batchPool = poolFor(this.frameBytes * o.batcher.maxBatch);
+  }
+
+  start(): void {
+    this.done = Promise.all([this.batchLoop(), this.publishLoop()]).then(() => undefined);
+  }
+
+  /** Resolves when the batcher's queue is closed and drained and every batch is published. */
+  finished(): Promise<void> {
+    return this.done ?? Promise.resolve();
+  }
+
+  private async batchLoop(): Promise<void> {
+    for (;;) {
+      while (this.inflight.length >= this.o.maxInflight) await new Promise<void>((r) => (this.slotWaiter = r));
+      const frames = await this.o.batcher.next();
+      if (!frames) break;
+      if (frames.length === 0) continue;
+      this.inflight.push({ frames, result: this.infer(frames) });
+      const w = this.resultWaiter;
+      this.resultWaiter = undefined;
+      if (w) w();
+    }
+    this.batching = false;
+    const w = this.resultWaiter;
+    this.resultWaiter = undefined;
+    if (w) w();
+  }
+
+  private async infer(frames: Frame[]): Promise<Label[][] | FramewireError> {
+    const { spec, client, metrics } = this.o;
+    const n = frames.length;
+    // Pack the frames into one pooled tensor buffer and return their buffers to the decoder pool.
+    const packed = this.batchPool.take();
+    const framePool = poolFor(this.frameBytes);
+    for (let i = 0; i < n; i++) {
+      frames[i]!.data.copy(packed, i * this.frameBytes);
+      framePool.give(frames[i]!.data);
+    }
+    const req = classificationRequest(spec, packed.subarray(0, n * this.frameBytes), n, this.o.topK, String(++requestSeq));
+    metrics.batchSize.observe({ model: spec.name }, n);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const t0 = performance.now();
+        try {
+          const res = await client.modelInfer(req, this.o.timeoutMs);
+          metrics.inferSeconds.observe({ model: spec.name }, (performance.now() - t0) / 1000);
+          const raw = res.raw_output_contents[0];
+          if (!raw) throw new FramewireError('INFER_FAILED', 'infer', `model ${spec.name} returned no output`);
+          metrics.framesInferred.inc({ model: spec.name }, n);
+          return parseClassification(raw, n, Math.min(this.o.topK, spec.classes));
+        } catch (err) {
+          const e = err instanceof FramewireError ? err : new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err });
+          metrics.inferErrors.inc({ code: e.code });
+          if (!isRetriable(e) || attempt >= this.o.retries) return e;
+          // Exponential backoff with full jitter.
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 25 * 2 ** attempt)));
+        }
+      }
+    } finally {
+      this.batchPool.give(packed);
+    }
+  }
+
+  private async publishLoop(): Promise<void> {
+    const { spec, metrics, drops } = this.o;
+    for (;;) {
+      const head = this.inflight[0];
+      if (!head) {
+        if (!this.batching) return;
+        await new Promise<void>((r) => (this.resultWaiter = r));
+        continue;
+      }
+      const result = await head.result;
+      const frames = head.frames;
+      if (result instanceof FramewireError) {
+        log.once('warn', `infer-failed:${spec.name}:${result.code}`, 'inference failed; frames dropped', { model: spec.name, err: result });
+        for (const f of frames) drops.drop(f.owner, f.stream, f.session, f.index, f.index, 'infer-failed');
+      } else {
+        const now = Date.now();
+        const records: LabelRecord[] = new Array(frames.length);
+        const traces: (string | undefined)[] = new Array(frames.length);
+        for (let i = 0; i < frames.length; i++) {
+          const f = frames[i]!;
+          records[i] = { stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: result[i]!, publishedTs: now };
+          traces[i] = f.traceparent;
+        }
+        await this.publish(records, traces);
+        const published = Date.now();
+        for (const f of frames) {
+          metrics.captureToPublish.observe({ model: spec.name }, (published - f.captureTs) / 1000);
+          f.owner.framePublished(f.index);
+        }
+        metrics.framesPublished.inc({ model: spec.name }, frames.length);
+      }
+      this.inflight.shift();
+      const w = this.slotWaiter;
+      this.slotWaiter = undefined;
+      if (w) w();
+    }
+  }
+
+  /** Delivers to every sink; Kafka failures are retried until they succeed (offsets wait meanwhile). */
+  private async publish(records: LabelRecord[], traces: (string | undefined)[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await Promise.all(this.o.sinks.map((s) => s.publishLabels(records, traces)));
+        return;
+      } catch (err) {
+        log.warn('publishing labels failed; retrying', { err, attempt });
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * `framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop]`
+ * Exit codes: 0 when the input ended (or SIGINT/SIGTERM stopped it cleanly), 1 on failure, 2 on bad arguments.
+ */
+import { parseArgs } from 'node:util';
+import { runIngest } from './ingest.js';
+
+const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop]
+  --stream ID    stream id (record key and fw-stream header)
+  --input SRC    file path, rtsp:// or http(s):// URL, or lavfi:<filtergraph> test pattern
+  --brokers B    comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default 127.0.0.1:9092)
+  --topic T      chunk topic (env FRAMEWIRE_CHUNKS_TOPIC, default video.chunks)
+  --realtime     pace at the source frame rate
+  --loop         repeat a file forever as one continuous session
+`;
+
+const DEFAULT_BROKERS = '127.0.0.1:9092';
+const DEFAULT_TOPIC = 'video.chunks';
+
+export async function ingestCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        stream: { type: 'string' },
+        input: { type: 'string' },
+        brokers: { type: 'string' },
+        topic: { type: 'string' },
+        realtime: { type: 'boolean' },
+        loop: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!values.stream) return usageError('--stream is required');
+  if (!values.input) return usageError('--input is required');
+  const brokers = (values.brokers ?? (process.env.FRAMEWIRE_BROKERS || DEFAULT_BROKERS))
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b.length > 0);
+  if (brokers.length === 0) return usageError('--brokers names no broker');
+  const topic = values.topic ?? (process.env.FRAMEWIRE_CHUNKS_TOPIC || DEFAULT_TOPIC);
+  if (!topic) return usageError('--topic must not be empty');
+
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await runIngest({
+      stream: values.stream,
+      input: values.input,
+      brokers,
+      topic,
+      realtime: values.realtime ?? false,
+      loop: values.loop ?? false,
+      signal: controller.signal,
+    });
+    const stopped = controller.signal.aborted ? ' (stopped by signal)' : '';
+    process.stderr.write(
+      `framewire ingest: stream ${values.stream} session ${result.session}: ${result.chunks} chunks, ${result.bytes} bytes to ${topic}${stopped}\n`,
+    );
+    return 0;
+  } catch (err) {
+    process.stderr.write(`framewire ingest: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`framewire ingest: ${message}\n${USAGE}`);
+  return 2;
+}

@@ -1,0 +1,16 @@
+import type { DroppedEvent, LabelRecord } from '../core/frame.js';
+
+/** Events published on the events topic and the WebSocket; `dropped` is the one the accounting relies on. */
+export type PipelineEvent = DroppedEvent | { type: string; stream: string; [k: string]: unknown };
+
+/**
+ * A destination for labels and events. `publishLabels` resolves once the records are durably
+ * delivered (for Kafka: acknowledged by all in-sync replicas); only then are frames finished.
+ */
+export interface Sink {
+  readonly name: string;
+  /** traceparents[i] belongs to records[i] (may be undefined). */
+  publishLabels(records: LabelRecord[], traceparents: (string | undefined)[]): Promise<void>;
+  publishEvents(events: PipelineEvent[]): Promise<void>;
+  close(): Promise<void>;
+}

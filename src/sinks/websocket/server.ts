@@ -1,0 +1,93 @@
+/**
+ * WebSocket fan-out at /ws (CONTRACTS.md). Subscriptions by `?streams=a,b` or a
+ * `{"type":"subscribe","streams":[…]}` message; none means all streams. Sending never waits:
+ * a client whose unsent bytes pass the limit is skipped, past 4× it is disconnected, so a slow
+ * client never slows the pipeline or the others.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { LabelRecord } from '../../core/frame.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import type { PipelineEvent, Sink } from '../types.js';
+import type { WebsocketSinkConfig } from './config.js';
+
+interface Client {
+  ws: WebSocket;
+  streams: Set<string> | undefined;
+}
+
+export class WebSocketSink implements Sink {
+  readonly name = 'websocket';
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  private readonly clients = new Set<Client>();
+
+  constructor(private readonly config: WebsocketSinkConfig, private readonly metrics: Metrics) {
+    this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
+  }
+
+  /** Claims upgrade requests for our path on the shared HTTP server. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname !== this.config.path) {
+        socket.destroy();
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+    });
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const q = url.searchParams.get('streams');
+    const client: Client = { ws, streams: q ? new Set(q.split(',').filter(Boolean)) : undefined };
+    this.clients.add(client);
+    this.metrics.wsClients.set(this.clients.size);
+    ws.on('message', (data) => {
+      try {
+        const msg = JSON.parse(String(data)) as { type?: string; streams?: unknown };
+        if (msg.type === 'subscribe' && Array.isArray(msg.streams)) {
+          client.streams = msg.streams.length ? new Set(msg.streams.map(String)) : undefined;
+          ws.send(JSON.stringify({ type: 'subscribed', streams: client.streams ? [...client.streams] : 'all' }));
+        }
+      } catch {
+        ws.send(JSON.stringify({ type: 'error', error: 'messages must be JSON, e.g. {"type":"subscribe","streams":["cam-1"]}' }));
+      }
+    });
+    ws.on('close', () => {
+      this.clients.delete(client);
+      this.metrics.wsClients.set(this.clients.size);
+    });
+    ws.on('error', () => ws.terminate());
+  }
+
+  private broadcast(stream: string, text: string): void {
+    for (const c of this.clients) {
+      if (c.streams && !c.streams.has(stream)) continue;
+      if (c.ws.readyState !== 1) continue;
+      const buffered = c.ws.bufferedAmount;
+      if (buffered > this.config.maxBufferedBytes) {
+        this.metrics.wsSkipped.inc();
+        if (buffered > 4 * this.config.maxBufferedBytes) c.ws.terminate();
+        continue;
+      }
+      c.ws.send(text);
+    }
+  }
+
+  async publishLabels(records: LabelRecord[]): Promise<void> {
+    if (this.clients.size === 0) return;
+    for (const r of records) this.broadcast(r.stream, JSON.stringify({ type: 'label', ...r }));
+  }
+
+  async publishEvents(events: PipelineEvent[]): Promise<void> {
+    if (this.clients.size === 0) return;
+    for (const e of events) this.broadcast(e.stream, JSON.stringify(e));
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.ws.close(1001, 'shutting down');
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}

@@ -1,0 +1,85 @@
+/** The video chunk record (CONTRACTS.md) and its validation. */
+import type { IHeaders } from 'kafkajs';
+
+export const MAX_CHUNK_BYTES = 1 << 20;
+export const SUPPORTED_FORMATS = new Set(['mpegts']);
+
+export interface Chunk {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer;
+  headers: IHeaders;
+  stream: string;
+  session: string;
+  seq: number;
+  format: string;
+  epochMs: number;
+  traceparent: string | undefined;
+}
+
+/** Short codes carried in fw-dlq-reason. */
+export type DeadLetterReason =
+  | 'missing-header'
+  | 'invalid-header'
+  | 'unknown-format'
+  | 'out-of-sequence'
+  | 'too-large'
+  | 'decoder-rejected';
+
+export type DeadLetter = (chunk: RawRecord, reason: DeadLetterReason, detail: string) => Promise<void>;
+
+export interface RawRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+}
+
+function header(h: IHeaders | undefined, name: string): string | undefined {
+  const v = h?.[name];
+  if (v === undefined || v === null) return undefined;
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined ? undefined : Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
+}
+
+/** Validates a record; returns the chunk or why it cannot be used. */
+export function parseChunk(r: RawRecord): Chunk | { reason: DeadLetterReason; detail: string } {
+  const stream = header(r.headers, 'fw-stream');
+  const session = header(r.headers, 'fw-session');
+  const seqText = header(r.headers, 'fw-seq');
+  const format = header(r.headers, 'fw-format');
+  const epochText = header(r.headers, 'fw-epoch-ms');
+  const missing = [
+    ['fw-stream', stream],
+    ['fw-session', session],
+    ['fw-seq', seqText],
+    ['fw-format', format],
+    ['fw-epoch-ms', epochText],
+  ].filter(([, v]) => v === undefined || v === '');
+  if (missing.length) return { reason: 'missing-header', detail: `missing header(s): ${missing.map(([n]) => n).join(', ')}` };
+  const key = r.key?.toString('utf8');
+  if (key !== undefined && key !== stream) return { reason: 'invalid-header', detail: `key '${key}' differs from fw-stream '${stream}'` };
+  if (!/^\d+$/.test(seqText!)) return { reason: 'invalid-header', detail: `fw-seq '${seqText}' is not a non-negative integer` };
+  if (!/^\d+$/.test(epochText!)) return { reason: 'invalid-header', detail: `fw-epoch-ms '${epochText}' is not a Unix time in ms` };
+  if (!SUPPORTED_FORMATS.has(format!)) return { reason: 'unknown-format', detail: `fw-format '${format}' is not supported (supported: ${[...SUPPORTED_FORMATS].join(', ')})` };
+  if (!r.value || r.value.length === 0) return { reason: 'invalid-header', detail: 'empty value' };
+  if (r.value.length > MAX_CHUNK_BYTES) return { reason: 'too-large', detail: `${r.value.length} bytes, more than ${MAX_CHUNK_BYTES}` };
+  return {
+    topic: r.topic,
+    partition: r.partition,
+    offset: r.offset,
+    key: r.key,
+    value: r.value,
+    headers: r.headers ?? {},
+    stream: stream!,
+    session: session!,
+    seq: Number(seqText),
+    format: format!,
+    epochMs: Number(epochText),
+    traceparent: header(r.headers, 'traceparent'),
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * Kafka source: a consumer group over the chunks topic. Records of a partition are handled in
+ * order; a bad record is copied to the dead-letter topic with a reason and counts as handled;
+ * offsets are committed on a timer, never past a frame that is not yet finished (see
+ * checkpoint.ts), with each stream's resume point in the commit metadata.
+ */
+import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
+import { log } from '../../core/log.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import type { DecodeStage } from '../../decode/sessions.js';
+import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';
+import { parseChunk, type DeadLetterReason, type RawRecord } from './chunk.js';
+import type { KafkaSourceConfig } from './config.js';
+
+export class KafkaSource {
+  private readonly consumer: Consumer;
+  private readonly partitions = new Map<number, PartitionTracker>();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> = Promise.resolve();
+  private joined = false;
+  private stopped = false;
+  private inProgress = 0;
+  private idleWaiter: (() => void) | undefined;
+
+  constructor(
+    kafka: Kafka,
+    private readonly admin: Admin,
+    private readonly producer: Producer,
+    private readonly config: KafkaSourceConfig,
+    private readonly decode: DecodeStage,
+    private readonly metrics: Metrics,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: config.group,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: 4 << 20,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.joined = true;
+      void this.loadResumePoints();
+    });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      this.joined = false;
+      log.error('Kafka consumer crashed', { err: e.payload.error, restart: e.payload.restart });
+    });
+  }
+
+  get isConsuming(): boolean {
+    return this.joined && !this.stopped;
+  }
+
+  async start(): Promise<void> {
+    await this.loadResumePoints();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.config.topic, fromBeginning: this.config.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: Math.max(1, this.config.partitions),
+      eachMessage: (p) => this.onMessage(p),
+    });
+    this.commitTimer = setInterval(() => void this.commit(), this.config.commitIntervalMs);
+  }
+
+  /** Resume points committed by the previous run of this group (all partitions of the topic). */
+  private async loadResumePoints(): Promise<void> {
+    try {
+      const res = await this.admin.fetchOffsets({ groupId: this.config.group, topics: [this.config.topic] });
+      for (const t of res) for (const p of t.partitions) this.decode.addResumePoints(parseCommitMetadata(p.metadata));
+    } catch (err) {
+      log.warn('could not read committed resume points', { err });
+    }
+  }
+
+  private tracker(topic: string, partition: number): PartitionTracker {
+    let t = this.partitions.get(partition);
+    if (!t) this.partitions.set(partition, (t = new PartitionTracker(topic, partition)));
+    return t;
+  }
+
+  private async onMessage({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> {
+    if (this.stopped) {
+      // Intake is stopping: the record is not tracked, so no commit passes it; the next run reads it.
+      return;
+    }
+    const tracker = this.tracker(topic, partition);
+    tracker.received(message.offset);
+    this.inProgress++;
+    this.metrics.chunksReceived.inc();
+    const raw: RawRecord = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
+    const chunk = parseChunk(raw);
+    try {
+      if ('reason' in chunk) {
+        await this.deadLetter(raw, chunk.reason, chunk.detail);
+        return;
+      }
+      // While the decoder is backed up, this await holds the partition; keep the group alive meanwhile.
+      const beat = setInterval(() => void heartbeat().catch(() => {}), 2_000);
+      try {
+        await this.decode.handle(chunk, tracker);
+      } finally {
+        clearInterval(beat);
+      }
+    } finally {
+      tracker.handled(message.offset);
+      if (--this.inProgress === 0 && this.idleWaiter) this.idleWaiter();
+    }
+  }
+
+  /** Copies a record unchanged to the dead-letter topic with the reason headers (CONTRACTS.md). */
+  readonly deadLetter = async (r: RawRecord, reason: DeadLetterReason, detail: string): Promise<void> => {
+    this.metrics.chunksDeadLettered.inc({ reason });
+    const stream = r.key?.toString('utf8') ?? '';
+    log.once('warn', `dlq:${reason}:${stream}`, 'chunk dead-lettered', { reason, detail, stream, topic: r.topic, partition: r.partition, offset: r.offset });
+    const headers = { ...(r.headers ?? {}) };
+    headers['fw-dlq-reason'] = reason;
+    headers['fw-dlq-detail'] = detail.replace(/[\r\n]+/g, ' ');
+    headers['fw-dlq-topic'] = r.topic;
+    headers['fw-dlq-partition'] = String(r.partition);
+    headers['fw-dlq-offset'] = r.offset;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.producer.send({ topic: this.config.dlqTopic, acks: -1, messages: [{ key: r.key, value: r.value, headers }] });
+        return;
+      } catch (err) {
+        log.warn('dead-lettering failed; retrying', { err, attempt });
+        await new Promise((res) => setTimeout(res, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  };
+
+  /** Commits each partition's safe offset with its resume points. Serialised. */
+  commit(): Promise<void> {
+    this.committing = this.committing.then(async () => {
+      const offsets = [];
+      for (const t of this.partitions.values()) {
+        t.prune();
+        const cp = t.commitPoint();
+        if (!cp) continue;
+        const key = cp.offset + '|' + cp.metadata;
+        if (key === t.lastCommitted) continue;
+        offsets.push({ topic: t.topic, partition: t.partition, offset: cp.offset, metadata: cp.metadata, key, t });
+      }
+      if (offsets.length === 0) return;
+      try {
+        await this.consumer.commitOffsets(offsets.map(({ topic, partition, offset, metadata }) => ({ topic, partition, offset, metadata })));
+        for (const o of offsets) o.t.lastCommitted = o.key;
+        this.metrics.commits.inc();
+      } catch (err) {
+        log.warn('offset commit failed; will retry', { err });
+      }
+    });
+    return this.committing;
+  }
+
+  /** Phase one of shutdown: stop fetching; records being handled finish. */
+  async stopIntake(): Promise<void> {
+    this.stopped = true;
+    this.consumer.pause([{ topic: this.config.topic }]);
+    while (this.inProgress > 0) await new Promise<void>((r) => (this.idleWaiter = r));
+  }
+
+  /** Final commit and disconnect. */
+  async close(): Promise<void> {
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    await this.commit();
+    await this.consumer.disconnect();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Every metric framewire exports, in one place. Names carry the `framewire_` prefix and their
+ * unit; labels are bounded (model, reason, stage — never a stream id).
+ */
+import client from 'prom-client';
+
+export const METRIC = {
+  chunksReceived: 'framewire_chunks_received_total',
+  chunksDeadLettered: 'framewire_chunks_dead_lettered_total',
+  framesDecoded: 'framewire_frames_decoded_total',
+  framesInferred: 'framewire_frames_inferred_total',
+  framesPublished: 'framewire_frames_published_total',
+  framesDropped: 'framewire_frames_dropped_total',
+  framesDuplicateSkipped: 'framewire_frames_resume_skipped_total',
+  decoderRestarts: 'framewire_decoder_restarts_total',
+  decodersActive: 'framewire_decoders_active',
+  batchSize: 'framewire_batch_size_frames',
+  inferSeconds: 'framewire_triton_request_seconds',
+  inferErrors: 'framewire_triton_errors_total',
+  captureToPublish: 'framewire_capture_to_publish_seconds',
+  queueFrames: 'framewire_queue_frames',
+  wsClients: 'framewire_websocket_clients',
+  wsSkipped: 'framewire_websocket_messages_skipped_total',
+  commits: 'framewire_offset_commits_total',
+} as const;
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly chunksReceived = new client.Counter({ name: METRIC.chunksReceived, help: 'Video chunks consumed from Kafka.', registers: [this.registry] });
+  readonly chunksDeadLettered = new client.Counter({ name: METRIC.chunksDeadLettered, help: 'Chunks copied to the dead-letter topic, by reason.', labelNames: ['reason'], registers: [this.registry] });
+  readonly framesDecoded = new client.Counter({ name: METRIC.framesDecoded, help: 'Frames decoded by ffmpeg.', labelNames: ['model'], registers: [this.registry] });
+  readonly framesInferred = new client.Counter({ name: METRIC.framesInferred, help: 'Frames classified by Triton.', labelNames: ['model'], registers: [this.registry] });
+  readonly framesPublished = new client.Counter({ name: METRIC.framesPublished, help: 'Label records published.', labelNames: ['model'], registers: [this.registry] });
+  readonly framesDropped = new client.Counter({ name: METRIC.framesDropped, help: 'Decoded frames not labelled, by reason.', labelNames: ['reason'], registers: [this.registry] });
+  readonly framesResumeSkipped = new client.Counter({ name: METRIC.framesDuplicateSkipped, help: 'Frames re-decoded after a restart that were already finished before it.', registers: [this.registry] });
+  readonly decoderRestarts = new client.Counter({ name: METRIC.decoderRestarts, help: 'Decoders that exited unexpectedly and were restarted.', registers: [this.registry] });
+  readonly decodersActive = new client.Gauge({ name: METRIC.decodersActive, help: 'Running ffmpeg decoders.', registers: [this.registry] });
+  readonly batchSize = new client.Histogram({ name: METRIC.batchSize, help: 'Frames per inference request.', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
+  readonly inferSeconds = new client.Histogram({ name: METRIC.inferSeconds, help: 'Triton ModelInfer latency seen by the client.', labelNames: ['model'], buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
+  readonly inferErrors = new client.Counter({ name: METRIC.inferErrors, help: 'Failed Triton requests, by error code.', labelNames: ['code'], registers: [this.registry] });
+  readonly captureToPublish = new client.Histogram({ name: METRIC.captureToPublish, help: 'Frame capture time to label published.', labelNames: ['model'], buckets: [0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2, 5], registers: [this.registry] });
+  readonly queueFrames = new client.Gauge({ name: METRIC.queueFrames, help: 'Frames waiting for a batch, per model.', labelNames: ['model'], registers: [this.registry] });
+  readonly wsClients = new client.Gauge({ name: METRIC.wsClients, help: 'Connected WebSocket clients.', registers: [this.registry] });
+  readonly wsSkipped = new client.Counter({ name: METRIC.wsSkipped, help: 'Messages not sent to a slow WebSocket client.', registers: [this.registry] });
+  readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'framewire_' });
+  }
+}

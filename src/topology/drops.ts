@@ -1,0 +1,81 @@
+/**
+ * Reports dropped frames as `dropped` events (CONTRACTS.md), merging consecutive indices of one
+ * session with the same reason into one record. A frame counts as finished only once its event
+ * is published, so offsets never pass an unreported drop.
+ */
+import type { DropReason, FrameOwner } from '../core/frame.js';
+import { log } from '../core/log.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { PipelineEvent, Sink } from '../sinks/types.js';
+
+interface Pending {
+  owner: FrameOwner;
+  stream: string;
+  session: string;
+  from: number;
+  to: number;
+  reason: DropReason;
+}
+
+export class DropReporter {
+  private pending = new Map<string, Pending>();
+  private ready: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly sinks: Sink[], private readonly metrics: Metrics, private readonly flushMs = 100) {}
+
+  drop(owner: FrameOwner, stream: string, session: string, from: number, to: number, reason: DropReason): void {
+    this.metrics.framesDropped.inc({ reason }, to - from + 1);
+    const key = stream + '\u0000' + session;
+    const p = this.pending.get(key);
+    if (p && p.reason === reason && p.to + 1 === from) {
+      p.to = to;
+    } else {
+      if (p) this.ready.push(p);
+      this.pending.set(key, { owner, stream, session, from, to, reason });
+    }
+    if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Publishes everything pending; resolves when published (or failed and retried later). */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.ready.concat([...this.pending.values()]);
+    this.ready = [];
+    this.pending.clear();
+    if (batch.length === 0) return this.flushing;
+    this.flushing = this.flushing.then(() => this.publish(batch));
+    return this.flushing;
+  }
+
+  private async publish(batch: Pending[]): Promise<void> {
+    const events: PipelineEvent[] = batch.map((p) => ({
+      type: 'dropped',
+      stream: p.stream,
+      session: p.session,
+      fromFrame: p.from,
+      toFrame: p.to,
+      reason: p.reason,
+      count: p.to - p.from + 1,
+    }));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await Promise.all(this.sinks.map((s) => s.publishEvents(events)));
+        break;
+      } catch (err) {
+        // Never give up silently: the frames stay unfinished (so uncommitted) until reported.
+        log.warn('publishing dropped events failed; retrying', { err, attempt });
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+    for (const p of batch) p.owner.framesDropped(p.from, p.to, p.reason);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+  }
+}
