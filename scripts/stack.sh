@@ -144,6 +144,8 @@ num.io.threads=4
 log.retention.hours=24
 log.segment.bytes=67108864
 message.max.bytes=2097152
+# framewire stores per-stream resume points in offset-commit metadata.
+offset.metadata.max.bytes=1048576
 EOF
   cat >"$dir/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file

@@ -32,8 +32,9 @@ export class KafkaSource {
   ) {
     this.consumer = kafka.consumer({
       groupId: config.group,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      // A crashed processor's partitions move to its successor after this long.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
       maxBytesPerPartition: 4 << 20,
       allowAutoTopicCreation: false,
     });
@@ -96,7 +97,7 @@ export class KafkaSource {
         return;
       }
       // While the decoder is backed up, this await holds the partition; keep the group alive meanwhile.
-      const beat = setInterval(() => void heartbeat().catch(() => {}), 2_000);
+      const beat = setInterval(() => void heartbeat().catch(() => {}), 1_000);
       try {
         await this.decode.handle(chunk, tracker);
       } finally {

@@ -1,0 +1,97 @@
+/**
+ * Generates the config reference (docs/config.md) and JSON Schema (docs/topology.schema.json)
+ * from the topology schema, and the error catalogue (docs/errors.md) from ERROR_CODES.
+ * `npm run docs` writes them; test/unit/docs.test.ts fails when the committed files drift.
+ */
+import { z } from 'zod/v4';
+import { topologySchema } from './topology.js';
+import { ERROR_CODES } from '../core/errors.js';
+
+type JsonSchema = {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  const?: unknown;
+  minimum?: number;
+  pattern?: string;
+  minItems?: number;
+};
+
+export function topologyJsonSchema(): object {
+  return z.toJSONSchema(topologySchema, { io: 'input' });
+}
+
+function typeOf(s: JsonSchema): string {
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  if (s.type === 'array' && s.items) return s.items.anyOf ? 'list of components' : `list of ${typeOf(s.items)}`;
+  return s.type ?? 'any';
+}
+
+function rows(s: JsonSchema, prefix: string, out: string[]): void {
+  const req = new Set(s.required ?? []);
+  for (const [name, p] of Object.entries(s.properties ?? {})) {
+    const path = prefix ? `${prefix}.${name}` : name;
+    const def = p.default !== undefined && !(typeof p.default === 'object' && p.default && Object.keys(p.default).length === 0) ? `\`${JSON.stringify(p.default)}\`` : req.has(name) ? '**required**' : '';
+    const limits = [p.minimum !== undefined && p.minimum > -Number.MAX_SAFE_INTEGER ? `≥ ${p.minimum}` : '', p.pattern ? `matches \`${p.pattern}\`` : '', p.minItems ? `at least ${p.minItems}` : '']
+      .filter(Boolean)
+      .join(', ');
+    out.push(`| \`${path}\` | ${typeOf(p)} | ${def} | ${(p.description ?? '').replace(/\|/g, '\\|')}${limits ? ` (${limits})` : ''} |`);
+    if (p.type === 'object' && p.properties) rows(p, path, out);
+    if (p.type === 'array' && p.items?.type === 'object') rows(p.items, `${path}[]`, out);
+  }
+}
+
+export function configReference(): string {
+  const schema = topologyJsonSchema() as JsonSchema;
+  const out: string[] = [
+    '# Topology reference',
+    '',
+    '<!-- Generated from src/config/topology.ts and the component schemas by `npm run docs`. Do not edit. -->',
+    '',
+    schema.description ?? '',
+    '',
+    'A topology is a YAML file. `${VAR}` and `${VAR:-default}` are replaced from the environment before parsing.',
+    'Unknown fields are errors, so a typo is reported rather than ignored.',
+    '',
+    '| field | type | default | description |',
+    '| --- | --- | --- | --- |',
+  ];
+  rows(schema, '', out);
+  for (const [name, p] of Object.entries(schema.properties ?? {})) {
+    const variants = p.items?.anyOf;
+    if (!variants) continue;
+    for (const v of variants) {
+      const type = v.properties?.type?.const;
+      out.push('', `## \`${name}[]\` of type \`${String(type)}\``, '', v.description ?? '', '', '| field | type | default | description |', '| --- | --- | --- | --- |');
+      rows(v, `${name}[]`, out);
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+export function errorCatalogue(): string {
+  const out = [
+    '# Error codes',
+    '',
+    '<!-- Generated from src/core/errors.ts by `npm run docs`. Do not edit. -->',
+    '',
+    'Every error framewire raises is a `FramewireError` with a `code`, the `stage` it came from, whether it is `retriable`, and its `cause`.',
+    '',
+    '| code | meaning |',
+    '| --- | --- |',
+  ];
+  for (const [code, meaning] of Object.entries(ERROR_CODES)) out.push(`| \`${code}\` | ${meaning} |`);
+  return out.join('\n') + '\n';
+}
+
+export function generatedDocs(): Record<string, string> {
+  return {
+    'docs/config.md': configReference(),
+    'docs/topology.schema.json': JSON.stringify(topologyJsonSchema(), null, 2) + '\n',
+    'docs/errors.md': errorCatalogue(),
+  };
+}

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DropReporter } from '../../src/topology/drops.js';
+import { Metrics } from '../../src/telemetry/metrics.js';
+import type { PipelineEvent, Sink } from '../../src/sinks/types.js';
+import type { DropReason, FrameOwner } from '../../src/core/frame.js';
+
+class MemorySink implements Sink {
+  readonly name = 'memory';
+  events: PipelineEvent[] = [];
+  failures = 0;
+  async publishLabels(): Promise<void> {}
+  async publishEvents(e: PipelineEvent[]): Promise<void> {
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('broker down');
+    }
+    this.events.push(...e);
+  }
+  async close(): Promise<void> {}
+}
+
+class Owner implements FrameOwner {
+  done: [number, number, DropReason][] = [];
+  framePublished(): void {}
+  framesDropped(from: number, to: number, reason: DropReason): void {
+    this.done.push([from, to, reason]);
+  }
+}
+
+test('consecutive drops of one session and reason merge into one event', async () => {
+  const sink = new MemorySink();
+  const r = new DropReporter([sink], new Metrics(), 10_000);
+  const o = new Owner();
+  for (let i = 3; i <= 7; i++) r.drop(o, 'cam-1', 's', i, i, 'deadline');
+  r.drop(o, 'cam-1', 's', 9, 9, 'deadline'); // not consecutive
+  r.drop(o, 'cam-1', 's', 10, 10, 'overload'); // other reason
+  r.drop(o, 'cam-2', 's', 0, 1, 'deadline'); // other stream
+  await r.flush();
+  const ev = sink.events.map((e) => e as { stream: string; fromFrame: number; toFrame: number; reason: string; count: number });
+  assert.deepEqual(
+    ev.map((e) => [e.stream, e.fromFrame, e.toFrame, e.reason, e.count]),
+    [
+      ['cam-1', 3, 7, 'deadline', 5],
+      ['cam-1', 9, 9, 'deadline', 1],
+      ['cam-1', 10, 10, 'overload', 1],
+      ['cam-2', 0, 1, 'deadline', 2],
+    ],
+  );
+  assert.equal(o.done.length, 4, 'frames are finished only after the events are published');
+});
+
+test('frames stay unfinished until a failing sink finally accepts the event', async () => {
+  const sink = new MemorySink();
+  sink.failures = 2;
+  const r = new DropReporter([sink], new Metrics(), 10_000);
+  const o = new Owner();
+  r.drop(o, 'cam-1', 's', 0, 0, 'infer-failed');
+  const p = r.flush();
+  await new Promise((res) => setTimeout(res, 50));
+  assert.equal(o.done.length, 0);
+  await p;
+  assert.deepEqual(o.done, [[0, 0, 'infer-failed']]);
+  assert.equal(sink.events.length, 1);
+});
