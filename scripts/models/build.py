@@ -58,6 +58,40 @@ def colour_probe_graph() -> onnx.ModelProto:
     return model
 
 
+def uint8_frontend(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Puts open_nsfw's preprocessing in front of its graph so it takes UINT8 RGB FRAME [N,224,224,3].
+
+    Same arithmetic as onnx_runtime_model.py's "bgr_mean_104_117_123": RGB -> BGR, float, minus means.
+    Used for the TensorRT plan, whose config must match the CPU model's input.
+    """
+    g = model.graph
+    old_input = g.input[0].name
+    nodes = [
+        helper.make_node("Cast", ["FRAME"], ["fw_frame_f"], to=TensorProto.FLOAT),
+        helper.make_node("Gather", ["fw_frame_f", "fw_bgr_idx"], ["fw_bgr"], axis=3),
+        helper.make_node("Sub", ["fw_bgr", "fw_bgr_mean"], [old_input]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), "fw_bgr_idx"),
+        numpy_helper.from_array(np.array([104.0, 117.0, 123.0], dtype=np.float32), "fw_bgr_mean"),
+    ]
+    new = onnx.ModelProto()
+    new.CopyFrom(model)
+    ng = new.graph
+    del ng.input[:]
+    ng.input.extend([helper.make_tensor_value_info("FRAME", TensorProto.UINT8, ["N", 224, 224, 3])])
+    all_nodes = nodes + list(ng.node)
+    del ng.node[:]
+    ng.node.extend(all_nodes)
+    ng.initializer.extend(inits)
+    # Expose the graph's output under the config's name.
+    ng.node.extend([helper.make_node("Identity", [ng.output[0].name], ["SCORES"])])
+    scores = helper.make_tensor_value_info("SCORES", TensorProto.FLOAT, ["N", 2])
+    del ng.output[:]
+    ng.output.extend([scores])
+    return new
+
+
 def write_if_changed(path: str, data: bytes) -> None:
     if os.path.exists(path):
         with open(path, "rb") as f:
@@ -91,6 +125,9 @@ def main() -> None:
         write_if_changed(os.path.join(version_dir, "model.py"), model_py)
         for fname, data in onnx_files.items():
             write_if_changed(os.path.join(version_dir, fname), data)
+    trt_onnx_dir = os.path.normpath(os.path.join(HERE, "..", "..", "deploy", "triton", "tensorrt", "onnx"))
+    os.makedirs(trt_onnx_dir, exist_ok=True)
+    write_if_changed(os.path.join(trt_onnx_dir, "open_nsfw_uint8.onnx"), uint8_frontend(onnx.load_from_string(nsfw_bytes)).SerializeToString())
     print(f"model repository ready: {repo}")
 
 

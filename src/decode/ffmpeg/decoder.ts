@@ -93,8 +93,8 @@ export class FfmpegDecoder {
       .inputFormat('mpegts')
       .inputOptions([
         // Live input: probe little, start at once, one decode thread per stream (many streams share 2 cores).
-        '-probesize', '131072',
-        '-analyzeduration', '1000000',
+        '-probesize', '65536',
+        '-analyzeduration', '250000',
         '-fflags', '+discardcorrupt',
         '-threads', '1',
       ])

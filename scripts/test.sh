@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command (`npm test`): installs what is missing, type-checks and builds,
+# starts the real local stack (Kafka, Triton, ffmpeg) and runs every test against it.
+#   FRAMEWIRE_TEST_ONLY=unit npm test     only the unit tests (no stack needed)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --ignore-scripts
+fi
+# Type-check and compile (src, test, bench) in one go.
+npx tsc -p tsconfig.json
+
+shopt -s nullglob
+unit=(dist/test/unit/*.test.js)
+if [ "${FRAMEWIRE_TEST_ONLY:-}" = unit ]; then
+  exec node --test --test-concurrency=1 "${unit[@]}"
+fi
+
+bash scripts/stack.sh up
+# One file at a time: integration and end-to-end tests share the broker and the server.
+# The stack lifecycle test stops and restarts the stack, so it runs last.
+node --test --test-concurrency=1 \
+  "${unit[@]}" dist/test/integration/*.test.js dist/test/e2e/*.test.js dist/test/lifecycle/*.test.js
