@@ -107,10 +107,10 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
 }
 
 async function pump(opts: IngestOptions, chunkBytes: number, producer: Producer, result: IngestResult): Promise<void> {
+  if (opts.signal?.aborted) return; // aborted while connecting: nothing to start
   const source = new FfmpegSource(opts);
   const onAbort = (): void => source.stop();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  if (opts.signal?.aborted) source.stop();
 
   const queue = new BoundedQueue<Chunk>(QUEUE_CHUNKS);
   let sendError: unknown;
@@ -363,10 +363,10 @@ function isNetworkInput(input: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
 }
 
+/** kafkajs warnings and errors through our logger, each distinct one once: retries repeat them. */
 function kafkaLogCreator(): (entry: LogEntry) => void {
   return ({ namespace, level, log: entry }) => {
-    const fields = { error: entry.error as unknown, broker: entry.broker as unknown };
-    if (level === logLevel.ERROR) log.error(`kafkajs ${namespace}: ${entry.message}`, fields);
-    else log.warn(`kafkajs ${namespace}: ${entry.message}`, fields);
+    const msg = `kafkajs ${namespace}: ${entry.message}`;
+    log.once(level === logLevel.ERROR ? 'error' : 'warn', msg, msg, { broker: entry.broker as unknown });
   };
 }

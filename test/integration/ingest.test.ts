@@ -1,0 +1,245 @@
+/**
+ * `framewire ingest` against the real local Kafka broker and the real ffmpeg/ffprobe binaries.
+ * Each test writes to its own random topic; the topics are deleted afterwards.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { FramewireError } from '../../src/core/errors.js';
+import { ingestCommand } from '../../src/ingest/cli.js';
+import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
+
+// Compiled to dist/test/integration/ingest.test.js: the repository root is three levels up.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BROKERS = (process.env.FRAMEWIRE_BROKERS || '127.0.0.1:9092').split(',');
+const TS_PACKET = 188;
+const PATTERN_100 = 'lavfi:testsrc2=size=320x240:rate=25,trim=end_frame=100';
+
+const kafka = new Kafka({ clientId: 'framewire-ingest-test', brokers: BROKERS, logLevel: logLevel.ERROR });
+const topics: string[] = [];
+const scratch = mkdtempSync(join(tmpdir(), 'framewire-ingest-'));
+
+const rand = (): string => randomBytes(4).toString('hex');
+function newTopic(): string {
+  const topic = `test.ingest.${rand()}`;
+  topics.push(topic);
+  return topic;
+}
+
+interface ChunkRecord {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+/**
+ * Reads the topic from the beginning until `expected` records arrived (or, with no count, until
+ * none arrived for a second after the first), or the timeout passed.
+ */
+async function consume(topic: string, expected?: number, timeoutMs = 15_000): Promise<ChunkRecord[]> {
+  const consumer = kafka.consumer({ groupId: `fw-test-${rand()}`, maxWaitTimeInMs: 250 });
+  const records: ChunkRecord[] = [];
+  let idle: NodeJS.Timeout | undefined;
+  let done!: () => void;
+  const complete = new Promise<void>((resolve) => (done = resolve));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+        records.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers });
+        if (expected !== undefined && records.length >= expected) done();
+        else if (expected === undefined) {
+          clearTimeout(idle);
+          idle = setTimeout(done, 1000);
+        }
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([complete, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    clearTimeout(idle);
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
+function probeStream(ts: Buffer): { codec: string; frames: number } {
+  const out = execFileSync(
+    'ffprobe',
+    ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames,codec_name', '-of', 'json', '-'],
+    { input: ts, maxBuffer: 16 << 20 },
+  );
+  const stream = (JSON.parse(out.toString()) as { streams: { codec_name: string; nb_read_frames: string }[] }).streams[0];
+  assert.ok(stream, 'ffprobe found no video stream');
+  return { codec: stream.codec_name, frames: Number(stream.nb_read_frames) };
+}
+
+function probeFramePts(ts: Buffer): number[] {
+  const out = execFileSync(
+    'ffprobe',
+    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', '-'],
+    { input: ts, maxBuffer: 16 << 20 },
+  );
+  return out
+    .toString()
+    .split('\n')
+    .map((l) => l.trim().replace(/,$/, ''))
+    .filter((l) => l.length > 0)
+    .map(Number);
+}
+
+/** Live processes (other than this one) whose command line contains `needle`. */
+function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`).toString().includes(needle)) pids.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
+}
+
+/** Headers, key and order every chunk topic must satisfy; returns the concatenated stream. */
+function assertChunkContract(records: ChunkRecord[], stream: string, session: string, maxChunk: number): Buffer {
+  assert.ok(records.length > 0, 'no records');
+  const epoch = records[0]!.headers['fw-epoch-ms'];
+  records.forEach((r, i) => {
+    assert.equal(r.key, stream, `record ${i} key`);
+    assert.equal(r.headers['fw-stream'], stream, `record ${i} fw-stream`);
+    assert.equal(r.headers['fw-session'], session, `record ${i} fw-session`);
+    assert.equal(r.headers['fw-seq'], String(i), `record ${i} fw-seq`);
+    assert.equal(r.headers['fw-format'], 'mpegts', `record ${i} fw-format`);
+    assert.equal(r.headers['fw-epoch-ms'], epoch, `record ${i} fw-epoch-ms`);
+    assert.ok(r.value.length > 0 && r.value.length <= maxChunk, `record ${i} has ${r.value.length} bytes`);
+  });
+  return Buffer.concat(records.map((r) => r.value));
+}
+
+before(() => {
+  execFileSync('bash', ['scripts/stack.sh', 'up'], { cwd: ROOT, stdio: 'inherit' });
+});
+
+after(async () => {
+  rmSync(scratch, { recursive: true, force: true });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const mine = topics.filter((t) => existing.has(t));
+    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
+  } finally {
+    await admin.disconnect();
+  }
+});
+
+describe('framewire ingest', { timeout: 60_000 }, () => {
+  test('a test pattern becomes ordered, headed chunks of an exact H.264 MPEG-TS stream', { timeout: 30_000 }, async () => {
+    const topic = newTopic();
+    const stream = `cam-${rand()}`;
+    const chunkBytes = 4096;
+    const t0 = Date.now();
+    const result = await runIngest({ stream, input: PATTERN_100, brokers: BROKERS, topic, chunkBytes });
+    const t1 = Date.now();
+
+    assert.match(result.session, /^[0-9a-f]{8}$/);
+    assert.ok(result.chunks > 10, `expected many chunks, got ${result.chunks}`);
+    const records = await consume(topic, result.chunks);
+    assert.equal(records.length, result.chunks);
+    const ts = assertChunkContract(records, stream, result.session, Math.min(chunkBytes, MAX_CHUNK_BYTES));
+    assert.equal(ts.length, result.bytes);
+
+    const epoch = Number(records[0]!.headers['fw-epoch-ms']);
+    assert.ok(epoch >= t0 && epoch <= t1, `fw-epoch-ms ${epoch} outside the run [${t0}, ${t1}]`);
+
+    // Cuts ignore TS packet boundaries: some chunk ends mid-packet.
+    let offset = 0;
+    const cuts: number[] = [];
+    for (const r of records.slice(0, -1)) cuts.push((offset += r.value.length));
+    assert.ok(cuts.some((c) => c % TS_PACKET !== 0), 'every chunk boundary fell on a 188-byte TS packet boundary');
+    assert.equal(ts[0], 0x47, 'stream starts with a TS sync byte');
+
+    assert.deepEqual(probeStream(ts), { codec: 'h264', frames: 100 });
+  });
+
+  test('a missing input file rejects with INGEST_SOURCE_FAILED and leaves no ffmpeg behind', { timeout: 30_000 }, async () => {
+    const missing = join(scratch, `missing-${rand()}.mp4`);
+    await assert.rejects(
+      runIngest({ stream: `cam-${rand()}`, input: missing, brokers: BROKERS, topic: newTopic() }),
+      (err: unknown) => {
+        assert.ok(err instanceof FramewireError, `not a FramewireError: ${String(err)}`);
+        assert.equal(err.code, 'INGEST_SOURCE_FAILED');
+        assert.equal(err.stage, 'ingest');
+        assert.ok(err.message.includes(missing), `message does not name the input: ${err.message}`);
+        assert.match(err.message, /No such file or directory/);
+        return true;
+      },
+    );
+    assert.deepEqual(processesMentioning(missing), []);
+  });
+
+  test('--loop repeats a file as one continuous session until aborted', { timeout: 30_000 }, async () => {
+    const file = join(scratch, `small-${rand()}.mp4`);
+    execFileSync('ffmpeg', [
+      '-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
+      '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=25,trim=end_frame=10',
+      '-c:v', 'libx264', '-pix_fmt', 'yuv420p', file,
+    ]);
+    assert.equal(probeStream(readFileSync(file)).frames, 10);
+
+    const topic = newTopic();
+    const stream = `cam-${rand()}`;
+    const t0 = Date.now();
+    const result = await runIngest({
+      stream,
+      input: file,
+      brokers: BROKERS,
+      topic,
+      loop: true,
+      realtime: true,
+      signal: AbortSignal.timeout(2000),
+    });
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 10_000, `abort took ${elapsed} ms to finish`);
+    assert.deepEqual(processesMentioning(file), [], 'ffmpeg still running after abort');
+
+    const records = await consume(topic, result.chunks);
+    assert.equal(records.length, result.chunks);
+    const ts = assertChunkContract(records, stream, result.session, MAX_CHUNK_BYTES);
+    const pts = probeFramePts(ts);
+    assert.ok(pts.length > 10, `expected more than one pass of 10 frames, got ${pts.length}`);
+    for (let i = 1; i < pts.length; i++) {
+      assert.ok(pts[i]! > pts[i - 1]!, `pts not increasing at frame ${i}: ${pts[i - 1]} then ${pts[i]}`);
+    }
+  });
+
+  test('the CLI returns 2 on bad arguments, 1 on a failed source, 0 when the input ends', { timeout: 30_000 }, async () => {
+    assert.equal(await ingestCommand(['--stream']), 2);
+    assert.equal(await ingestCommand(['--input', 'lavfi:testsrc2']), 2);
+    assert.equal(await ingestCommand(['--stream', 's', '--input', 'x', '--bogus']), 2);
+
+    const topic = newTopic();
+    const brokers = BROKERS.join(',');
+    const missing = join(scratch, `missing-${rand()}.mp4`);
+    assert.equal(await ingestCommand(['--stream', 's', '--input', missing, '--brokers', brokers, '--topic', topic]), 1);
+
+    const stream = `cam-${rand()}`;
+    const input = 'lavfi:testsrc2=size=160x120:rate=25,trim=end_frame=10';
+    assert.equal(await ingestCommand(['--stream', stream, '--input', input, '--brokers', brokers, '--topic', topic]), 0);
+    const records = await consume(topic);
+    const ts = assertChunkContract(records, stream, records[0]!.headers['fw-session']!, MAX_CHUNK_BYTES);
+    assert.deepEqual(probeStream(ts), { codec: 'h264', frames: 10 });
+  });
+});
