@@ -8,7 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --ignore-scripts
 fi
-# Type-check and compile (src, test, bench) in one go.
+# Type-check and compile (src, test, bench) in one go; a clean dist/ so no stale test runs.
+rm -rf dist
 npx tsc -p tsconfig.json
 
 shopt -s nullglob

@@ -51,6 +51,7 @@ export class DecodeStage {
   private readonly resume = new Map<string, ResumePoint>();
   private readonly idleTimer: NodeJS.Timeout;
   private readonly closing = new Set<Promise<void>>();
+  private shuttingDown = false;
 
   constructor(private readonly o: DecodeStageOptions) {
     this.idleTimer = setInterval(() => this.closeIdle(), Math.min(1000, o.config.idleTimeoutMs / 2));
@@ -74,15 +75,17 @@ export class DecodeStage {
   async handle(chunk: Chunk, partition: PartitionTracker): Promise<void> {
     let st = this.streams.get(chunk.stream);
     if (!st || st.session !== chunk.session) {
-      const rp = this.resume.get(chunk.stream + '\u0000' + chunk.session);
+      const key = chunk.stream + '\u0000' + chunk.session;
+      const rp = this.resume.get(key);
       if (rp && chunk.seq < rp.seq) return; // finished before the restart
       if (chunk.seq !== 0 && !(rp && chunk.seq === rp.seq)) {
         await this.o.deadLetter(chunk, 'out-of-sequence', `fw-seq ${chunk.seq} of unknown session ${chunk.session}; a session starts at 0`);
         return;
       }
       if (st) await this.endSession(st);
+      partition.forgetEnded(chunk.stream);
       st = this.openSession(chunk, partition, rp && chunk.seq === rp.seq ? rp : undefined);
-      if (rp) this.resume.delete(chunk.stream + '\u0000' + chunk.session);
+      if (rp) this.resume.delete(key);
     } else if (chunk.seq !== st.nextSeq) {
       await this.o.deadLetter(chunk, 'out-of-sequence', `fw-seq ${chunk.seq}, expected ${st.nextSeq} in session ${chunk.session}`);
       return;
@@ -104,7 +107,11 @@ export class DecodeStage {
       nextSeq: chunk.seq,
       tracker,
       decoder: undefined,
-      continueFrom: rp ? { keyPts: rp.keyPts, keyIndex: rp.keyIndex, skipBelow: rp.nextIndex } : undefined,
+      continueFrom: !rp
+        ? undefined
+        : rp.kind === 'keyframe'
+          ? { keyPts: rp.keyPts, keyIndex: rp.keyIndex, skipBelow: rp.nextIndex }
+          : { lastIndex: rp.lastIndex, lastPts: rp.lastPts, frameDur: rp.frameDur },
       lastChunkAt: Date.now(),
       lastFed: undefined,
       rejected: new Set(),
@@ -119,9 +126,12 @@ export class DecodeStage {
   private startDecoder(st: StreamState): void {
     const { metrics, drops } = this.o;
     const model = st.route.model;
-    st.tracker.decoderStarted();
-    st.tracker.closed = false;
     const tracker = st.tracker;
+    tracker.decoderStarted();
+    // A session that comes back after its decoder ended is live again and pins offsets again.
+    tracker.closed = false;
+    tracker.partition.sessions.add(tracker);
+    tracker.partition.forgetEnded(st.stream, st.session);
     let decoder: FfmpegDecoder;
     decoder = new FfmpegDecoder({
       stream: st.stream,
@@ -151,11 +161,14 @@ export class DecodeStage {
           if (!c || st.rejected.has(c.offset)) return;
           st.rejected.add(c.offset);
           if (st.rejected.size > 64) st.rejected.clear();
-          void this.o.deadLetter(c, 'decoder-rejected', line.replace(/^\[[^\]]*\]\s*/, '').slice(0, 300));
+          void this.o.deadLetter(c, 'decoder-rejected', line.replace(/^(\[[^\]]*\]\s*)+/, '').slice(0, 300));
         },
         exited: (code, signal, lastLines) => {
           metrics.decodersActive.set(this.activeDecoders);
+          // Shutdown: the session is not over; its keyframe resume point stays in the commit.
+          if (this.shuttingDown) return;
           if (st.decoder === decoder) st.continueFrom = decoder.continuation();
+          tracker.ending = decoder.continuation() as { lastIndex: number; lastPts: number; frameDur: number };
           if (code === 0) {
             tracker.closed = true;
             return;
@@ -179,6 +192,7 @@ export class DecodeStage {
 
   private async endSession(st: StreamState): Promise<void> {
     this.streams.delete(st.stream);
+    st.tracker.replaced = true;
     if (st.decoder) await st.decoder.close();
   }
 
@@ -192,16 +206,16 @@ export class DecodeStage {
     }
   }
 
-  /** Ends every decoder's input so it flushes its last frames; waits for them to exit. */
+  /**
+   * Shutdown: stops every decoder without flushing. Frames still inside a decoder were never
+   * emitted, so nothing is lost: each live session keeps its keyframe resume point, and the next
+   * run re-decodes from there (a flush could emit a frame cut short at a chunk boundary).
+   * Frames already emitted drain through the pipeline. Idempotent.
+   */
   async close(): Promise<void> {
-    clearInterval(this.idleTimer);
-    await Promise.all([...this.streams.values()].map((st) => st.decoder?.close()));
-    await Promise.all(this.closing);
-  }
-
-  /** Stops every decoder at once (forced shutdown). */
-  async kill(): Promise<void> {
+    this.shuttingDown = true;
     clearInterval(this.idleTimer);
     await Promise.all([...this.streams.values()].map((st) => st.decoder?.kill()));
+    await Promise.all(this.closing);
   }
 }

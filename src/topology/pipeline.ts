@@ -190,7 +190,7 @@ export class Pipeline {
     clearTimeout(timer);
     if (timedOut) {
       log.warn('drain deadline passed; forcing shutdown', { drainTimeoutMs });
-      await this.decode?.kill();
+      await this.decode?.close();
     }
     await this.source?.close().catch((err) => log.warn('closing source failed', { err }));
     for (const s of this.sinks) await s.close().catch(() => {});

@@ -1,7 +1,7 @@
 // Runs last (scripts/test.sh lists it last): it stops and restarts the shared stack.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, execSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from '../helpers/stack.js';
 
@@ -10,12 +10,10 @@ const stack = (cmd: string) => {
   const r = spawnSync('bash', [path.join(ROOT, 'scripts/stack.sh'), cmd], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout + r.stderr, ms: Date.now() - t0 };
 };
+// pgrep without a shell: a shell's own command line would match the pattern.
 const running = (pattern: string) => {
-  try {
-    return execSync(`pgrep -f '${pattern}'`, { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
+  const r = spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' });
+  return r.stdout.trim().split('\n').filter(Boolean).length;
 };
 
 test('stack up is idempotent, down leaves no process, status tells the truth', { timeout: 300_000 }, () => {

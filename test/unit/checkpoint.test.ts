@@ -34,31 +34,53 @@ test('the commit point stays at the chunk of the keyframe of the oldest unfinish
   for (let i = 0; i < 4; i++) s.framePublished(i);
   assert.equal(p.commitPoint()!.offset, '102', 'frames 0-3 done: restart from the keyframe of frame 4, in chunk 2');
   const meta = parseCommitMetadata(p.commitPoint()!.metadata);
-  assert.deepEqual(meta, [{ stream: 'cam-1', session: 'sess', seq: 2, offset: '102', keyIndex: 4, keyPts: 1.4 + 4 * 0.04, nextIndex: 4, basePts: 1.4 }]);
+  assert.deepEqual(meta, [{ kind: 'keyframe', stream: 'cam-1', session: 'sess', seq: 2, offset: '102', keyIndex: 4, keyPts: 1.4 + 4 * 0.04, nextIndex: 4, basePts: 1.4 }]);
+  const nextIndex = () => (parseCommitMetadata(p.commitPoint()!.metadata)[0] as { nextIndex: number }).nextIndex;
   // frames finishing out of order do not move the low-water mark past a gap
   s.framePublished(6);
-  assert.equal(parseCommitMetadata(p.commitPoint()!.metadata)[0]!.nextIndex, 4);
+  assert.equal(nextIndex(), 4);
   s.framesDropped(4, 5, 'deadline');
-  assert.equal(parseCommitMetadata(p.commitPoint()!.metadata)[0]!.nextIndex, 7);
+  assert.equal(nextIndex(), 7);
 });
 
-test('a closed session with every frame finished no longer holds the partition back', () => {
+test('an ended session with every frame finished no longer holds the partition back, but can continue', () => {
   const { p, s } = setup();
   p.received('5');
   s.chunkFed(0, '5', 100);
   p.handled('5');
-  s.frameDecoded(0, 0, 0, true);
+  s.frameDecoded(0, 2, 0, true);
+  s.frameDecoded(1, 2.04, 50, false);
   s.framePublished(0);
-  assert.equal(p.commitPoint()!.offset, '5');
-  s.closed = true;
+  s.framePublished(1);
+  assert.equal(p.commitPoint()!.offset, '5', 'a live session pins its keyframe chunk');
+  s.ending = { lastIndex: 1, lastPts: 2.04, frameDur: 0.04 };
+  s.closed = true; // its decoder ended (idle)
   assert.equal(p.commitPoint()!.offset, '6');
   p.prune();
   assert.equal(p.sessions.size, 0);
+  // The session may come back after a restart: its continue point travels with the commit.
+  assert.deepEqual(parseCommitMetadata(p.commitPoint()!.metadata), [
+    { kind: 'continue', stream: 'cam-1', session: 'sess', seq: 1, basePts: 2, lastIndex: 1, lastPts: 2.04, frameDur: 0.04 },
+  ]);
+  p.forgetEnded('cam-1');
+  assert.deepEqual(parseCommitMetadata(p.commitPoint()!.metadata), []);
+});
+
+test('a replaced session leaves no continue point', () => {
+  const { p, s } = setup();
+  s.chunkFed(0, '0', 10);
+  s.frameDecoded(0, 0, 0, true);
+  s.framePublished(0);
+  s.ending = { lastIndex: 0, lastPts: 0, frameDur: 0.04 };
+  s.closed = true;
+  s.replaced = true;
+  p.prune();
+  assert.deepEqual(parseCommitMetadata(p.commitPoint()?.metadata), []);
 });
 
 test('a resumed session skips finished frames and keeps the saved keyframe', () => {
   const p = new PartitionTracker('chunks', 0);
-  const s = new SessionTracker('cam-1', 'sess', p, { stream: 'cam-1', session: 'sess', seq: 2, offset: '102', keyIndex: 4, keyPts: 1.56, nextIndex: 6, basePts: 1.4 });
+  const s = new SessionTracker('cam-1', 'sess', p, { kind: 'keyframe', stream: 'cam-1', session: 'sess', seq: 2, offset: '102', keyIndex: 4, keyPts: 1.56, nextIndex: 6, basePts: 1.4 });
   p.sessions.add(s);
   assert.equal(s.basePts, 1.4);
   s.decoderStarted();
@@ -82,5 +104,6 @@ test('frame windows wider than the initial ring grow it', () => {
 test('garbage metadata yields no resume points', () => {
   assert.deepEqual(parseCommitMetadata('not json'), []);
   assert.deepEqual(parseCommitMetadata(null), []);
-  assert.deepEqual(parseCommitMetadata('{"v":2,"resume":[]}'), []);
+  assert.deepEqual(parseCommitMetadata('{"v":1,"resume":[{"stream":"a"}]}'), []);
+  assert.deepEqual(parseCommitMetadata('{"v":2,"resume":[{"stream":"a"}]}'), []);
 });

@@ -181,7 +181,10 @@ export class FfmpegDecoder {
     }
     if (this.lastLines.length >= 8) this.lastLines.shift();
     this.lastLines.push(line);
-    if (line.includes('[error]') || line.includes('[fatal]')) this.opts.hooks.decodeError(line);
+    if (!line.includes('[error]') && !line.includes('[fatal]')) return;
+    // A decoder started mid-stream (resume, restart) complains until its first keyframe: expected.
+    if (this.emitted === 0 && this.opts.continueFrom) return;
+    this.opts.hooks.decodeError(line);
   }
 
   private onExit(code: number | null, signal: string | null, resolve: () => void): void {

@@ -12,21 +12,45 @@
  */
 import type { DropReason, FrameOwner } from '../../core/frame.js';
 
-/** Where a session resumes after a restart; serialised into the offset commit's metadata. */
-export interface ResumePoint {
+/**
+ * Where a session resumes after a restart; serialised into the offset commit's metadata.
+ * - `keyframe`: the session was live; re-decode from the chunk holding the keyframe of its oldest
+ *   unfinished frame (this pins the partition's commit offset there).
+ * - `continue`: the session's decoder had ended (idle) with every frame finished; if the session
+ *   comes back, decoding starts at its next chunk and numbering continues from the last frame's pts.
+ */
+export type ResumePoint = KeyframeResume | ContinueResume;
+
+interface ResumeBase {
   stream: string;
   session: string;
-  /** fw-seq and Kafka offset of the chunk to start decoding from. */
+  /** fw-seq of the chunk to start decoding from; earlier chunks of the session are skipped. */
   seq: number;
+  /** Absolute pts (seconds) of the session's first frame, for ptsMs. */
+  basePts: number;
+}
+
+export interface KeyframeResume extends ResumeBase {
+  kind: 'keyframe';
+  /** Kafka offset of that chunk. */
   offset: string;
   /** Index and absolute pts (seconds) of the keyframe the decoder meets first from that chunk. */
   keyIndex: number;
   keyPts: number;
   /** Frames below this index were all finished before the checkpoint: skip them on resume. */
   nextIndex: number;
-  /** Absolute pts (seconds) of the session's first frame, for ptsMs. */
-  basePts: number;
 }
+
+export interface ContinueResume extends ResumeBase {
+  kind: 'continue';
+  lastIndex: number;
+  lastPts: number;
+  frameDur: number;
+}
+
+/** How long an ended session's continue point is kept in the commit metadata. */
+const ENDED_RETENTION_MS = 60 * 60 * 1000;
+const ENDED_MAX_PER_PARTITION = 256;
 
 interface ChunkPos {
   seq: number;
@@ -57,8 +81,14 @@ export class SessionTracker implements FrameOwner {
   private low = 0;
   private high = 0;
   basePts = Number.NaN;
-  /** The decoder of this session has exited and all its frames are finished: no restart point needed. */
+  /** The session's decoder ended (idle or replaced): once its frames finish, nothing pins the offset. */
   closed = false;
+  /** A newer session of the same stream took over: this one will not come back. */
+  replaced = false;
+  /** fw-seq the session's next chunk will carry. */
+  nextSeq = 0;
+  /** Numbering state at the decoder's end, for a `continue` resume. */
+  ending: { lastIndex: number; lastPts: number; frameDur: number } | undefined;
   readonly stats: FrameStats = { published: 0, dropped: 0 };
 
   constructor(
@@ -69,8 +99,13 @@ export class SessionTracker implements FrameOwner {
   ) {
     if (resume) {
       this.basePts = resume.basePts;
-      this.low = this.high = resume.nextIndex;
-      this.keys.push({ index: resume.keyIndex, pts: resume.keyPts, seq: resume.seq, offset: resume.offset });
+      this.nextSeq = resume.seq;
+      if (resume.kind === 'keyframe') {
+        this.low = this.high = resume.nextIndex;
+        this.keys.push({ index: resume.keyIndex, pts: resume.keyPts, seq: resume.seq, offset: resume.offset });
+      } else {
+        this.low = this.high = resume.lastIndex + 1;
+      }
     }
   }
 
@@ -81,6 +116,7 @@ export class SessionTracker implements FrameOwner {
   }
 
   chunkFed(seq: number, offset: string, size: number): void {
+    this.nextSeq = seq + 1;
     this.chunks.push({ seq, offset, startByte: this.bytesFed });
     this.bytesFed += size;
     // Keep the chunk list short: nothing before the oldest keyframe we may restart from is needed.
@@ -132,11 +168,15 @@ export class SessionTracker implements FrameOwner {
     return this.high - this.low;
   }
 
-  /** Where to resume this session; undefined when no keyframe has been seen yet. */
+  /** Where to resume this session; undefined when there is nothing to resume from. */
   resumePoint(): ResumePoint | undefined {
+    if (this.closed && this.unfinished === 0) {
+      if (this.replaced || !this.ending || Number.isNaN(this.ending.lastPts)) return undefined;
+      return { kind: 'continue', stream: this.stream, session: this.session, seq: this.nextSeq, basePts: this.basePts, ...this.ending };
+    }
     const key = this.keys[0];
     if (!key) return undefined;
-    return { stream: this.stream, session: this.session, seq: key.seq, offset: key.offset, keyIndex: key.index, keyPts: key.pts, nextIndex: this.low, basePts: this.basePts };
+    return { kind: 'keyframe', stream: this.stream, session: this.session, seq: key.seq, offset: key.offset, keyIndex: key.index, keyPts: key.pts, nextIndex: this.low, basePts: this.basePts };
   }
 
   /** Lowest Kafka offset this session still needs (as a bigint), or undefined if none. */
@@ -178,6 +218,8 @@ export class PartitionTracker {
   /** Offsets of records received but not yet fed to a decoder or dead-lettered. */
   private readonly pending = new Set<string>();
   readonly sessions = new Set<SessionTracker>();
+  /** Continue points of ended sessions, by stream + session (insertion order = age). */
+  private readonly ended = new Map<string, { rp: ResumePoint; at: number }>();
   /** Highest offset seen + 1. */
   private next: bigint | undefined;
   lastCommitted: string | undefined;
@@ -203,6 +245,7 @@ export class PartitionTracker {
       if (b < min) min = b;
     }
     const resume: ResumePoint[] = [];
+    for (const e of this.ended.values()) resume.push(e.rp);
     for (const s of this.sessions) {
       const need = s.neededOffset();
       if (need === undefined) continue;
@@ -210,12 +253,30 @@ export class PartitionTracker {
       const rp = s.resumePoint();
       if (rp) resume.push(rp);
     }
-    return { offset: min.toString(), metadata: JSON.stringify({ v: 1, resume }) };
+    return { offset: min.toString(), metadata: JSON.stringify({ v: 2, resume }) };
   }
 
-  /** Forgets sessions that need nothing more. */
-  prune(): void {
-    for (const s of this.sessions) if (s.closed && s.unfinished === 0) this.sessions.delete(s);
+  /** Moves ended sessions with every frame finished out of the way, keeping their continue points a while. */
+  prune(now = Date.now()): void {
+    for (const s of this.sessions) {
+      if (!(s.closed && s.unfinished === 0)) continue;
+      this.sessions.delete(s);
+      const rp = s.resumePoint();
+      if (rp) this.ended.set(s.stream + '\u0000' + s.session, { rp, at: now });
+    }
+    for (const [k, e] of this.ended) {
+      if (this.ended.size <= ENDED_MAX_PER_PARTITION && now - e.at < ENDED_RETENTION_MS) break;
+      this.ended.delete(k);
+    }
+  }
+
+  /** A session came back or was superseded: its continue point is no longer needed. */
+  forgetEnded(stream: string, session?: string): void {
+    if (session !== undefined) {
+      this.ended.delete(stream + '\u0000' + session);
+      return;
+    }
+    for (const [k, e] of this.ended) if (e.rp.stream === stream) this.ended.delete(k);
   }
 }
 
@@ -223,7 +284,8 @@ export function parseCommitMetadata(metadata: string | null | undefined): Resume
   if (!metadata) return [];
   try {
     const parsed = JSON.parse(metadata) as { v?: number; resume?: ResumePoint[] };
-    return parsed.v === 1 && Array.isArray(parsed.resume) ? parsed.resume : [];
+    if (parsed.v !== 2 || !Array.isArray(parsed.resume)) return [];
+    return parsed.resume.filter((r) => r && (r.kind === 'keyframe' || r.kind === 'continue'));
   } catch {
     return [];
   }
