@@ -27,6 +27,10 @@ export interface InferStageOptions {
   maxInflight: number;
   timeoutMs: number;
   retries: number;
+  /** Told each successful request's batch size and client-measured latency (the scheduler's estimate). */
+  observeLatency?: (batchSize: number, ms: number) => void;
+  /** Told each batch of records once delivered (temporal smoothing, change events). */
+  published?: (records: LabelRecord[]) => void;
 }
 
 interface InFlight {
@@ -93,7 +97,9 @@ export class InferStage {
         const t0 = performance.now();
         try {
           const res = await client.modelInfer(req, this.o.timeoutMs);
-          metrics.inferSeconds.observe({ model: spec.name }, (performance.now() - t0) / 1000);
+          const ms = performance.now() - t0;
+          metrics.inferSeconds.observe({ model: spec.name }, ms / 1000);
+          this.o.observeLatency?.(n, ms);
           const raw = res.raw_output_contents[0];
           if (!raw) throw new FramewireError('INFER_FAILED', 'infer', `model ${spec.name} returned no output`);
           metrics.framesInferred.inc({ model: spec.name }, n);
@@ -141,6 +147,7 @@ export class InferStage {
           f.owner.framePublished(f.index);
         }
         metrics.framesPublished.inc({ model: spec.name }, frames.length);
+        this.o.published?.(records);
       }
       this.inflight.shift();
       const w = this.slotWaiter;
