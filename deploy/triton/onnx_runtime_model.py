@@ -6,6 +6,7 @@ parameters name the ONNX file and the preprocessing to apply to UINT8 RGB frames
 """
 import json
 import os
+import time
 
 import numpy as np
 import onnxruntime as ort
@@ -30,6 +31,9 @@ class TritonPythonModel:
         self.onnx_input = self.session.get_inputs()[0].name
         self.onnx_output = self.session.get_outputs()[0].name
         self.preprocess = params.get("preprocess", "none")
+        # Artificial cost per execution and per frame (slow_probe only), to test deadline scheduling.
+        self.delay_s = float(params.get("delay_ms", "0")) / 1000.0
+        self.delay_per_frame_s = float(params.get("delay_per_frame_ms", "0")) / 1000.0
         self.input_name = config["input"][0]["name"]
         self.output_name = config["output"][0]["name"]
 
@@ -41,6 +45,8 @@ class TritonPythonModel:
         if self.preprocess == "bgr_mean_104_117_123":
             batch = batch[..., ::-1].astype(np.float32) - _BGR_MEAN
         scores = self.session.run([self.onnx_output], {self.onnx_input: batch})[0].astype(np.float32)
+        if self.delay_s or self.delay_per_frame_s:
+            time.sleep(self.delay_s + self.delay_per_frame_s * batch.shape[0])
         responses = []
         start = 0
         for size in sizes:

@@ -115,8 +115,11 @@ def main() -> None:
     with open(nsfw_src, "rb") as f:
         nsfw_bytes = f.read()
 
+    colour_probe = colour_probe_graph().SerializeToString()
     files = {
-        "colour_probe": {"colour_probe.onnx": colour_probe_graph().SerializeToString()},
+        "colour_probe": {"colour_probe.onnx": colour_probe},
+        # The same arithmetic behind a configurable delay: the scheduler's tests overload it on purpose.
+        "slow_probe": {"colour_probe.onnx": colour_probe},
         "open_nsfw": {"open_nsfw.onnx": nsfw_bytes},
     }
     for name, onnx_files in files.items():
