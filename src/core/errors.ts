@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   INFER_MODEL_NOT_READY: 'the model is not loaded or not ready',
   INFER_RESOURCE_EXHAUSTED: 'Triton is out of a resource (queue full, memory)',
   INFER_FAILED: 'Triton returned another error',
+  INFER_SHM_FAILED: 'a system shared-memory region could not be created or registered with Triton',
   MODEL_UNSUPPORTED: 'the model metadata does not fit what the pipeline can feed',
   // sinks
   SINK_PUBLISH_FAILED: 'publishing to a sink failed',

@@ -12,14 +12,19 @@ import type { Batcher } from '../batch/batcher.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Sink } from '../sinks/types.js';
 import type { DropReporter } from '../topology/drops.js';
-import type { TritonClient } from './triton/client.js';
-import { classificationRequest, parseClassification, type ModelSpec } from './triton/model.js';
+import type { TritonPool, TensorBatch } from './triton/pool.js';
+import type { ShmRing } from './triton/shm.js';
+import { frameTensorBytes, packFrame, parseClassification, type ModelSpec } from './triton/model.js';
+import type { InferRequestedOutput } from './triton/types.js';
 import type { Label } from '../core/frame.js';
 
 export interface InferStageOptions {
   spec: ModelSpec;
   topK: number;
-  client: TritonClient;
+  /** The Triton endpoints (routing, health, transport). */
+  pool: TritonPool;
+  /** Shared-memory slots for this lane's input tensors (at least `maxInflight`), added to the pool; none = in-message. */
+  ring?: ShmRing;
   batcher: Batcher;
   sinks: Sink[];
   drops: DropReporter;
@@ -27,6 +32,10 @@ export interface InferStageOptions {
   maxInflight: number;
   timeoutMs: number;
   retries: number;
+  /** Send Triton a `timeout` parameter: time left until the batch's earliest frame deadline (≥ 1 ms). */
+  deadlineTimeout?: boolean;
+  /** Triton `priority` parameter; 0 = model default (not sent). */
+  priority?: number;
   /** Told each successful request's batch size and client-measured latency (the scheduler's estimate). */
   observeLatency?: (batchSize: number, ms: number) => void;
   /** Told each batch of records once delivered (temporal smoothing, change events). */
@@ -47,11 +56,19 @@ export class InferStage {
   private batching = true;
   private done: Promise<void> | undefined;
   private readonly frameBytes: number;
+  private readonly tensorBytes: number;
   private readonly batchPool;
+  private readonly outputs: InferRequestedOutput[];
+  private readonly k: number;
 
   constructor(private readonly o: InferStageOptions) {
     this.frameBytes = o.spec.height * o.spec.width * 3;
-    this.batchPool = poolFor(this.frameBytes * o.batcher.maxBatch);
+    this.tensorBytes = frameTensorBytes(o.spec);
+    this.batchPool = poolFor(this.tensorBytes * o.batcher.maxBatch);
+    this.k = Math.min(o.topK, o.spec.classes);
+    // Triton's classification extension returns "score:index:label" strings, top-k per frame. It
+    // refuses shared memory for such outputs, so they always come back in the response message.
+    this.outputs = [{ name: o.spec.outputName, parameters: { classification: { int64_param: this.k } } }];
   }
 
   start(): void {
@@ -81,29 +98,49 @@ export class InferStage {
   }
 
   private async infer(frames: Frame[]): Promise<Label[][] | FramewireError> {
-    const { spec, client, metrics } = this.o;
+    const { spec, pool, metrics, ring } = this.o;
     const n = frames.length;
-    // Pack the frames into one pooled tensor buffer and return their buffers to the decoder pool.
+    // Pack the frames into one pooled tensor buffer (widening to the model's datatype) and return
+    // their buffers to the decoder pool.
     const packed = this.batchPool.take();
     const framePool = poolFor(this.frameBytes);
+    let untilTs = Infinity;
     for (let i = 0; i < n; i++) {
-      frames[i]!.data.copy(packed, i * this.frameBytes);
-      framePool.give(frames[i]!.data);
+      const f = frames[i]!;
+      packFrame(spec, f.data, packed, i);
+      framePool.give(f.data);
+      if (f.deadlineTs < untilTs) untilTs = f.deadlineTs;
     }
-    const req = classificationRequest(spec, packed.subarray(0, n * this.frameBytes), n, this.o.topK, String(++requestSeq));
+    const bytes = n * this.tensorBytes;
+    const slot = ring?.acquire();
+    const batch: TensorBatch = {
+      model: spec.name,
+      id: String(++requestSeq),
+      inputName: spec.inputName,
+      datatype: spec.inputDatatype,
+      shape: [n, spec.height, spec.width, 3],
+      data: packed.subarray(0, bytes),
+      outputs: this.outputs,
+    };
+    if (slot !== undefined) {
+      ring!.writeInput(slot, packed, bytes);
+      batch.ring = ring;
+      batch.slot = slot;
+    }
     metrics.batchSize.observe({ model: spec.name }, n);
     try {
       for (let attempt = 0; ; attempt++) {
+        batch.parameters = this.requestParameters(untilTs);
         const t0 = performance.now();
         try {
-          const res = await client.modelInfer(req, this.o.timeoutMs);
+          const res = await pool.infer(batch, this.o.timeoutMs, untilTs);
           const ms = performance.now() - t0;
           metrics.inferSeconds.observe({ model: spec.name }, ms / 1000);
           this.o.observeLatency?.(n, ms);
           const raw = res.raw_output_contents[0];
           if (!raw) throw new FramewireError('INFER_FAILED', 'infer', `model ${spec.name} returned no output`);
           metrics.framesInferred.inc({ model: spec.name }, n);
-          return parseClassification(raw, n, Math.min(this.o.topK, spec.classes));
+          return parseClassification(raw, n, this.k);
         } catch (err) {
           const e = err instanceof FramewireError ? err : new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err });
           metrics.inferErrors.inc({ code: e.code });
@@ -113,8 +150,20 @@ export class InferStage {
         }
       }
     } finally {
+      if (slot !== undefined) ring!.release(slot);
       this.batchPool.give(packed);
     }
+  }
+
+  /** Triton request parameters: `timeout` (µs) from the frames' deadline, `priority` from the topology. */
+  private requestParameters(untilTs: number): TensorBatch['parameters'] {
+    const timeout = this.o.deadlineTimeout ?? false;
+    const priority = this.o.priority ?? 0;
+    if (!timeout && priority === 0) return undefined;
+    const p: NonNullable<TensorBatch['parameters']> = {};
+    if (timeout && Number.isFinite(untilTs)) p.timeout = { int64_param: Math.max(1000, Math.round((untilTs - Date.now()) * 1000)) };
+    if (priority > 0) p.priority = { int64_param: priority };
+    return p;
   }
 
   private async publishLoop(): Promise<void> {

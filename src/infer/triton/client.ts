@@ -7,8 +7,12 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { FramewireError, type ErrorCode } from '../../core/errors.js';
+import { FramewireError } from '../../core/errors.js';
+import { toInferError } from './errors.js';
+import { InferStream, type DuplexCall } from './stream.js';
 import type * as T from './types.js';
+
+export { toInferError };
 
 const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../proto');
 
@@ -35,22 +39,6 @@ export interface TritonClientOptions {
   controlDeadlineMs?: number;
 }
 
-/** gRPC status → our error code and whether a retry can help. */
-const STATUS_MAP: Partial<Record<grpc.status, [ErrorCode, boolean]>> = {
-  [grpc.status.UNAVAILABLE]: ['INFER_UNAVAILABLE', true],
-  [grpc.status.DEADLINE_EXCEEDED]: ['INFER_DEADLINE_EXCEEDED', true],
-  [grpc.status.INVALID_ARGUMENT]: ['INFER_INVALID_ARGUMENT', false],
-  [grpc.status.NOT_FOUND]: ['INFER_MODEL_NOT_READY', false],
-  [grpc.status.RESOURCE_EXHAUSTED]: ['INFER_RESOURCE_EXHAUSTED', true],
-  [grpc.status.CANCELLED]: ['INFER_FAILED', true],
-};
-
-export function toInferError(err: grpc.ServiceError | Error, method: string): FramewireError {
-  const code = (err as grpc.ServiceError).code;
-  const [fwCode, retriable] = (code !== undefined && STATUS_MAP[code as grpc.status]) || ['INFER_FAILED', false];
-  return new FramewireError(fwCode, 'infer', `Triton ${method}: ${err.message}`, { retriable, cause: err });
-}
-
 type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<unknown>) => grpc.ClientUnaryCall;
 
@@ -68,10 +56,15 @@ export class TritonClient {
       // Batches of frames are large: lift gRPC's 4 MiB default both ways.
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
+      // Pings only while calls are active: Triton's server defaults (300 s minimum ping interval
+      // without data, 2 strikes) answer idle 10 s pings with GOAWAY ENHANCE_YOUR_CALM.
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
-      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.keepalive_permit_without_calls': 0,
       'grpc.http2.max_pings_without_data': 0,
+      // A restarted Triton is noticed within ~2 s instead of grpc-js's default backoff (up to 120 s).
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2_000,
     }) as grpc.Client & Record<string, Unary>;
   }
 
@@ -119,6 +112,32 @@ export class TritonClient {
   /** One inference. `deadlineMs` bounds the whole call (gRPC deadline). */
   modelInfer(req: T.InferRequest, deadlineMs: number): Promise<T.InferResponse> {
     return this.call('ModelInfer', req, deadlineMs);
+  }
+
+  /** Registers a system shared-memory region (shm_open `key`) with Triton under `name`. */
+  async systemSharedMemoryRegister(name: string, key: string, byteSize: number, offset = 0): Promise<void> {
+    await this.call('SystemSharedMemoryRegister', { name, key, offset, byte_size: byteSize });
+  }
+
+  /** Unregisters one region, or every system region when `name` is empty. */
+  async systemSharedMemoryUnregister(name = ''): Promise<void> {
+    await this.call('SystemSharedMemoryUnregister', { name });
+  }
+
+  /** Registered system regions (one, or all when `name` is empty). */
+  async systemSharedMemoryStatus(name = ''): Promise<T.SharedMemoryRegion[]> {
+    const res = await this.call<{ regions: Record<string, T.SharedMemoryRegion> }>('SystemSharedMemoryStatus', { name });
+    return Object.values(res.regions ?? {});
+  }
+
+  /**
+   * Opens a ModelStreamInfer stream: requests are sent with ids, responses matched by id, in-band
+   * errors reject their request, a broken stream rejects everything pending.
+   */
+  modelStreamInfer(): InferStream {
+    if (this.closed) throw new FramewireError('INFER_UNAVAILABLE', 'infer', 'Triton client is closed', { retriable: false });
+    const open = (this.client as unknown as Record<string, (md: grpc.Metadata, opts: grpc.CallOptions) => DuplexCall>).ModelStreamInfer!;
+    return new InferStream(open.call(this.client, new grpc.Metadata(), {}));
   }
 
   close(): void {

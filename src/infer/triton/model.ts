@@ -8,11 +8,20 @@ import type { Label } from '../../core/frame.js';
 import type { TritonClient } from './client.js';
 import type { InferRequest } from './types.js';
 
+/** Input datatypes the pipeline can feed: frames are decoded as UINT8 RGB and widened as needed. */
+export const INPUT_DATATYPES = ['UINT8', 'FP32', 'FP16'] as const;
+export type InputDatatype = (typeof INPUT_DATATYPES)[number];
+const ELEMENT_BYTES: Record<InputDatatype, number> = { UINT8: 1, FP32: 4, FP16: 2 };
+
 export interface ModelSpec {
   name: string;
   version: string;
   inputName: string;
-  /** Frame geometry the model takes (NHWC, 3 channels, UINT8). */
+  /** UINT8 takes the pixels as they are; FP32/FP16 take the same values 0..255 as floats (the model normalises). */
+  inputDatatype: InputDatatype;
+  /** Bytes per tensor element of the input. */
+  elementBytes: number;
+  /** Frame geometry the model takes (NHWC, 3 channels). */
   height: number;
   width: number;
   maxBatchSize: number;
@@ -30,7 +39,10 @@ export async function describeModel(client: TritonClient, name: string, version 
   const batched = config.max_batch_size > 0;
   // Metadata shapes include the batch dimension (-1) when the model batches.
   const dims = batched ? input.shape.slice(1) : input.shape;
-  if (input.datatype !== 'UINT8') throw bad(`input '${input.name}' is ${input.datatype}; the pipeline feeds UINT8 RGB frames`);
+  if (!(INPUT_DATATYPES as readonly string[]).includes(input.datatype)) {
+    throw bad(`input '${input.name}' is ${input.datatype}; the pipeline feeds RGB frames as ${INPUT_DATATYPES.join(', ')}`);
+  }
+  const inputDatatype = input.datatype as InputDatatype;
   if (dims.length !== 3 || dims[2] !== 3 || dims[0]! <= 0 || dims[1]! <= 0) {
     throw bad(`input '${input.name}' has shape [${dims.join(',')}]; expected a fixed [height, width, 3]`);
   }
@@ -44,6 +56,8 @@ export async function describeModel(client: TritonClient, name: string, version 
     name,
     version: meta.versions[meta.versions.length - 1] ?? version,
     inputName: input.name,
+    inputDatatype,
+    elementBytes: ELEMENT_BYTES[inputDatatype],
     height: dims[0]!,
     width: dims[1]!,
     maxBatchSize: Math.max(1, config.max_batch_size),
@@ -52,16 +66,52 @@ export async function describeModel(client: TritonClient, name: string, version 
   };
 }
 
-/** Builds a ModelInfer request for `count` frames packed in `pixels` (count × H × W × 3 bytes). */
-export function classificationRequest(spec: ModelSpec, pixels: Buffer, count: number, topK: number, id: string): InferRequest {
+/** Bytes of one frame as the model's input tensor. */
+export function frameTensorBytes(spec: ModelSpec): number {
+  return spec.height * spec.width * 3 * spec.elementBytes;
+}
+
+// FP16 bit patterns of the integers 0..255 (all exact in half precision).
+const FP16_OF_BYTE = new Uint16Array(256);
+{
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (let v = 0; v < 256; v++) {
+    f32[0] = v;
+    const bits = u32[0]!;
+    const exp = ((bits >>> 23) & 0xff) - 127 + 15;
+    FP16_OF_BYTE[v] = v === 0 ? 0 : (exp << 10) | ((bits >>> 13) & 0x3ff);
+  }
+}
+
+/**
+ * Writes one frame's UINT8 RGB pixels into `out` at frame position `index` as the model's input
+ * datatype (little-endian). No allocation: `out` is a pooled batch buffer.
+ */
+export function packFrame(spec: ModelSpec, pixels: Buffer, out: Buffer, index: number): void {
+  const n = spec.height * spec.width * 3;
+  if (spec.inputDatatype === 'UINT8') {
+    pixels.copy(out, index * n, 0, n);
+    return;
+  }
+  let pos = index * n * spec.elementBytes;
+  if (spec.inputDatatype === 'FP32') {
+    for (let i = 0; i < n; i++, pos += 4) out.writeFloatLE(pixels[i]!, pos);
+  } else {
+    for (let i = 0; i < n; i++, pos += 2) out.writeUInt16LE(FP16_OF_BYTE[pixels[i]!]!, pos);
+  }
+}
+
+/** Builds a ModelInfer request for `count` frames packed in `tensor` (count × H × W × 3 elements of the input datatype). */
+export function classificationRequest(spec: ModelSpec, tensor: Buffer, count: number, topK: number, id: string): InferRequest {
   return {
     model_name: spec.name,
     model_version: '',
     id,
-    inputs: [{ name: spec.inputName, datatype: 'UINT8', shape: [count, spec.height, spec.width, 3] }],
+    inputs: [{ name: spec.inputName, datatype: spec.inputDatatype, shape: [count, spec.height, spec.width, 3] }],
     // Triton's classification extension returns "score:index:label" strings, top-k per frame.
     outputs: [{ name: spec.outputName, parameters: { classification: { int64_param: Math.min(topK, spec.classes) } } }],
-    raw_input_contents: [pixels],
+    raw_input_contents: [tensor],
   };
 }
 

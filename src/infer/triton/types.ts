@@ -77,6 +77,21 @@ export interface InferParameter {
   bool_param?: boolean;
   int64_param?: number;
   string_param?: string;
+  double_param?: number;
+  uint64_param?: number;
+}
+
+/** A requested input: in the message (raw_input_contents) or, with shared_memory_* parameters, in a registered region. */
+export interface InferInput {
+  name: string;
+  datatype: string;
+  shape: number[];
+  parameters?: Record<string, InferParameter>;
+}
+
+export interface InferRequestedOutput {
+  name: string;
+  parameters?: Record<string, InferParameter>;
 }
 
 export interface InferRequest {
@@ -84,8 +99,9 @@ export interface InferRequest {
   model_version?: string;
   id?: string;
   parameters?: Record<string, InferParameter>;
-  inputs: { name: string; datatype: string; shape: number[]; parameters?: Record<string, InferParameter> }[];
-  outputs?: { name: string; parameters?: Record<string, InferParameter> }[];
+  inputs: InferInput[];
+  outputs?: InferRequestedOutput[];
+  /** One per input not in shared memory, in input order. */
   raw_input_contents: Buffer[];
 }
 
@@ -93,6 +109,21 @@ export interface InferResponse {
   model_name: string;
   model_version: string;
   id: string;
-  outputs: { name: string; datatype: string; shape: number[] }[];
+  outputs: { name: string; datatype: string; shape: number[]; parameters?: Record<string, InferParameter> }[];
+  /** One per output not written to shared memory (empty for those that were). */
   raw_output_contents: Buffer[];
+}
+
+/** One frame of ModelStreamInfer's response stream: a response, or an error for one request. */
+export interface StreamInferResponse {
+  error_message: string;
+  infer_response: InferResponse | null;
+}
+
+export interface SharedMemoryRegion {
+  name: string;
+  /** The shm_open key, e.g. "/framewire-123-ab12-in" (file /dev/shm/framewire-123-ab12-in on Linux). */
+  key: string;
+  offset: number;
+  byte_size: number;
 }
