@@ -1,33 +1,243 @@
 /**
- * Forms batches for one model from the frames of all streams: up to `maxBatch` frames, waiting
- * at most `maxWaitMs` after the first frame for more.
+ * Deadline-aware batching for one model. Frames wait in bounded per-stream queues; batches take
+ * the frames with the earliest deadlines across streams (EDF), up to the model's batch limit.
+ * How long to wait for more frames is chosen so the batch can still meet its earliest deadline,
+ * given a live estimate of inference time. In `live` mode a frame that can no longer meet its
+ * deadline is dropped before inference (`deadline`) and a full queue drops its oldest frame
+ * (`overload`); in `replay` mode nothing is dropped and a full queue makes producers wait.
+ *
+ * The planning is pure (`plan(now)`), so it is tested with a fake clock.
  */
 import type { Frame } from '../core/frame.js';
-import type { BoundedQueue } from '../core/queue.js';
+import type { LatencyEstimator } from './estimator.js';
+
+export type SchedulerDrop = 'deadline' | 'overload';
+
+export interface BatcherOptions {
+  maxBatch: number;
+  maxWaitMs: number;
+  mode: 'live' | 'replay';
+  streamQueueFrames: number;
+  queueFrames: number;
+  marginMs: number;
+  estimator: LatencyEstimator;
+  /** A frame leaves without inference; the caller reports it and recycles its buffer. */
+  drop(frame: Frame, reason: SchedulerDrop): void;
+  /** A batch left for inference (queue-time metrics). */
+  taken?(frames: Frame[]): void;
+  /** Wall clock, ms (deadlines are Unix ms). */
+  now?: () => number;
+}
+
+/** A FIFO of one stream session's frames (ring buffer: no allocation per frame). */
+class FrameRing {
+  private items: (Frame | undefined)[];
+  private head = 0;
+  length = 0;
+  constructor(capacity: number) {
+    this.items = new Array(capacity);
+  }
+  get first(): Frame | undefined {
+    return this.length ? this.items[this.head] : undefined;
+  }
+  push(f: Frame): void {
+    if (this.length === this.items.length) {
+      const grown: (Frame | undefined)[] = new Array(this.items.length * 2);
+      for (let i = 0; i < this.length; i++) grown[i] = this.items[(this.head + i) % this.items.length];
+      this.items = grown;
+      this.head = 0;
+    }
+    this.items[(this.head + this.length) % this.items.length] = f;
+    this.length++;
+  }
+  shift(): Frame | undefined {
+    if (!this.length) return undefined;
+    const f = this.items[this.head];
+    this.items[this.head] = undefined;
+    this.head = (this.head + 1) % this.items.length;
+    this.length--;
+    return f;
+  }
+}
+
+export type Plan = { take: number } | { waitMs: number | undefined };
 
 export class Batcher {
-  constructor(
-    private readonly queue: BoundedQueue<Frame>,
-    readonly maxBatch: number,
-    private readonly maxWaitMs: number,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+  readonly maxBatch: number;
+  private readonly queues = new Map<string, FrameRing>();
+  /** Round-robin order for equal deadlines. */
+  private rr = 0;
+  private total = 0;
+  /** When the oldest waiting frame arrived (reset when a batch leaves). */
+  private pendingSince = Number.NaN;
+  private closed = false;
+  /**
+   * When the work already handed out is expected to be done (wall ms): a new request queues
+   * behind it on the server, so deadlines are judged from there, not from now.
+   */
+  private busyUntil = 0;
+  private itemWaiter: (() => void) | undefined;
+  private readonly spaceWaiters: (() => void)[] = [];
+  private readonly now: () => number;
 
-  /** The next batch, or undefined once the queue is closed and empty. */
+  constructor(private readonly o: BatcherOptions) {
+    this.maxBatch = o.maxBatch;
+    this.now = o.now ?? Date.now;
+  }
+
+  get length(): number {
+    return this.total;
+  }
+
+  /** Adds a decoded frame. Live: never waits. Replay: waits while the queues are full. */
+  async push(frame: Frame): Promise<boolean> {
+    const key = frame.stream + '\u0000' + frame.session;
+    let q = this.queues.get(key);
+    if (!q) this.queues.set(key, (q = new FrameRing(Math.min(64, this.o.streamQueueFrames))));
+    if (this.o.mode === 'replay') {
+      while (!this.closed && (q.length >= this.o.streamQueueFrames || this.total >= this.o.queueFrames)) {
+        await new Promise<void>((r) => this.spaceWaiters.push(r));
+      }
+    } else {
+      if (q.length >= this.o.streamQueueFrames) this.dropOldest(q, 'overload');
+      if (this.total >= this.o.queueFrames) this.dropOldest(this.longest(), 'overload');
+    }
+    if (this.closed) return false;
+    if (this.total === 0) this.pendingSince = this.now();
+    q.push(frame);
+    this.total++;
+    const w = this.itemWaiter;
+    this.itemWaiter = undefined;
+    if (w) w();
+    return true;
+  }
+
+  /** The next batch (EDF), or undefined once closed and drained. */
   async next(): Promise<Frame[] | undefined> {
-    while (this.queue.length === 0) {
-      if (this.queue.isClosed) return undefined;
-      await this.queue.waitForItem();
-    }
-    const batch: Frame[] = [];
-    const until = this.now() + this.maxWaitMs;
     for (;;) {
-      while (batch.length < this.maxBatch && this.queue.length > 0) batch.push(this.queue.shift()!);
-      if (batch.length >= this.maxBatch || this.queue.isClosed) return batch;
-      const left = until - this.now();
-      if (left <= 0) return batch;
-      await this.queue.waitForItem(left);
-      if (this.queue.length === 0 && this.now() >= until) return batch;
+      const p = this.plan(this.now());
+      if ('take' in p) return this.take(p.take);
+      if (this.closed) {
+        if (this.total === 0) return undefined;
+        return this.take(this.maxBatch);
+      }
+      await this.waitForPush(p.waitMs);
     }
+  }
+
+  /**
+   * Decides, at time `now`, whether to send a batch and of how many frames, or how long to wait.
+   * Drops (live mode) frames that cannot meet their deadline even in a batch of their own.
+   */
+  plan(now: number): Plan {
+    const est = this.o.estimator;
+    const start = Math.max(now, this.busyUntil);
+    if (this.o.mode === 'live') {
+      const soloDone = start + est.estimate(1) + this.o.marginMs;
+      for (const q of this.queues.values()) {
+        while (q.first && q.first.deadlineTs < soloDone) this.dropOldest(q, 'deadline');
+      }
+    }
+    if (this.total === 0) return { waitMs: undefined };
+    if (this.total >= this.maxBatch) return { take: this.maxBatch };
+    let waitUntil = this.pendingSince + this.o.maxWaitMs;
+    if (this.o.mode === 'live') {
+      // Waiting for one more frame must still leave time for the larger batch to finish.
+      const latest = this.earliestDeadline() - est.estimate(Math.min(this.maxBatch, this.total + 1)) - this.o.marginMs - (start - now);
+      if (latest < waitUntil) waitUntil = latest;
+    }
+    if (now >= waitUntil) return { take: this.total };
+    return { waitMs: waitUntil - now };
+  }
+
+  /**
+   * Removes up to n frames, earliest deadline first. Each stream with frames waiting gets up to an
+   * equal share of the batch before any stream gets more, so a busy (or early) stream cannot crowd
+   * the others out; ties go round-robin across streams.
+   */
+  take(n: number): Frame[] {
+    const batch: Frame[] = [];
+    const queues = [...this.queues.values()].filter((q) => q.length > 0);
+    const quota = Math.ceil(n / Math.max(1, queues.length));
+    const taken = new Map<FrameRing, number>();
+    for (const capped of [true, false]) {
+      while (batch.length < n && this.total > 0) {
+        let best: FrameRing | undefined;
+        let bestIdx = 0;
+        for (let i = 0; i < queues.length; i++) {
+          const idx = (this.rr + i) % queues.length;
+          const q = queues[idx]!;
+          const f = q.first;
+          if (!f || (capped && (taken.get(q) ?? 0) >= quota)) continue;
+          if (!best || f.deadlineTs < best.first!.deadlineTs) {
+            best = q;
+            bestIdx = idx;
+          }
+        }
+        if (!best) break;
+        batch.push(best.shift()!);
+        taken.set(best, (taken.get(best) ?? 0) + 1);
+        this.total--;
+        this.rr = (bestIdx + 1) % queues.length;
+      }
+    }
+    this.afterRemoval();
+    if (batch.length) {
+      const now = this.now();
+      this.busyUntil = Math.max(now, this.busyUntil) + this.o.estimator.estimate(batch.length);
+    }
+    this.o.taken?.(batch);
+    return batch;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.spaceWaiters.splice(0)) w();
+    const w = this.itemWaiter;
+    this.itemWaiter = undefined;
+    if (w) w();
+  }
+
+  private earliestDeadline(): number {
+    let d = Infinity;
+    for (const q of this.queues.values()) {
+      const f = q.first;
+      if (f && f.deadlineTs < d) d = f.deadlineTs;
+    }
+    return d;
+  }
+
+  private longest(): FrameRing {
+    let best: FrameRing | undefined;
+    for (const q of this.queues.values()) if (!best || q.length > best.length) best = q;
+    return best!;
+  }
+
+  private dropOldest(q: FrameRing, reason: SchedulerDrop): void {
+    const f = q.shift();
+    if (!f) return;
+    this.total--;
+    this.o.drop(f, reason);
+    this.afterRemoval();
+  }
+
+  private afterRemoval(): void {
+    if (this.total === 0) this.pendingSince = Number.NaN;
+    // Forget empty queues of ended sessions so the map stays bounded.
+    if (this.queues.size > 64) for (const [k, q] of this.queues) if (q.length === 0) this.queues.delete(k);
+    while (this.spaceWaiters.length && this.total < this.o.queueFrames) this.spaceWaiters.shift()!();
+  }
+
+  private waitForPush(ms: number | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        if (this.itemWaiter === done) this.itemWaiter = undefined;
+        resolve();
+      };
+      this.itemWaiter = done;
+      if (ms !== undefined) timer = setTimeout(done, Math.max(1, Math.ceil(ms)));
+    });
   }
 }

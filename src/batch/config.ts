@@ -3,10 +3,16 @@ import { z } from 'zod/v4';
 export const batchSchema = z
   .strictObject({
     maxBatchSize: z.int().min(1).optional().describe("Upper bound on frames per inference request; default and ceiling: the model's max_batch_size."),
-    maxWaitMs: z.number().min(0).default(15).describe('Longest a frame waits for more frames to fill a batch, ms.'),
-    queueFrames: z.int().min(1).default(256).describe('Frames that may wait for batching per model; when full, decoders stop and Kafka fetching pauses.'),
+    maxWaitMs: z.number().min(0).default(15).describe('Longest a frame waits for more frames to fill a batch, ms; in live mode the earliest deadline may cut the wait shorter.'),
+    mode: z
+      .enum(['live', 'replay'])
+      .default('live')
+      .describe('live: frames that cannot meet their deadline are dropped (`deadline`) and full queues drop their oldest frame (`overload`); replay: nothing is dropped, full queues pause the Kafka partitions.'),
+    streamQueueFrames: z.int().min(1).default(32).describe('Frames one stream may have waiting for inference per model.'),
+    queueFrames: z.int().min(1).default(256).describe('Frames all streams together may have waiting per model.'),
+    marginMs: z.number().min(0).default(15).describe('Time kept in reserve for publishing after inference when judging whether a frame can still meet its deadline, ms.'),
     maxInflight: z.int().min(1).default(2).describe('Inference requests in flight per model.'),
   })
-  .describe('Gathers frames from all streams into batches for one model.');
+  .describe('Deadline-aware batching: frames from all streams, earliest deadline first, into batches for one model.');
 
 export type BatchConfig = z.infer<typeof batchSchema>;

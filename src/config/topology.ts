@@ -10,6 +10,8 @@ import { batchSchema } from '../batch/config.js';
 import { tritonSchema } from '../infer/triton/config.js';
 import { kafkaSinkSchema } from '../sinks/kafka/config.js';
 import { websocketSinkSchema } from '../sinks/websocket/config.js';
+import { samplingRuleSchema } from '../decode/sampling.js';
+import { smoothingSchema } from '../postprocess/smoothing.js';
 
 export const modelSchema = z
   .strictObject({
@@ -38,14 +40,25 @@ export const topologySchema = z
     latency: z
       .strictObject({
         budgetMs: z.int().min(1).default(250).describe("Per-frame latency budget: a frame's deadline is its capture time plus this."),
+        streams: z
+          .array(
+            z.strictObject({
+              streams: z.string().describe('Regular expression of stream ids.'),
+              budgetMs: z.int().min(1).describe('Budget for those streams, ms.'),
+            }),
+          )
+          .default([])
+          .describe('Per-stream budget overrides; the first matching entry wins.'),
       })
       .prefault({})
       .describe('Latency promises.'),
     sources: z.array(z.discriminatedUnion('type', [kafkaSourceSchema])).min(1).describe('Where encoded video comes from.'),
     decode: ffmpegDecodeSchema.prefault({}),
+    sampling: z.array(samplingRuleSchema).default([]).describe('Which decoded frames are classified, per stream; the first matching rule wins; default: every frame.'),
     batch: batchSchema.prefault({}),
     triton: tritonSchema.prefault({}),
     models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),
+    smoothing: smoothingSchema.prefault({}),
     sinks: z.array(z.discriminatedUnion('type', [kafkaSinkSchema, websocketSinkSchema])).min(1).describe('Where labels and events go.'),
     shutdown: z
       .strictObject({

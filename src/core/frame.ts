@@ -28,6 +28,8 @@ export interface Frame {
   readonly captureTs: number;
   /** Unix ms by which the label should be published (captureTs + latency budget). */
   readonly deadlineTs: number;
+  /** The frame was a keyframe in the encoded stream. */
+  readonly keyframe: boolean;
   /** Model-input pixels: height × width × 3, RGB, UINT8. Owned by the frame pool. */
   data: Buffer;
   readonly traceparent: string | undefined;

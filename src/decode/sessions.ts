@@ -5,6 +5,8 @@
  */
 import type { Frame } from '../core/frame.js';
 import { log } from '../core/log.js';
+import { poolFor } from '../core/pool.js';
+import { Sampler, type SamplingRule } from './sampling.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { DropReporter } from '../topology/drops.js';
 import { SessionTracker, type PartitionTracker, type ResumePoint } from '../sources/kafka/checkpoint.js';
@@ -12,11 +14,13 @@ import type { Chunk, DeadLetter } from '../sources/kafka/chunk.js';
 import { FfmpegDecoder, type ContinueFrom } from './ffmpeg/decoder.js';
 import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
 
-/** Where frames of a stream go: the model lane's size and queue. */
+/** Where frames of a stream go: the model lane's size and queue, and the stream's policies. */
 export interface Route {
   model: string;
   width: number;
   height: number;
+  budgetMs: number;
+  sampling: SamplingRule;
   push(frame: Frame): Promise<void>;
 }
 
@@ -32,13 +36,13 @@ interface StreamState {
   lastFed: Chunk | undefined;
   rejected: Set<string>;
   route: Route;
+  sampler: Sampler;
   epochMs: number;
   traceparent: string | undefined;
 }
 
 export interface DecodeStageOptions {
   config: FfmpegDecodeConfig;
-  budgetMs: number;
   route(stream: string): Route;
   deadLetter: DeadLetter;
   drops: DropReporter;
@@ -101,6 +105,7 @@ export class DecodeStage {
   private openSession(chunk: Chunk, partition: PartitionTracker, rp: ResumePoint | undefined): StreamState {
     const tracker = new SessionTracker(chunk.stream, chunk.session, partition, rp);
     partition.sessions.add(tracker);
+    const route = this.o.route(chunk.stream);
     const st: StreamState = {
       stream: chunk.stream,
       session: chunk.session,
@@ -115,7 +120,8 @@ export class DecodeStage {
       lastChunkAt: Date.now(),
       lastFed: undefined,
       rejected: new Set(),
-      route: this.o.route(chunk.stream),
+      route,
+      sampler: new Sampler(route.sampling, route.width, route.height),
       epochMs: chunk.epochMs,
       traceparent: chunk.traceparent,
     };
@@ -127,6 +133,8 @@ export class DecodeStage {
     const { metrics, drops } = this.o;
     const model = st.route.model;
     const tracker = st.tracker;
+    const framePool = poolFor(st.route.width * st.route.height * 3);
+    const decodeLatency = metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
     tracker.decoderStarted();
     // A session that comes back after its decoder ended is live again and pins offsets again.
     tracker.closed = false;
@@ -139,14 +147,23 @@ export class DecodeStage {
       width: st.route.width,
       height: st.route.height,
       epochMs: st.epochMs,
-      budgetMs: this.o.budgetMs,
+      budgetMs: st.route.budgetMs,
       basePts: Number.isNaN(tracker.basePts) ? undefined : tracker.basePts,
       traceparent: st.traceparent,
       owner: tracker,
       continueFrom: st.continueFrom,
       ffmpegPath: this.o.config.ffmpegPath,
       hooks: {
-        emit: (frame) => st.route.push(frame),
+        emit: (frame) => {
+          const skip = st.sampler.decide(frame, frame.keyframe);
+          if (skip) {
+            drops.drop(tracker, st.stream, st.session, frame.index, frame.index, skip);
+            framePool.give(frame.data);
+            return Promise.resolve();
+          }
+          decodeLatency.observe((Date.now() - frame.captureTs) / 1000);
+          return st.route.push(frame);
+        },
         decoded: (index, pts, pos, isKey) => {
           tracker.frameDecoded(index, pts, pos, isKey);
           metrics.framesDecoded.inc({ model });

@@ -46,8 +46,8 @@ export interface IngestResult {
 export const MAX_CHUNK_BYTES = 1024 * 1024;
 export const CHUNK_FORMAT = 'mpegts';
 
-/** A partial chunk waits at most this long, so a realtime stream reaches Kafka with low latency. */
-const LINGER_MS = 100;
+/** A partial chunk waits at most this long, so a live stream reaches Kafka with low latency (the budget is 250 ms end to end). */
+const LINGER_MS = 10;
 /** Chunks cut but not yet handed to the producer; when full, stdout is no longer read. */
 const QUEUE_CHUNKS = 8;
 /** Value bytes per produce request: brokers cap a whole record batch (message.max.bytes). */

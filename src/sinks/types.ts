@@ -1,7 +1,13 @@
-import type { DroppedEvent, LabelRecord } from '../core/frame.js';
+import type { LabelRecord } from '../core/frame.js';
 
-/** Events published on the events topic and the WebSocket; `dropped` is the one the accounting relies on. */
-export type PipelineEvent = DroppedEvent | { type: string; stream: string; [k: string]: unknown };
+/**
+ * Events published on the events topic and the WebSocket (`dropped`, `change`, …), serialised as
+ * JSON; `dropped` (core/frame.ts) is the one the accounting relies on.
+ */
+export interface PipelineEvent {
+  readonly type: string;
+  readonly stream: string;
+}
 
 /**
  * A destination for labels and events. `publishLabels` resolves once the records are durably

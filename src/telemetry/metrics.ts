@@ -17,11 +17,20 @@ export const METRIC = {
   batchSize: 'framewire_batch_size_frames',
   inferSeconds: 'framewire_triton_request_seconds',
   inferErrors: 'framewire_triton_errors_total',
+  tritonQueueSeconds: 'framewire_triton_queue_seconds',
+  tritonComputeInputSeconds: 'framewire_triton_compute_input_seconds',
+  tritonComputeInferSeconds: 'framewire_triton_compute_infer_seconds',
+  tritonComputeOutputSeconds: 'framewire_triton_compute_output_seconds',
+  tritonServerRequests: 'framewire_triton_server_requests_total',
+  tritonEndpointReady: 'framewire_triton_endpoint_ready',
+  tritonTransport: 'framewire_triton_transport',
   captureToPublish: 'framewire_capture_to_publish_seconds',
   queueFrames: 'framewire_queue_frames',
   wsClients: 'framewire_websocket_clients',
   wsSkipped: 'framewire_websocket_messages_skipped_total',
   commits: 'framewire_offset_commits_total',
+  stageSeconds: 'framewire_stage_seconds',
+  changeEvents: 'framewire_change_events_total',
 } as const;
 
 export class Metrics {
@@ -38,10 +47,20 @@ export class Metrics {
   readonly batchSize = new client.Histogram({ name: METRIC.batchSize, help: 'Frames per inference request.', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
   readonly inferSeconds = new client.Histogram({ name: METRIC.inferSeconds, help: 'Triton ModelInfer latency seen by the client.', labelNames: ['model'], buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
   readonly inferErrors = new client.Counter({ name: METRIC.inferErrors, help: 'Failed Triton requests, by error code.', labelNames: ['code'], registers: [this.registry] });
+  // Server-side time per request from Triton's model statistics, mean over the last poll interval.
+  readonly tritonQueueSeconds = new client.Gauge({ name: METRIC.tritonQueueSeconds, help: "Mean time a request waited in Triton's queue during the last statistics interval.", labelNames: ['model'], registers: [this.registry] });
+  readonly tritonComputeInputSeconds = new client.Gauge({ name: METRIC.tritonComputeInputSeconds, help: 'Mean time Triton spent preparing a request\'s inputs during the last statistics interval.', labelNames: ['model'], registers: [this.registry] });
+  readonly tritonComputeInferSeconds = new client.Gauge({ name: METRIC.tritonComputeInferSeconds, help: 'Mean model execution time per request during the last statistics interval.', labelNames: ['model'], registers: [this.registry] });
+  readonly tritonComputeOutputSeconds = new client.Gauge({ name: METRIC.tritonComputeOutputSeconds, help: 'Mean time Triton spent producing a request\'s outputs during the last statistics interval.', labelNames: ['model'], registers: [this.registry] });
+  readonly tritonServerRequests = new client.Counter({ name: METRIC.tritonServerRequests, help: "Successful requests by Triton's own statistics (all clients of the model).", labelNames: ['model'], registers: [this.registry] });
+  readonly tritonEndpointReady = new client.Gauge({ name: METRIC.tritonEndpointReady, help: 'Whether a configured Triton endpoint takes requests (1) or is out of rotation (0).', labelNames: ['endpoint'], registers: [this.registry] });
+  readonly tritonTransport = new client.Gauge({ name: METRIC.tritonTransport, help: 'Tensor transport in use per Triton endpoint: 1 for the active one (grpc or shm).', labelNames: ['endpoint', 'transport'], registers: [this.registry] });
   readonly captureToPublish = new client.Histogram({ name: METRIC.captureToPublish, help: 'Frame capture time to label published.', labelNames: ['model'], buckets: [0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2, 5], registers: [this.registry] });
   readonly queueFrames = new client.Gauge({ name: METRIC.queueFrames, help: 'Frames waiting for a batch, per model.', labelNames: ['model'], registers: [this.registry] });
   readonly wsClients = new client.Gauge({ name: METRIC.wsClients, help: 'Connected WebSocket clients.', registers: [this.registry] });
   readonly wsSkipped = new client.Counter({ name: METRIC.wsSkipped, help: 'Messages not sent to a slow WebSocket client.', registers: [this.registry] });
+  readonly stageSeconds = new client.Histogram({ name: METRIC.stageSeconds, help: 'Where the budget goes, per frame: capture_to_decoded (camera, Kafka, ffmpeg), queued (waiting for a batch), infer (Triton request), publish (label delivery).', labelNames: ['stage'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2], registers: [this.registry] });
+  readonly changeEvents = new client.Counter({ name: METRIC.changeEvents, help: 'Smoothed label changes reported as change events.', registers: [this.registry] });
   readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
 
   constructor() {

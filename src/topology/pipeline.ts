@@ -5,19 +5,26 @@
  */
 import type { Server } from 'node:http';
 import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
-import type { Frame } from '../core/frame.js';
+import type { Frame, LabelRecord } from '../core/frame.js';
 import { FramewireError } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { BoundedQueue } from '../core/queue.js';
+import { poolFor } from '../core/pool.js';
 import type { Topology } from '../config/topology.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { startHttp } from '../telemetry/http.js';
 import { KafkaSource } from '../sources/kafka/source.js';
 import { DecodeStage, type Route } from '../decode/sessions.js';
 import { Batcher } from '../batch/batcher.js';
+import { LatencyEstimator } from '../batch/estimator.js';
+import { samplingRuleFor } from '../decode/sampling.js';
+import { Smoother } from '../postprocess/smoothing.js';
 import { InferStage } from '../infer/stage.js';
-import { TritonClient } from '../infer/triton/client.js';
-import { describeModel, type ModelSpec } from '../infer/triton/model.js';
+import type { TritonClient } from '../infer/triton/client.js';
+import { tritonEndpoints } from '../infer/triton/config.js';
+import { describeModel, frameTensorBytes, type ModelSpec } from '../infer/triton/model.js';
+import { TritonPool } from '../infer/triton/pool.js';
+import { ShmRing } from '../infer/triton/shm.js';
+import { StatsPoller } from '../infer/triton/stats.js';
 import { KafkaSink } from '../sinks/kafka/sink.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
 import type { Sink } from '../sinks/types.js';
@@ -26,9 +33,9 @@ import { DropReporter } from './drops.js';
 interface Lane {
   spec: ModelSpec;
   pattern: RegExp | undefined;
-  queue: BoundedQueue<Frame>;
+  batcher: Batcher;
   stage: InferStage;
-  route: Route;
+  push(frame: Frame): Promise<void>;
 }
 
 export async function ensureTopics(admin: Admin, topics: { topic: string; numPartitions: number }[]): Promise<void> {
@@ -47,12 +54,14 @@ export class Pipeline {
   private kafka!: Kafka;
   private admin!: Admin;
   private producer!: Producer;
-  private triton!: TritonClient;
+  private pool!: TritonPool;
+  private stats: StatsPoller | undefined;
   private sinks: Sink[] = [];
   private lanes: Lane[] = [];
   private decode!: DecodeStage;
   private source!: KafkaSource;
   private drops!: DropReporter;
+  private smoother!: Smoother;
   private http: Server | undefined;
   private closing: Promise<void> | undefined;
 
@@ -64,19 +73,29 @@ export class Pipeline {
 
   async start(): Promise<void> {
     const t = this.topology;
-    this.triton = new TritonClient({ url: t.triton.url });
+    const endpoints = tritonEndpoints(t.triton);
+    this.pool = new TritonPool({
+      endpoints,
+      models: t.models.map((m) => m.name),
+      transport: t.triton.transport,
+      healthIntervalMs: t.triton.healthIntervalMs,
+      metrics: this.metrics,
+    });
+    await this.pool.start();
+    // Control calls go to a ready endpoint (the first one when none is).
+    const triton: TritonClient = this.pool.primary;
     // Models first: an unknown model is a topology error, reported before anything else starts.
     const specs: ModelSpec[] = [];
     for (const [i, m] of t.models.entries()) {
-      const ready = await this.triton.modelReady(m.name).catch((err: FramewireError) => {
-        if (err.code === 'INFER_UNAVAILABLE') throw new FramewireError('INFER_UNAVAILABLE', 'infer', `Triton at ${t.triton.url} is not reachable: ${err.message}`, { retriable: true, cause: err });
+      const ready = await triton.modelReady(m.name).catch((err: FramewireError) => {
+        if (err.code === 'INFER_UNAVAILABLE') throw new FramewireError('INFER_UNAVAILABLE', 'infer', `Triton at ${triton.url} is not reachable: ${err.message}`, { retriable: true, cause: err });
         return false;
       });
       if (!ready) {
-        const known = (await this.triton.repositoryIndex().catch(() => [])).map((x) => x.name);
-        throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].name: model '${m.name}' is not ready in Triton at ${t.triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
+        const known = (await triton.repositoryIndex().catch(() => [])).map((x) => x.name);
+        throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].name: model '${m.name}' is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
       }
-      specs.push(await describeModel(this.triton, m.name));
+      specs.push(await describeModel(triton, m.name));
     }
 
     this.kafka = new kafkajs.Kafka({ clientId: t.kafka.clientId, brokers: t.kafka.brokers, logLevel: kafkajs.logLevel.WARN });
@@ -98,46 +117,82 @@ export class Pipeline {
       else this.sinks.push((ws = new WebSocketSink(s, this.metrics)));
     }
     this.drops = new DropReporter(this.sinks, this.metrics);
+    this.smoother = new Smoother(t.smoothing);
 
     for (const [i, spec] of specs.entries()) {
       const m = t.models[i]!;
-      const queue = new BoundedQueue<Frame>(t.batch.queueFrames);
       const maxBatch = Math.min(spec.maxBatchSize, t.batch.maxBatchSize ?? spec.maxBatchSize);
+      const estimator = new LatencyEstimator();
+      let lastFinished = 0;
+      const framePool = poolFor(spec.width * spec.height * 3);
+      const gauge = this.metrics.queueFrames.labels({ model: spec.name });
+      const queued = this.metrics.stageSeconds.labels({ stage: 'queued' });
+      const batcher = new Batcher({
+        maxBatch,
+        maxWaitMs: t.batch.maxWaitMs,
+        mode: t.batch.mode,
+        streamQueueFrames: t.batch.streamQueueFrames,
+        queueFrames: t.batch.queueFrames,
+        marginMs: t.batch.marginMs,
+        estimator,
+        drop: (f, reason) => {
+          this.drops.drop(f.owner, f.stream, f.session, f.index, f.index, reason);
+          framePool.give(f.data);
+        },
+        taken: (frames) => {
+          const now = performance.now();
+          for (const f of frames) queued.observe((now - f.decodedAt) / 1000);
+          gauge.set(batcher.length);
+        },
+      });
       const stage = new InferStage({
         spec,
         topK: m.topK,
-        client: this.triton,
-        batcher: new Batcher(queue, maxBatch, t.batch.maxWaitMs),
+        pool: this.pool,
+        ring: await this.shmRing(spec, maxBatch, t.batch.maxInflight),
+        deadlineTimeout: t.triton.deadlineTimeout,
+        priority: t.triton.priority,
+        batcher,
         sinks: this.sinks,
         drops: this.drops,
         metrics: this.metrics,
         maxInflight: t.batch.maxInflight,
         timeoutMs: t.triton.timeoutMs,
         retries: t.triton.retries,
-      });
-      const gauge = this.metrics.queueFrames.labels({ model: spec.name });
-      const route: Route = {
-        model: spec.name,
-        width: spec.width,
-        height: spec.height,
-        push: async (frame) => {
-          await queue.push(frame);
-          gauge.set(queue.length);
+        // The estimate is of service time: with requests overlapping, a response's latency also
+        // holds its wait behind the previous one, which the batcher already accounts for.
+        observeLatency: (n, ms) => {
+          const finished = performance.now();
+          estimator.observe(n, finished - Math.max(finished - ms, lastFinished));
+          lastFinished = finished;
         },
+        published: (records) => this.smoothed(records),
+      });
+      const push = async (frame: Frame) => {
+        await batcher.push(frame);
+        gauge.set(batcher.length);
       };
-      this.lanes.push({ spec, pattern: m.streams ? new RegExp(m.streams) : undefined, queue, stage, route });
+      this.lanes.push({ spec, pattern: m.streams ? new RegExp(m.streams) : undefined, batcher, stage, push });
       stage.start();
+    }
+
+    if (t.triton.statsIntervalMs > 0) {
+      this.stats = new StatsPoller({ clients: () => this.pool.clients, models: specs.map((s) => s.name), intervalMs: t.triton.statsIntervalMs, metrics: this.metrics });
+      this.stats.start();
     }
 
     const routes = new Map<string, Route>();
     this.decode = new DecodeStage({
       config: t.decode,
-      budgetMs: t.latency.budgetMs,
       route: (stream) => {
         let r = routes.get(stream);
         if (!r) {
           const lane = this.lanes.find((l) => !l.pattern || l.pattern.test(stream)) ?? this.lanes[0]!;
-          routes.set(stream, (r = lane.route));
+          const budget = t.latency.streams.find((o) => new RegExp(o.streams).test(stream))?.budgetMs ?? t.latency.budgetMs;
+          r = { model: lane.spec.name, width: lane.spec.width, height: lane.spec.height, budgetMs: budget, sampling: samplingRuleFor(t.sampling, stream), push: lane.push };
+          // Bounded: forget routes of streams long gone rather than grow without limit.
+          if (routes.size >= 10_000) routes.clear();
+          routes.set(stream, r);
         }
         return r;
       },
@@ -157,11 +212,40 @@ export class Pipeline {
     });
   }
 
+  /** Smoothed labels → `change` events, published best-effort (they do not gate offsets). */
+  private smoothed(records: LabelRecord[]): void {
+    const events = this.smoother.observe(records);
+    if (events.length === 0) return;
+    this.metrics.changeEvents.inc(events.length);
+    for (const s of this.sinks) s.publishEvents(events).catch((err) => log.warn('publishing change events failed', { err }));
+  }
+
+  /**
+   * The lane's shared-memory input slots (one per in-flight batch), registered with every endpoint
+   * that accepts them; none with `transport: grpc`, or with `auto` when the files cannot be made.
+   */
+  private async shmRing(spec: ModelSpec, maxBatch: number, slots: number): Promise<ShmRing | undefined> {
+    const setting = this.topology.triton.transport;
+    if (setting === 'grpc') return undefined;
+    let ring: ShmRing;
+    try {
+      ring = new ShmRing({ tag: spec.name, slots, inputSlotBytes: frameTensorBytes(spec) * maxBatch });
+    } catch (err) {
+      if (setting === 'shm') throw err;
+      log.warn('cannot create shared memory; sending tensors in the gRPC message', { model: spec.name, err });
+      return undefined;
+    }
+    await this.pool.addRing(ring);
+    return ring;
+  }
+
   private async notReadyReason(): Promise<string | undefined> {
     if (this.closing) return 'shutting down';
     if (!this.source?.isConsuming) return 'not consuming (consumer group not joined)';
     try {
-      for (const l of this.lanes) if (!(await this.triton.modelReady(l.spec.name))) return `model ${l.spec.name} not ready`;
+      if (this.pool.readyCount === 0) return 'no Triton endpoint is ready';
+      const triton = this.pool.primary;
+      for (const l of this.lanes) if (!(await triton.modelReady(l.spec.name))) return `model ${l.spec.name} not ready`;
     } catch (err) {
       return `Triton unreachable: ${(err as Error).message}`;
     }
@@ -178,7 +262,7 @@ export class Pipeline {
     const drain = async () => {
       if (this.source) await this.source.stopIntake();
       if (this.decode) await this.decode.close();
-      for (const l of this.lanes) l.queue.close();
+      for (const l of this.lanes) l.batcher.close();
       await Promise.all(this.lanes.map((l) => l.stage.finished()));
       await this.drops?.close();
     };
@@ -196,7 +280,8 @@ export class Pipeline {
     for (const s of this.sinks) await s.close().catch(() => {});
     await this.producer?.disconnect().catch(() => {});
     await this.admin?.disconnect().catch(() => {});
-    this.triton?.close();
+    this.stats?.stop();
+    await this.pool?.close();
     if (this.http) {
       this.http.closeAllConnections();
       await new Promise<void>((r) => this.http!.close(() => r()));

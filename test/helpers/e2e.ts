@@ -239,6 +239,14 @@ export interface TopologyOptions {
   partitions?: number;
   budgetMs?: number;
   drainTimeoutMs?: number;
+  /**
+   * Scheduling mode. Tests that assert every frame is labelled use `replay` (nothing dropped);
+   * `live` drops frames that miss the budget, e.g. the first frames while ffmpeg starts.
+   */
+  mode?: 'live' | 'replay';
+  model?: string;
+  /** Extra top-level YAML (sampling, smoothing, …). */
+  extra?: string;
 }
 
 /** A temp YAML topology with random topic names, a random group and a free HTTP port. */
@@ -269,9 +277,10 @@ latency: { budgetMs: ${opts.budgetMs ?? 250} }
 sources:
   - { type: kafka, topic: ${t.chunks}, group: ${t.group}, partitions: ${opts.partitions ?? 3}, dlqTopic: ${t.dlq}, commitIntervalMs: ${opts.commitIntervalMs ?? 200} }
 decode: { idleTimeoutMs: ${opts.idleTimeoutMs ?? 1500} }
-batch: { maxWaitMs: 15, queueFrames: 256, maxInflight: 2 }
+batch: { maxWaitMs: 15, queueFrames: 256, maxInflight: 2, mode: ${opts.mode ?? 'replay'} }
 triton: { url: "${TRITON_URL}", timeoutMs: 5000 }
-models: [ { name: ${MODEL}, topK: 3 } ]
+models: [ { name: ${opts.model ?? MODEL}, topK: 3 } ]
+${opts.extra ?? ''}
 sinks:
   - { type: kafka, topic: ${t.labels}, eventsTopic: ${t.events} }
   - { type: websocket, path: /ws }

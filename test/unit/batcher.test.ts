@@ -1,38 +1,130 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BoundedQueue } from '../../src/core/queue.js';
-import { Batcher } from '../../src/batch/batcher.js';
+import { Batcher, type BatcherOptions, type SchedulerDrop } from '../../src/batch/batcher.js';
+import { LatencyEstimator } from '../../src/batch/estimator.js';
 import type { Frame } from '../../src/core/frame.js';
 
-const frame = (i: number) => ({ index: i }) as unknown as Frame;
+/** A frame of `stream` with the given deadline (Unix ms on the fake clock). */
+const frame = (stream: string, index: number, deadlineTs: number) =>
+  ({ stream, session: 's', index, deadlineTs, captureTs: deadlineTs - 250, decodedAt: 0 }) as unknown as Frame;
 
-test('a full batch is returned at once', async () => {
-  const q = new BoundedQueue<Frame>(16);
-  for (let i = 0; i < 10; i++) q.tryPush(frame(i));
-  const b = new Batcher(q, 4, 10_000);
-  const t0 = Date.now();
-  const batch = await b.next();
-  assert.deepEqual(batch!.map((f) => f.index), [0, 1, 2, 3]);
-  assert.ok(Date.now() - t0 < 1000, 'must not wait when the batch is full');
+function setup(over: Partial<BatcherOptions> = {}, latencyMs = 20) {
+  let now = 1_000_000;
+  const dropped: [string, number, SchedulerDrop][] = [];
+  const estimator = new LatencyEstimator(latencyMs);
+  const b = new Batcher({
+    maxBatch: 4,
+    maxWaitMs: 50,
+    mode: 'live',
+    streamQueueFrames: 8,
+    queueFrames: 64,
+    marginMs: 5,
+    estimator,
+    drop: (f, reason) => dropped.push([f.stream, f.index, reason]),
+    now: () => now,
+    ...over,
+  });
+  return { b, dropped, estimator, clock: { get: () => now, advance: (ms: number) => (now += ms) } };
+}
+
+test('batches take the earliest deadlines across streams (EDF)', async () => {
+  const { b, clock } = setup();
+  const t = clock.get();
+  await b.push(frame('a', 0, t + 300));
+  await b.push(frame('a', 1, t + 340));
+  await b.push(frame('b', 0, t + 200));
+  await b.push(frame('c', 0, t + 310));
+  await b.push(frame('b', 1, t + 240));
+  assert.deepEqual(b.plan(t), { take: 4 }, 'a full batch goes at once');
+  assert.deepEqual(b.take(4).map((f) => `${f.stream}${f.index}`), ['b0', 'b1', 'a0', 'c0']);
+  assert.equal(b.length, 1);
 });
 
-test('a partial batch waits at most maxWaitMs and picks up frames arriving meanwhile', async () => {
-  const q = new BoundedQueue<Frame>(16);
-  q.tryPush(frame(0));
-  const b = new Batcher(q, 8, 60);
-  setTimeout(() => q.tryPush(frame(1)), 10);
-  const t0 = Date.now();
-  const batch = await b.next();
-  const waited = Date.now() - t0;
-  assert.deepEqual(batch!.map((f) => f.index), [0, 1]);
-  assert.ok(waited >= 50 && waited < 1000, `waited ${waited} ms`);
+test('a frame that cannot make its deadline even alone is dropped before inference (live)', async () => {
+  const { b, dropped, clock } = setup({}, 20);
+  const t = clock.get();
+  await b.push(frame('a', 0, t + 10)); // 20 ms inference + 5 ms margin > 10 ms left
+  await b.push(frame('a', 1, t + 200));
+  const p = b.plan(t);
+  assert.deepEqual(dropped, [['a', 0, 'deadline']]);
+  assert.ok('waitMs' in p);
+  assert.equal(b.length, 1);
 });
 
-test('next() resolves undefined once the queue is closed and drained', async () => {
-  const q = new BoundedQueue<Frame>(4);
-  q.tryPush(frame(0));
-  q.close();
-  const b = new Batcher(q, 4, 1000);
+test('the wait for more frames is cut short by the earliest deadline', async () => {
+  const { b, clock } = setup({ maxWaitMs: 100 }, 20);
+  const t = clock.get();
+  await b.push(frame('a', 0, t + 60));
+  // Latest start for a batch of 2: 60 - est(2) - 5 ms margin; well before the 100 ms max wait.
+  const p = b.plan(t) as { waitMs: number };
+  assert.ok(p.waitMs > 0 && p.waitMs < 60, `waits ${p.waitMs} ms`);
+  clock.advance(p.waitMs);
+  assert.deepEqual(b.plan(clock.get()), { take: 1 });
+});
+
+test('with distant deadlines the batch waits up to maxWaitMs, then goes partial', async () => {
+  const { b, clock } = setup({ maxWaitMs: 30 }, 20);
+  const t = clock.get();
+  await b.push(frame('a', 0, t + 10_000));
+  assert.deepEqual(b.plan(t), { waitMs: 30 });
+  clock.advance(10);
+  await b.push(frame('b', 0, t + 10_000));
+  assert.deepEqual(b.plan(clock.get()), { waitMs: 20 }, 'the wait counts from the oldest waiting frame');
+  clock.advance(20);
+  assert.deepEqual(b.plan(clock.get()), { take: 2 });
+});
+
+test('one busy stream cannot starve the others: a full stream queue drops its own oldest (overload)', async () => {
+  const { b, dropped, clock } = setup({ streamQueueFrames: 3 });
+  const t = clock.get();
+  for (let i = 0; i < 10; i++) await b.push(frame('busy', i, t + 1000 + i));
+  await b.push(frame('quiet', 0, t + 1005));
+  assert.deepEqual(dropped.map(([s, i, r]) => `${s}${i}:${r}`), ['busy0:overload', 'busy1:overload', 'busy2:overload', 'busy3:overload', 'busy4:overload', 'busy5:overload', 'busy6:overload']);
+  const batch = b.take(4).map((f) => `${f.stream}${f.index}`);
+  assert.ok(batch.includes('quiet0'), `quiet stream served: ${batch}`);
+});
+
+test('equal deadlines are served round-robin across streams', async () => {
+  const { b, clock } = setup({ maxBatch: 2 });
+  const t = clock.get();
+  for (let i = 0; i < 2; i++) for (const s of ['a', 'b', 'c']) await b.push(frame(s, i, t + 500));
+  const order = [...b.take(2), ...b.take(2), ...b.take(2)].map((f) => f.stream);
+  assert.deepEqual(order.slice(0, 3).sort(), ['a', 'b', 'c']);
+});
+
+test('replay mode drops nothing and makes producers wait while full', async () => {
+  const { b, dropped, clock } = setup({ mode: 'replay', streamQueueFrames: 2 });
+  const t = clock.get();
+  await b.push(frame('a', 0, t - 5000)); // long past its deadline: replay keeps it
+  await b.push(frame('a', 1, t - 4000));
+  let third = false;
+  const p = b.push(frame('a', 2, t)).then(() => (third = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(third, false, 'push waits while the stream queue is full');
+  assert.deepEqual(b.plan(t), { waitMs: 50 });
+  assert.deepEqual(b.take(1).map((f) => f.index), [0]);
+  await p;
+  assert.equal(third, true);
+  assert.deepEqual(dropped, []);
+});
+
+test('next() drains what is left after close, then ends', async () => {
+  const { b, clock } = setup();
+  await b.push(frame('a', 0, clock.get() + 10_000));
+  b.close();
   assert.equal((await b.next())!.length, 1);
   assert.equal(await b.next(), undefined);
+});
+
+test('the latency estimate follows observations and grows with batch size', () => {
+  const e = new LatencyEstimator(50);
+  assert.equal(e.estimate(1), 50);
+  for (let i = 0; i < 20; i++) {
+    e.observe(1, 12);
+    e.observe(8, 26);
+    e.observe(32, 74);
+  }
+  assert.ok(Math.abs(e.estimate(1) - 12) < 1.5, String(e.estimate(1)));
+  assert.ok(Math.abs(e.estimate(32) - 74) < 1.5, String(e.estimate(32)));
+  assert.ok(e.estimate(16) > e.estimate(8));
 });

@@ -37,7 +37,7 @@ test('consecutive drops of one session and reason merge into one event', async (
   r.drop(o, 'cam-1', 's', 10, 10, 'overload'); // other reason
   r.drop(o, 'cam-2', 's', 0, 1, 'deadline'); // other stream
   await r.flush();
-  const ev = sink.events.map((e) => e as { stream: string; fromFrame: number; toFrame: number; reason: string; count: number });
+  const ev = sink.events.map((e) => e as unknown as { stream: string; fromFrame: number; toFrame: number; reason: string; count: number });
   assert.deepEqual(
     ev.map((e) => [e.stream, e.fromFrame, e.toFrame, e.reason, e.count]),
     [

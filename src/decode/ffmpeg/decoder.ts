@@ -92,7 +92,8 @@ export class FfmpegDecoder {
       .input(this.input)
       .inputFormat('mpegts')
       .inputOptions([
-        // Live input: probe little, start at once, one decode thread per stream (many streams share 2 cores).
+        // Live input: probe little (measured: analyzeduration 0 made capture→decoded slower, 180 vs
+        // 154 ms mean, on realtime 25 fps input), one decode thread per stream.
         '-probesize', '65536',
         '-analyzeduration', '250000',
         '-fflags', '+discardcorrupt',
@@ -105,6 +106,8 @@ export class FfmpegDecoder {
         '-copyts',
         '-fps_mode', 'passthrough',
         '-pix_fmt', 'rgb24',
+        // Write each frame out whole at once: otherwise its tail waits in the 32 KiB output buffer for the next frame.
+        '-flush_packets', '1',
         '-loglevel', 'level+info',
         '-nostats',
         '-filter_threads', '1',
@@ -272,6 +275,7 @@ export class FfmpegDecoder {
       ptsMs,
       captureTs,
       deadlineTs: captureTs + this.opts.budgetMs,
+      keyframe: info.isKey,
       data,
       traceparent: this.opts.traceparent,
       decodedAt: performance.now(),

@@ -1,0 +1,179 @@
+/**
+ * Scheduling benchmark on the real local stack (prints a table; not a test).
+ *
+ *   node dist/bench/scheduling.js [--streams 1,4,16,32] [--seconds 20] [--models colour_probe,open_nsfw] [--mode live]
+ *
+ * For each model and N: a fresh processor (`framewire run`, budget 250 ms) and N simulated
+ * realtime cameras, 640×360 H.264 at 25 fps. The cameras publish a pre-encoded MPEG-TS file
+ * paced by its packets' pts (no encoder per camera, so the machine's 2 cores go to the pipeline),
+ * cut at arbitrary byte boundaries, with the contract's headers. Reported per row: frames/s
+ * labelled, capture→publish p50/p99 of labelled frames, drop rate by reason, processor peak RSS
+ * and CPU% (of one core).
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import kafkajs from 'kafkajs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const { values } = parseArgs({
+  options: {
+    streams: { type: 'string', default: '1,4,16,32' },
+    seconds: { type: 'string', default: '20' },
+    models: { type: 'string', default: 'colour_probe,open_nsfw' },
+    mode: { type: 'string', default: 'live' },
+    port: { type: 'string', default: '18081' },
+  },
+});
+const NS = values.streams!.split(',').map(Number);
+const SECONDS = Number(values.seconds);
+const MODELS = values.models!.split(',');
+const PORT = Number(values.port);
+const FPS = 25;
+const BUDGET = 250;
+
+/** A pre-encoded TS file and, per video packet, where its bytes end and its pts. */
+function prepareVideo(dir: string): { ts: Buffer; packets: { end: number; ptsMs: number }[] } {
+  const file = path.join(dir, 'camera.ts');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=640x360:r=${FPS}:d=${SECONDS + 2},format=yuv420p`, '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', String(FPS), '-f', 'mpegts', file]);
+  const csv = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,pos', '-of', 'csv=p=0', file], { encoding: 'utf8' });
+  const rows = csv.split('\n').filter((l) => l.trim()).map((l) => l.split(',').map(Number) as [number, number]);
+  const ts = readFileSync(file);
+  const p0 = rows[0]![0];
+  // Bytes of packet k are complete once the next packet starts.
+  return { ts, packets: rows.map(([pts], k) => ({ ptsMs: (pts - p0) * 1000, end: k + 1 < rows.length ? rows[k + 1]![1] : ts.length })) };
+}
+
+async function cameras(n: number, topic: string, video: ReturnType<typeof prepareVideo>, producer: kafkajs.Producer): Promise<void> {
+  const t0 = Date.now() + 200;
+  const sent = new Array<number>(n).fill(0);
+  const seq = new Array<number>(n).fill(0);
+  const sessions = Array.from({ length: n }, (_, i) => `s${i}-${Date.now().toString(36)}`);
+  const last = video.packets.findIndex((p) => p.ptsMs >= SECONDS * 1000);
+  for (let k = 0; k < (last < 0 ? video.packets.length : last); k++) {
+    const due = t0 + video.packets[k]!.ptsMs;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const messages = [];
+    for (let i = 0; i < n; i++) {
+      const end = video.packets[k]!.end;
+      if (end <= sent[i]!) continue;
+      messages.push({
+        key: `bench-${i}`,
+        value: video.ts.subarray(sent[i]!, end),
+        headers: { 'fw-stream': `bench-${i}`, 'fw-session': sessions[i]!, 'fw-seq': String(seq[i]!++), 'fw-format': 'mpegts', 'fw-epoch-ms': String(t0) },
+      });
+      sent[i] = end;
+    }
+    await producer.send({ topic, acks: -1, messages });
+  }
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+async function waitReady(): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${PORT}/readyz`)).status === 200) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('processor not ready');
+}
+
+async function run(model: string, n: number, video: ReturnType<typeof prepareVideo>, dir: string): Promise<Record<string, string | number>> {
+  const prefix = `bsched-${model}-${n}-${Date.now().toString(36)}`;
+  const topo = path.join(dir, `${prefix}.yaml`);
+  writeFileSync(
+    topo,
+    `name: bench
+kafka: { brokers: ["127.0.0.1:9092"], clientId: bench }
+http: { listen: "127.0.0.1:${PORT}" }
+latency: { budgetMs: ${BUDGET} }
+sources: [{ type: kafka, topic: ${prefix}.chunks, group: ${prefix}, partitions: 4, dlqTopic: ${prefix}.dlq }]
+decode: { idleTimeoutMs: 2000 }
+batch: { maxWaitMs: 10, mode: ${values.mode}, streamQueueFrames: 16, queueFrames: 512, maxInflight: 2 }
+models: [{ name: ${model}, topK: 2 }]
+smoothing: { method: off }
+sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
+`,
+  );
+  const proc: ChildProcess = spawn('node', [path.join(ROOT, 'bin/framewire.js'), 'run', '--topology', topo], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-3000)));
+  const kafka = new kafkajs.Kafka({ clientId: 'bench', brokers: ['127.0.0.1:9092'], logLevel: kafkajs.logLevel.NOTHING });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const reader = kafka.consumer({ groupId: `${prefix}-reader`, maxWaitTimeInMs: 100 });
+  try {
+    await waitReady();
+    await producer.connect();
+    await reader.connect();
+    await reader.subscribe({ topics: [`${prefix}.labels`, `${prefix}.events`], fromBeginning: true });
+    const lat: number[] = [];
+    const dropped: Record<string, number> = {};
+    let labelled = 0;
+    await reader.run({
+      eachMessage: async ({ topic, message }) => {
+        const v = JSON.parse(message.value!.toString()) as { type?: string; reason?: string; count?: number; captureTs?: number; publishedTs?: number };
+        if (topic.endsWith('.labels')) {
+          labelled++;
+          lat.push(v.publishedTs! - v.captureTs!);
+        } else if (v.type === 'dropped') dropped[v.reason!] = (dropped[v.reason!] ?? 0) + v.count!;
+      },
+    });
+    const cpu0 = cpuSeconds(proc.pid!);
+    let peak = 0;
+    const rssTimer = setInterval(() => (peak = Math.max(peak, rssMb(proc.pid!))), 500);
+    const t0 = Date.now();
+    await cameras(n, `${prefix}.chunks`, video, producer);
+    const wall = (Date.now() - t0) / 1000;
+    const cpu = cpuSeconds(proc.pid!) - cpu0;
+    await new Promise((r) => setTimeout(r, 4000)); // decoders flush after the idle timeout
+    clearInterval(rssTimer);
+    const total = labelled + Object.values(dropped).reduce((a, b) => a + b, 0);
+    lat.sort((a, b) => a - b);
+    const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]! : Number.NaN);
+    const rate = (r: string) => (total ? ((100 * (dropped[r] ?? 0)) / total).toFixed(1) : '0.0');
+    return {
+      model,
+      streams: n,
+      'frames/s labelled': (labelled / wall).toFixed(1),
+      'p50 ms': pct(0.5),
+      'p99 ms': pct(0.99),
+      'drop %': total ? ((100 * (total - labelled)) / total).toFixed(1) : '0.0',
+      'deadline %': rate('deadline'),
+      'overload %': rate('overload'),
+      'RSS MB': peak.toFixed(0),
+      'CPU %': ((100 * cpu) / wall).toFixed(0),
+    };
+  } catch (err) {
+    console.error(stderr);
+    throw err;
+  } finally {
+    await reader.disconnect().catch(() => {});
+    await producer.disconnect().catch(() => {});
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  }
+}
+
+execFileSync('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up'], { stdio: 'inherit' });
+const dir = mkdtempSync(path.join(tmpdir(), 'fw-bench-sched-'));
+const video = prepareVideo(dir);
+const rows = [];
+for (const model of MODELS) for (const n of NS) rows.push(await run(model, n, video, dir));
+console.log(`\nscheduling benchmark: ${values.mode} mode, budget ${BUDGET} ms, 640×360 H.264 at ${FPS} fps per stream, ${SECONDS} s per row, 2 cores`);
+console.table(rows);

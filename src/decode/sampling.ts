@@ -1,0 +1,109 @@
+/**
+ * Per-stream sampling: which decoded frames go to inference. Every skipped frame is still a
+ * decoded frame with an index, so it is reported (`sampled` or `unchanged`), never lost.
+ * Sampling happens right after decoding, before the frame enters any queue; ffmpeg-side
+ * skipping is not used because the contract counts every decoded frame.
+ */
+import { z } from 'zod/v4';
+import type { Frame } from '../core/frame.js';
+
+export const samplingRuleSchema = z
+  .strictObject({
+    streams: z.string().optional().describe('Regular expression of stream ids this rule applies to; the first matching rule wins; default: every stream.'),
+    mode: z
+      .enum(['all', 'rate', 'keyframes', 'scene'])
+      .default('all')
+      .describe('all: every frame; rate: `fps` frames per second; keyframes: keyframes only; scene: only when the picture changed by more than `threshold` since the last classified frame.'),
+    fps: z.number().positive().default(5).describe('Frames per second to classify in `rate` mode.'),
+    threshold: z.number().min(0).max(1).default(0.04).describe('Scene mode: mean absolute difference (0–1) of an 8×8 colour thumbnail that counts as a change.'),
+    maxSkipMs: z.int().min(0).default(2000).describe('Scene mode: classify at least this often even when nothing changes, ms (0: never force).'),
+  })
+  .describe('A sampling rule.');
+
+export type SamplingRule = z.infer<typeof samplingRuleSchema>;
+export type SkipReason = 'sampled' | 'unchanged';
+
+const GRID = 8;
+const SIG = GRID * GRID * 3;
+
+export class Sampler {
+  private nextDuePts = Number.NEGATIVE_INFINITY;
+  private lastKeptPts = Number.NEGATIVE_INFINITY;
+  private readonly sig: Float32Array | undefined;
+  private readonly lastSig: Float32Array | undefined;
+  private haveLast = false;
+  private readonly counts = new Uint16Array(GRID * GRID);
+
+  constructor(private readonly rule: SamplingRule, private readonly width: number, private readonly height: number) {
+    if (rule.mode === 'scene') {
+      this.sig = new Float32Array(SIG);
+      this.lastSig = new Float32Array(SIG);
+    }
+  }
+
+  /** undefined: classify this frame; otherwise why it is skipped. */
+  decide(frame: Frame, isKey: boolean): SkipReason | undefined {
+    switch (this.rule.mode) {
+      case 'all':
+        return undefined;
+      case 'keyframes':
+        return isKey ? undefined : 'sampled';
+      case 'rate': {
+        const interval = 1000 / this.rule.fps;
+        if (frame.ptsMs + 0.5 < this.nextDuePts) return 'sampled';
+        this.nextDuePts += interval;
+        // After a gap, restart the cadence from this frame instead of bursting to catch up.
+        if (this.nextDuePts <= frame.ptsMs) this.nextDuePts = frame.ptsMs + interval;
+        return undefined;
+      }
+      case 'scene': {
+        this.signature(frame.data);
+        const forced = this.rule.maxSkipMs > 0 && frame.ptsMs - this.lastKeptPts >= this.rule.maxSkipMs;
+        if (this.haveLast && !forced && this.difference() <= this.rule.threshold) return 'unchanged';
+        this.lastSig!.set(this.sig!);
+        this.haveLast = true;
+        this.lastKeptPts = frame.ptsMs;
+        return undefined;
+      }
+    }
+  }
+
+  /** Mean colour of each cell of an 8×8 grid, reading every 4th pixel of each row and column. */
+  private signature(data: Buffer): void {
+    const sig = this.sig!;
+    sig.fill(0);
+    const { width, height } = this;
+    const counts = this.counts;
+    counts.fill(0);
+    for (let y = 0; y < height; y += 4) {
+      const gy = Math.min(GRID - 1, ((y * GRID) / height) | 0);
+      const row = y * width * 3;
+      for (let x = 0; x < width; x += 4) {
+        const cell = gy * GRID + Math.min(GRID - 1, ((x * GRID) / width) | 0);
+        const p = row + x * 3;
+        sig[cell * 3] += data[p]!;
+        sig[cell * 3 + 1] += data[p + 1]!;
+        sig[cell * 3 + 2] += data[p + 2]!;
+        counts[cell]!++;
+      }
+    }
+    for (let c = 0; c < GRID * GRID; c++) {
+      const n = counts[c] || 1;
+      sig[c * 3] /= n;
+      sig[c * 3 + 1] /= n;
+      sig[c * 3 + 2] /= n;
+    }
+  }
+
+  private difference(): number {
+    let d = 0;
+    for (let i = 0; i < SIG; i++) d += Math.abs(this.sig![i]! - this.lastSig![i]!);
+    return d / SIG / 255;
+  }
+}
+
+/** Picks the first rule matching a stream id. */
+export function samplingRuleFor(rules: SamplingRule[], stream: string): SamplingRule {
+  for (const r of rules) if (!r.streams || new RegExp(r.streams).test(stream)) return r;
+  return { mode: 'all', fps: 5, threshold: 0.04, maxSkipMs: 2000 };
+}

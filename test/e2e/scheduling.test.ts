@@ -1,0 +1,132 @@
+/**
+ * End to end, on the real stack, with a deliberately slow model (`slow_probe`: 20 ms + 10 ms per
+ * frame, about 85 frames/s at best) and more realtime load than it can take (4 streams × 30 fps):
+ *  - live mode drops frames with reasons and keeps published frames within the 250 ms budget;
+ *  - replay mode drops nothing;
+ *  - in both, labels plus `dropped` events cover every frame index of every stream exactly once.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { runIngest } from '../../src/ingest/ingest.js';
+import {
+  BROKERS,
+  Processor,
+  TopicCollector,
+  colourVideo,
+  deleteGroups,
+  deleteTopics,
+  ensureStack,
+  newTopology,
+  ranges,
+  removeDir,
+  stopAllProcessors,
+  waitQuiet,
+  withLogs,
+  type LabelRecord,
+  type TestTopology,
+} from '../helpers/e2e.js';
+
+const STREAMS = 4;
+const FPS = 30;
+const FRAMES = 150; // 5 s each
+const BUDGET_MS = 250;
+
+interface Dropped {
+  type: string;
+  stream: string;
+  session: string;
+  fromFrame: number;
+  toFrame: number;
+  reason: string;
+  count: number;
+}
+
+interface Outcome {
+  labels: LabelRecord[];
+  dropped: Dropped[];
+  sessions: Map<string, string>;
+}
+
+async function runLoad(mode: 'live' | 'replay'): Promise<Outcome> {
+  const topo: TestTopology = await newTopology({ mode, model: 'slow_probe', budgetMs: BUDGET_MS, idleTimeoutMs: 1000 });
+  let proc: Processor | undefined;
+  let labels: TopicCollector | undefined;
+  let events: TopicCollector | undefined;
+  try {
+    return await withLogs(() => [proc], async () => {
+      proc = Processor.run(topo.file, `${mode} processor`);
+      await proc.waitReady(topo.httpBase);
+      [labels, events] = await Promise.all([TopicCollector.start(topo.labels), TopicCollector.start(topo.events)]);
+      const video = colourVideo(320, 240, FPS, [
+        { colour: 'red', frames: FRAMES / 2 },
+        { colour: 'blue', frames: FRAMES / 2 },
+      ]);
+      const results = await Promise.all(
+        Array.from({ length: STREAMS }, (_, i) =>
+          runIngest({ stream: `${topo.name}-s${i}`, input: video.input, brokers: BROKERS, topic: topo.chunks, realtime: true, gop: FPS }),
+        ),
+      );
+      const sessions = new Map(results.map((r, i) => [`${topo.name}-s${i}`, r.session]));
+      const covered = () => labels!.records.length + events!.json<Dropped>().reduce((n, e) => n + (e.type === 'dropped' ? e.count : 0), 0);
+      // Replay catches up at the model's pace after the cameras stop.
+      await waitQuiet(covered, 3000, 60_000);
+      return { labels: labels!.json<LabelRecord>(), dropped: events!.json<Dropped>().filter((e) => e.type === 'dropped'), sessions };
+    });
+  } finally {
+    await Promise.all([labels?.stop(), events?.stop()]);
+    await stopAllProcessors();
+    await deleteTopics(topo.topics);
+    await deleteGroups([topo.group]);
+    removeDir(topo.dir);
+  }
+}
+
+/** Every frame index of every stream is labelled or dropped, exactly once. */
+function assertExactCoverage(o: Outcome): void {
+  for (const [stream, session] of o.sessions) {
+    const count = new Uint8Array(FRAMES);
+    for (const r of o.labels) if (r.stream === stream && r.session === session) count[r.frame]!++;
+    for (const e of o.dropped) if (e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) count[i]!++;
+    const missing: number[] = [];
+    const twice: number[] = [];
+    count.forEach((c, i) => (c === 0 ? missing.push(i) : c > 1 ? twice.push(i) : undefined));
+    assert.deepEqual(missing, [], `${stream}: frames neither labelled nor dropped: ${ranges(missing)}`);
+    assert.deepEqual(twice, [], `${stream}: frames counted twice: ${ranges(twice)}`);
+  }
+}
+
+describe('scheduling under overload with a slow model', { timeout: 240_000 }, () => {
+  before(() => ensureStack());
+  after(() => stopAllProcessors());
+
+  test('live mode: drops with reasons, published frames within the budget, every frame accounted once', async () => {
+    const o = await runLoad('live');
+    assertExactCoverage(o);
+    const byReason: Record<string, number> = {};
+    for (const e of o.dropped) byReason[e.reason] = (byReason[e.reason] ?? 0) + e.count;
+    const lat = o.labels.map((r) => r.publishedTs - r.captureTs).sort((a, b) => a - b);
+    const p = (q: number) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]!;
+    const within = lat.filter((l) => l <= BUDGET_MS).length / lat.length;
+    console.log(
+      `live: ${o.labels.length} labelled of ${STREAMS * FRAMES}; dropped ${JSON.stringify(byReason)}; capture→publish p50 ${p(0.5)} ms, p99 ${p(0.99)} ms; ${(100 * within).toFixed(1)}% within ${BUDGET_MS} ms`,
+    );
+    assert.ok(Object.keys(byReason).length > 0, 'an overloaded live pipeline must drop frames');
+    for (const reason of Object.keys(byReason)) assert.ok(['deadline', 'overload'].includes(reason), `unexpected reason ${reason}`);
+    // Shares per stream are reported, not asserted: with ~165 ms of the 250 ms budget spent before
+    // a frame reaches the batcher, which stream's frames are still feasible at each batch depends on
+    // its phase relative to the batch cadence (see the closing note of issue 5).
+    const perStream = [...o.sessions.keys()].map((st) => o.labels.filter((r) => r.stream === st).length);
+    const droppedPerStream = [...o.sessions.keys()].map((st) => o.dropped.filter((e) => e.stream === st).reduce((n, e) => n + e.count, 0));
+    console.log(`live: labelled per stream ${perStream.join(', ')}; dropped per stream ${droppedPerStream.join(', ')}`);
+    assert.ok(o.labels.length > 0, 'an overloaded model still labels what it can in time');
+    assert.ok(within >= 0.95, `${(100 * within).toFixed(1)}% of published frames within the budget`);
+  });
+
+  test('replay mode: nothing dropped, every frame labelled', async () => {
+    const o = await runLoad('replay');
+    assertExactCoverage(o);
+    console.log(`replay: ${o.labels.length} labelled of ${STREAMS * FRAMES}; ${o.dropped.length} dropped events`);
+    assert.deepEqual(o.dropped, []);
+    assert.equal(new Set(o.labels.map((r) => `${r.stream}/${r.frame}`)).size, STREAMS * FRAMES);
+  });
+});
