@@ -12,13 +12,12 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { ROOT, cpuSeconds, quantile, rssMb, waitReady } from './lib.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values } = parseArgs({
   options: {
     streams: { type: 'string', default: '1,4,16,32' },
@@ -72,28 +71,6 @@ async function cameras(n: number, topic: string, video: ReturnType<typeof prepar
   }
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-async function waitReady(): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${PORT}/readyz`)).status === 200) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('processor not ready');
-}
-
 async function run(model: string, n: number, video: ReturnType<typeof prepareVideo>, dir: string): Promise<Record<string, string | number>> {
   const prefix = `bsched-${model}-${n}-${Date.now().toString(36)}`;
   const topo = path.join(dir, `${prefix}.yaml`);
@@ -118,7 +95,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const reader = kafka.consumer({ groupId: `${prefix}-reader`, maxWaitTimeInMs: 100 });
   try {
-    await waitReady();
+    await waitReady(PORT);
     await producer.connect();
     await reader.connect();
     await reader.subscribe({ topics: [`${prefix}.labels`, `${prefix}.events`], fromBeginning: true });
@@ -145,17 +122,17 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     clearInterval(rssTimer);
     const total = labelled + Object.values(dropped).reduce((a, b) => a + b, 0);
     lat.sort((a, b) => a - b);
-    const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]! : Number.NaN);
     const rate = (r: string) => (total ? ((100 * (dropped[r] ?? 0)) / total).toFixed(1) : '0.0');
     return {
       model,
       streams: n,
       'frames/s labelled': (labelled / wall).toFixed(1),
-      'p50 ms': pct(0.5),
-      'p99 ms': pct(0.99),
+      'p50 ms': quantile(lat, 0.5),
+      'p99 ms': quantile(lat, 0.99),
       'drop %': total ? ((100 * (total - labelled)) / total).toFixed(1) : '0.0',
       'deadline %': rate('deadline'),
       'overload %': rate('overload'),
+      'other %': total ? ((100 * Object.entries(dropped).filter(([r]) => r !== 'deadline' && r !== 'overload').reduce((a, [, c]) => a + c, 0)) / total).toFixed(1) : '0.0',
       'RSS MB': peak.toFixed(0),
       'CPU %': ((100 * cpu) / wall).toFixed(0),
     };

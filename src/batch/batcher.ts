@@ -139,13 +139,21 @@ export class Batcher {
       }
     }
     if (this.total === 0) return { waitMs: undefined };
-    if (this.total >= this.maxBatch) return { take: this.maxBatch };
-    let waitUntil = this.pendingSince + this.o.maxWaitMs;
-    if (this.o.mode === 'live') {
-      // Waiting for one more frame must still leave time for the larger batch to finish.
-      const latest = this.earliestDeadline() - est.estimate(Math.min(this.maxBatch, this.total + 1)) - this.o.marginMs - (start - now);
-      if (latest < waitUntil) waitUntil = latest;
+    if (this.o.mode === 'replay') {
+      if (this.total >= this.maxBatch) return { take: this.maxBatch };
+      const waitUntil = this.pendingSince + this.o.maxWaitMs;
+      return now >= waitUntil ? { take: this.total } : { waitMs: waitUntil - now };
     }
+    // Live: the largest batch that still finishes before its earliest deadline (EDF takes that frame first).
+    const slack = this.earliestDeadline() - start - this.o.marginMs;
+    let fit = Math.min(this.maxBatch, this.total);
+    while (fit > 1 && est.estimate(fit) > slack) fit--;
+    // More frames than can go in time, or a full batch: send now.
+    if (fit < this.total || this.total >= this.maxBatch) return { take: fit };
+    // Waiting for one more frame must still leave time for the larger batch to finish.
+    let waitUntil = this.pendingSince + this.o.maxWaitMs;
+    const latest = this.earliestDeadline() - est.estimate(Math.min(this.maxBatch, this.total + 1)) - this.o.marginMs - (start - now);
+    if (latest < waitUntil) waitUntil = latest;
     if (now >= waitUntil) return { take: this.total };
     return { waitMs: waitUntil - now };
   }

@@ -655,17 +655,9 @@ export function randomSegments(rng: () => number, totalFrames: number, minFrames
 
 // ------------------------------------------------------------------------------------ labels
 
-/** The label record (CONTRACTS.md). */
-export interface LabelRecord {
-  stream: string;
-  session: string;
-  frame: number;
-  ptsMs: number;
-  captureTs: number;
-  model: string;
-  labels: { label: string; score: number }[];
-  publishedTs: number;
-}
+/** The label record (CONTRACTS.md), as the processor writes it. */
+export type { LabelRecord } from '../../src/core/frame.js';
+import type { LabelRecord } from '../../src/core/frame.js';
 
 export interface StreamCheck {
   /** Label records of the session, in arrival order. */

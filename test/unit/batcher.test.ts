@@ -51,6 +51,19 @@ test('a frame that cannot make its deadline even alone is dropped before inferen
   assert.equal(b.length, 1);
 });
 
+test('a live batch is only as large as still finishes before its earliest deadline', async () => {
+  const { b, estimator, clock } = setup({ maxBatch: 8 });
+  for (let i = 0; i < 30; i++) {
+    estimator.observe(1, 12);
+    estimator.observe(8, 82); // 10 ms per frame + 2 ms
+  }
+  const t = clock.get();
+  for (let i = 0; i < 8; i++) await b.push(frame(`s${i}`, 0, t + 60 + i));
+  // 60 ms left minus 5 ms margin: est(n) = 2 + 10n fits n = 5, not the full 8.
+  assert.deepEqual(b.plan(t), { take: 5 });
+  assert.deepEqual(b.take(5).map((f) => f.stream), ['s0', 's1', 's2', 's3', 's4']);
+});
+
 test('the wait for more frames is cut short by the earliest deadline', async () => {
   const { b, clock } = setup({ maxWaitMs: 100 }, 20);
   const t = clock.get();
