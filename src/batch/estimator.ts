@@ -1,7 +1,8 @@
 /**
- * Live estimate of a model's request latency as a function of batch size: a least-squares line
- * through the most recent observations (client-measured, so it includes Triton's queue and the
- * network). The scheduler asks it how long a batch of n frames will take.
+ * Live estimate of a model's service time as a function of batch size: a least-squares line
+ * through the most recent observations, padded by two standard deviations of their residuals so
+ * that a noisy model (CPU contention, Python backend) is planned for its bad cases, not its mean.
+ * The scheduler asks it how long a batch of n frames will take.
  */
 export class LatencyEstimator {
   private readonly ns: Float64Array;
@@ -10,6 +11,8 @@ export class LatencyEstimator {
   private next = 0;
   private a: number;
   private b = 0;
+  /** Two standard deviations of the observations around the line. */
+  private pad = 0;
 
   constructor(initialMs = 50, private readonly size = 64) {
     this.ns = new Float64Array(size);
@@ -27,7 +30,7 @@ export class LatencyEstimator {
 
   /** Expected latency of a request of n frames, ms. */
   estimate(n: number): number {
-    return Math.max(0, this.a + this.b * n);
+    return Math.max(0, this.a + this.b * n) + this.pad;
   }
 
   get samples(): number {
@@ -46,12 +49,10 @@ export class LatencyEstimator {
     const mm = sm / c;
     let sxx = 0;
     let sxy = 0;
-    let maxMs = 0;
     for (let i = 0; i < c; i++) {
       const dx = this.ns[i]! - mn;
       sxx += dx * dx;
       sxy += dx * (this.ms[i]! - mm);
-      if (this.ms[i]! > maxMs) maxMs = this.ms[i]!;
     }
     if (sxx > 0) {
       // Latency never falls with batch size; clamp a noisy negative slope.
@@ -61,5 +62,11 @@ export class LatencyEstimator {
       this.b = mm / Math.max(1, mn) / 2; // one batch size seen: assume half the cost scales with it
       this.a = mm - this.b * mn;
     }
+    let ss = 0;
+    for (let i = 0; i < c; i++) {
+      const r = this.ms[i]! - (this.a + this.b * this.ns[i]!);
+      ss += r * r;
+    }
+    this.pad = c > 2 ? 2 * Math.sqrt(ss / (c - 2)) : 0;
   }
 }

@@ -10,6 +10,7 @@ import { log } from '../core/log.js';
 import { poolFor } from '../core/pool.js';
 import type { Batcher } from '../batch/batcher.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { Histogram } from 'prom-client';
 import type { Sink } from '../sinks/types.js';
 import type { DropReporter } from '../topology/drops.js';
 import type { TritonPool, TensorBatch } from './triton/pool.js';
@@ -61,7 +62,13 @@ export class InferStage {
   private readonly outputs: InferRequestedOutput[];
   private readonly k: number;
 
+  /** Metric children bound once: no label lookup per frame. */
+  private readonly captureToPublish: Histogram.Internal<string>;
+  private readonly publishStage: Histogram.Internal<string>;
+
   constructor(private readonly o: InferStageOptions) {
+    this.captureToPublish = o.metrics.captureToPublish.labels({ model: o.spec.name });
+    this.publishStage = o.metrics.stageSeconds.labels({ stage: 'publish' });
     this.frameBytes = o.spec.height * o.spec.width * 3;
     this.tensorBytes = frameTensorBytes(o.spec);
     this.batchPool = poolFor(this.tensorBytes * o.batcher.maxBatch);
@@ -189,10 +196,13 @@ export class InferStage {
           records[i] = { stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: result[i]!, publishedTs: now };
           traces[i] = f.traceparent;
         }
+        const publishStart = performance.now();
         await this.publish(records, traces);
+        const publishSeconds = (performance.now() - publishStart) / 1000;
         const published = Date.now();
         for (const f of frames) {
-          metrics.captureToPublish.observe({ model: spec.name }, (published - f.captureTs) / 1000);
+          this.captureToPublish.observe((published - f.captureTs) / 1000);
+          this.publishStage.observe(publishSeconds);
           f.owner.framePublished(f.index);
         }
         metrics.framesPublished.inc({ model: spec.name }, frames.length);

@@ -59,7 +59,7 @@ export class Metrics {
   readonly queueFrames = new client.Gauge({ name: METRIC.queueFrames, help: 'Frames waiting for a batch, per model.', labelNames: ['model'], registers: [this.registry] });
   readonly wsClients = new client.Gauge({ name: METRIC.wsClients, help: 'Connected WebSocket clients.', registers: [this.registry] });
   readonly wsSkipped = new client.Counter({ name: METRIC.wsSkipped, help: 'Messages not sent to a slow WebSocket client.', registers: [this.registry] });
-  readonly stageSeconds = new client.Histogram({ name: METRIC.stageSeconds, help: 'Where the budget goes, per frame: capture_to_decoded (camera, Kafka, ffmpeg), queued (waiting for a batch), infer (Triton request), publish (label delivery).', labelNames: ['stage'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2], registers: [this.registry] });
+  readonly stageSeconds = new client.Histogram({ name: METRIC.stageSeconds, help: 'Where the budget goes, per frame: capture_to_decoded (camera, Kafka, ffmpeg), queued (waiting for a batch), publish (label delivery).', labelNames: ['stage'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2], registers: [this.registry] });
   readonly changeEvents = new client.Counter({ name: METRIC.changeEvents, help: 'Smoothed label changes reported as change events.', registers: [this.registry] });
   readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
 

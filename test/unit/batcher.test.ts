@@ -129,6 +129,17 @@ test('next() drains what is left after close, then ends', async () => {
   assert.equal(await b.next(), undefined);
 });
 
+test('the latency estimate is padded by the spread of the observations', () => {
+  const steady = new LatencyEstimator();
+  const noisy = new LatencyEstimator();
+  for (let i = 0; i < 32; i++) {
+    steady.observe(4, 40);
+    noisy.observe(4, i % 2 ? 30 : 50);
+  }
+  assert.ok(Math.abs(steady.estimate(4) - 40) < 0.01);
+  assert.ok(noisy.estimate(4) > 55, `noisy estimate ${noisy.estimate(4)}`);
+});
+
 test('the latency estimate follows observations and grows with batch size', () => {
   const e = new LatencyEstimator(50);
   assert.equal(e.estimate(1), 50);
