@@ -10,14 +10,19 @@ export class LatencyEstimator {
   private count = 0;
   private next = 0;
   private a: number;
-  private b = 0;
+  private b: number;
   /** Two standard deviations of the observations around the line. */
   private pad = 0;
 
+  /**
+   * Before any observation a batch is assumed to cost `initialMs` per frame: pessimistic, so the
+   * first batches are small, finish in time and teach the estimate quickly.
+   */
   constructor(initialMs = 50, private readonly size = 64) {
     this.ns = new Float64Array(size);
     this.ms = new Float64Array(size);
-    this.a = initialMs;
+    this.a = 0;
+    this.b = initialMs;
   }
 
   observe(batchSize: number, ms: number): void {

@@ -150,7 +150,8 @@ export class Pipeline {
         topK: m.topK,
         pool: this.pool,
         ring: await this.shmRing(spec, maxBatch, t.batch.maxInflight),
-        deadlineTimeout: t.triton.deadlineTimeout,
+        // Replay has no deadlines to keep: a past deadline must not become a 1 ms Triton timeout.
+        deadlineTimeout: t.triton.deadlineTimeout && t.batch.mode === 'live',
         priority: t.triton.priority,
         batcher,
         sinks: this.sinks,

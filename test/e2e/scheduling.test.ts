@@ -1,7 +1,7 @@
 /**
  * End to end, on the real stack, with a deliberately slow model (`slow_probe`: 20 ms + 10 ms per
  * frame, about 85 frames/s at best) and more realtime load than it can take (4 streams × 30 fps):
- *  - live mode drops frames with reasons and keeps published frames within the 250 ms budget;
+ *  - live mode drops frames with reasons and keeps published frames within the budget (400 ms);
  *  - replay mode drops nothing;
  *  - in both, labels plus `dropped` events cover every frame index of every stream exactly once.
  */
@@ -29,7 +29,9 @@ import {
 const STREAMS = 4;
 const FPS = 30;
 const FRAMES = 150; // 5 s each
-const BUDGET_MS = 250;
+// Above the default 250 ms: ~170 ms of any budget goes to camera, Kafka and ffmpeg before a frame
+// reaches the batcher, and the test needs feasible frames to show what the scheduler does with them.
+const BUDGET_MS = 400;
 
 interface Dropped {
   type: string;
@@ -118,7 +120,7 @@ describe('scheduling under overload with a slow model', { timeout: 240_000 }, ()
     const perStream = [...o.sessions.keys()].map((st) => o.labels.filter((r) => r.stream === st).length);
     const droppedPerStream = [...o.sessions.keys()].map((st) => o.dropped.filter((e) => e.stream === st).reduce((n, e) => n + e.count, 0));
     console.log(`live: labelled per stream ${perStream.join(', ')}; dropped per stream ${droppedPerStream.join(', ')}`);
-    assert.ok(o.labels.length > 0, 'an overloaded model still labels what it can in time');
+    assert.ok(o.labels.length >= 30, `an overloaded model still labels what it can in time (${o.labels.length})`);
     assert.ok(within >= 0.95, `${(100 * within).toFixed(1)}% of published frames within the budget`);
   });
 

@@ -143,6 +143,7 @@ test('the latency estimate is padded by the spread of the observations', () => {
 test('the latency estimate follows observations and grows with batch size', () => {
   const e = new LatencyEstimator(50);
   assert.equal(e.estimate(1), 50);
+  assert.equal(e.estimate(8), 400, 'unobserved: pessimistic per frame, so the first batches stay small');
   for (let i = 0; i < 20; i++) {
     e.observe(1, 12);
     e.observe(8, 26);

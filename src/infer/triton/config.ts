@@ -17,7 +17,7 @@ export const tritonSchema = z
     deadlineTimeout: z
       .boolean()
       .default(true)
-      .describe("Send Triton a per-request `timeout` (µs): the time left until the batch's earliest frame deadline (at least 1 ms), so Triton's queue rejects requests that can no longer be on time."),
+      .describe("Send Triton a per-request `timeout` (µs): the time left until the batch's earliest frame deadline (at least 1 ms), so Triton's queue rejects requests that can no longer be on time. Live mode only: replay has no deadlines."),
     priority: z
       .int()
       .min(0)
