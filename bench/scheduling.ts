@@ -113,11 +113,15 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     });
     const cpu0 = cpuSeconds(proc.pid!);
     let peak = 0;
+    let rssQuarter = 0;
+    const quarter = setTimeout(() => (rssQuarter = rssMb(proc.pid!)), (SECONDS * 1000) / 4);
     const rssTimer = setInterval(() => (peak = Math.max(peak, rssMb(proc.pid!))), 500);
     const t0 = Date.now();
     await cameras(n, `${prefix}.chunks`, video, producer);
     const wall = (Date.now() - t0) / 1000;
     const cpu = cpuSeconds(proc.pid!) - cpu0;
+    const rssEnd = rssMb(proc.pid!);
+    clearTimeout(quarter);
     await new Promise((r) => setTimeout(r, 4000)); // decoders flush after the idle timeout
     clearInterval(rssTimer);
     const total = labelled + Object.values(dropped).reduce((a, b) => a + b, 0);
@@ -134,6 +138,8 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       'overload %': rate('overload'),
       'other %': total ? ((100 * Object.entries(dropped).filter(([r]) => r !== 'deadline' && r !== 'overload').reduce((a, [, c]) => a + c, 0)) / total).toFixed(1) : '0.0',
       'RSS MB': peak.toFixed(0),
+      // Flat memory: RSS a quarter into the run vs at its end.
+      'RSS ¼ → end MB': `${rssQuarter.toFixed(0)} → ${rssEnd.toFixed(0)}`,
       'CPU %': ((100 * cpu) / wall).toFixed(0),
     };
   } catch (err) {

@@ -73,9 +73,12 @@ export class Batcher {
   private closed = false;
   /**
    * When the work already handed out is expected to be done (wall ms): a new request queues
-   * behind it on the server, so deadlines are judged from there, not from now.
+   * behind it on the server, so deadlines are judged from there, not from now. Re-anchored at
+   * every completion (`settled`), so a pessimistic estimate cannot push it ever further ahead.
    */
   private busyUntil = 0;
+  /** Estimated service time of each batch handed out and not yet settled, oldest first. */
+  private readonly inflight: number[] = [];
   private itemWaiter: (() => void) | undefined;
   private readonly spaceWaiters: (() => void)[] = [];
   private readonly now: () => number;
@@ -191,11 +194,20 @@ export class Batcher {
     }
     this.afterRemoval();
     if (batch.length) {
-      const now = this.now();
-      this.busyUntil = Math.max(now, this.busyUntil) + this.o.estimator.estimate(batch.length);
+      const est = this.o.estimator.estimate(batch.length);
+      this.inflight.push(est);
+      this.busyUntil = Math.max(this.now(), this.busyUntil) + est;
     }
     this.o.taken?.(batch);
     return batch;
+  }
+
+  /** A batch handed out earlier has finished (or failed): the server's backlog is what remains. */
+  settled(): void {
+    this.inflight.shift();
+    let remaining = 0;
+    for (const est of this.inflight) remaining += est;
+    this.busyUntil = this.now() + remaining;
   }
 
   close(): void {

@@ -39,6 +39,8 @@ export interface InferStageOptions {
   priority?: number;
   /** Told each successful request's batch size and client-measured latency (the scheduler's estimate). */
   observeLatency?: (batchSize: number, ms: number) => void;
+  /** Told when a request has finished, successfully or not (the batcher's view of the server's backlog). */
+  settled?: () => void;
   /** Told each batch of records once delivered (temporal smoothing, change events). */
   published?: (records: LabelRecord[]) => void;
 }
@@ -159,6 +161,7 @@ export class InferStage {
     } finally {
       if (slot !== undefined) ring!.release(slot);
       this.batchPool.give(packed);
+      this.o.settled?.();
     }
   }
 

@@ -167,6 +167,7 @@ export class Pipeline {
           estimator.observe(n, finished - Math.max(finished - ms, lastFinished));
           lastFinished = finished;
         },
+        settled: () => batcher.settled(),
         published: (records) => this.smoothed(records),
       });
       const push = async (frame: Frame) => {

@@ -64,6 +64,22 @@ test('a live batch is only as large as still finishes before its earliest deadli
   assert.deepEqual(b.take(5).map((f) => f.stream), ['s0', 's1', 's2', 's3', 's4']);
 });
 
+test('the projected server backlog is re-anchored at each completion, so it cannot run away', async () => {
+  const { b, estimator, clock } = setup({ maxBatch: 1 });
+  for (let i = 0; i < 10; i++) estimator.observe(1, 100); // pessimistic: real requests take 10 ms
+  const t = clock.get();
+  for (let i = 0; i < 20; i++) {
+    await b.push(frame('a', i, t + 10_000));
+    assert.equal(b.take(1).length, 1);
+    clock.advance(10);
+    b.settled();
+  }
+  // Without re-anchoring the backlog would now reach 2 s past the clock; a frame due in 150 ms
+  // would look infeasible and be dropped.
+  await b.push(frame('a', 99, clock.get() + 150));
+  assert.deepEqual(b.plan(clock.get()), { take: 1 });
+});
+
 test('the wait for more frames is cut short by the earliest deadline', async () => {
   const { b, clock } = setup({ maxWaitMs: 100 }, 20);
   const t = clock.get();
