@@ -10,6 +10,7 @@
  */
 import type { Frame } from '../core/frame.js';
 import type { LatencyEstimator } from './estimator.js';
+import { Wakeup } from '../core/queue.js';
 
 export type SchedulerDrop = 'deadline' | 'overload';
 
@@ -79,7 +80,7 @@ export class Batcher {
   private busyUntil = 0;
   /** Estimated service time of each batch handed out and not yet settled, oldest first. */
   private readonly inflight: number[] = [];
-  private itemWaiter: (() => void) | undefined;
+  private readonly itemArrived = new Wakeup();
   private readonly spaceWaiters: (() => void)[] = [];
   private readonly now: () => number;
 
@@ -109,9 +110,7 @@ export class Batcher {
     if (this.total === 0) this.pendingSince = this.now();
     q.push(frame);
     this.total++;
-    const w = this.itemWaiter;
-    this.itemWaiter = undefined;
-    if (w) w();
+    this.itemArrived.wake();
     return true;
   }
 
@@ -124,7 +123,7 @@ export class Batcher {
         if (this.total === 0) return undefined;
         return this.take(this.maxBatch);
       }
-      await this.waitForPush(p.waitMs);
+      await this.itemArrived.wait(p.waitMs === undefined ? undefined : Math.max(1, Math.ceil(p.waitMs)));
     }
   }
 
@@ -213,9 +212,7 @@ export class Batcher {
   close(): void {
     this.closed = true;
     for (const w of this.spaceWaiters.splice(0)) w();
-    const w = this.itemWaiter;
-    this.itemWaiter = undefined;
-    if (w) w();
+    this.itemArrived.wake();
   }
 
   private earliestDeadline(): number {
@@ -246,18 +243,5 @@ export class Batcher {
     // Forget empty queues of ended sessions so the map stays bounded.
     if (this.queues.size > 64) for (const [k, q] of this.queues) if (q.length === 0) this.queues.delete(k);
     while (this.spaceWaiters.length && this.total < this.o.queueFrames) this.spaceWaiters.shift()!();
-  }
-
-  private waitForPush(ms: number | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        if (this.itemWaiter === done) this.itemWaiter = undefined;
-        resolve();
-      };
-      this.itemWaiter = done;
-      if (ms !== undefined) timer = setTimeout(done, Math.max(1, Math.ceil(ms)));
-    });
   }
 }

@@ -1,3 +1,28 @@
+/** One waiting consumer, woken by a producer or after a timeout (shared by the stage queues). */
+export class Wakeup {
+  private waiter: (() => void) | undefined;
+
+  /** Resolves at the next `wake()`, or after timeoutMs when given. */
+  wait(timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        if (this.waiter === done) this.waiter = undefined;
+        resolve();
+      };
+      this.waiter = done;
+      if (timeoutMs !== undefined) timer = setTimeout(done, Math.max(0, timeoutMs));
+    });
+  }
+
+  wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) w();
+  }
+}
+
 /**
  * Bounded FIFO used at every stage boundary. `push` resolves when there is room (the `block`
  * policy: the producer waits, which in the end pauses the Kafka partition). A ring buffer:
@@ -8,7 +33,7 @@ export class BoundedQueue<T> {
   private head = 0;
   private count = 0;
   private readonly spaceWaiters: (() => void)[] = [];
-  private itemWaiter: (() => void) | undefined;
+  private readonly itemArrived = new Wakeup();
   private closed = false;
 
   constructor(readonly capacity: number) {
@@ -29,11 +54,7 @@ export class BoundedQueue<T> {
     if (this.closed || this.count === this.capacity) return false;
     this.items[(this.head + this.count) % this.capacity] = item;
     this.count++;
-    const w = this.itemWaiter;
-    if (w) {
-      this.itemWaiter = undefined;
-      w();
-    }
+    this.itemArrived.wake();
     return true;
   }
 
@@ -64,24 +85,13 @@ export class BoundedQueue<T> {
   /** Resolves when an item is available (or the queue is closed), or after timeoutMs. */
   waitForItem(timeoutMs?: number): Promise<void> {
     if (this.count > 0 || this.closed) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        if (this.itemWaiter === done) this.itemWaiter = undefined;
-        resolve();
-      };
-      this.itemWaiter = done;
-      if (timeoutMs !== undefined) timer = setTimeout(done, Math.max(0, timeoutMs));
-    });
+    return this.itemArrived.wait(timeoutMs);
   }
 
   /** Stops intake; waiting producers resolve false, a waiting consumer wakes. Items stay readable. */
   close(): void {
     this.closed = true;
     for (const w of this.spaceWaiters.splice(0)) w();
-    const w = this.itemWaiter;
-    this.itemWaiter = undefined;
-    if (w) w();
+    this.itemArrived.wake();
   }
 }
