@@ -13,8 +13,6 @@ import {
   TopicCollector,
   checkLabels,
   colourVideo,
-  deleteGroups,
-  deleteTopics,
   ensureStack,
   hasAllFrames,
   httpGet,
@@ -25,7 +23,6 @@ import {
   produceRaw,
   randomId,
   ranges,
-  removeDir,
   scrapeMetrics,
   waitUntil,
   withLogs,
@@ -33,6 +30,7 @@ import {
   type LabelRecord,
   type TestTopology,
   type TopicRecord,
+  removeTopology,
 } from '../helpers/e2e.js';
 
 interface Injected {
@@ -65,11 +63,7 @@ describe('bad input: dead letters, and the pipeline carries on', { timeout: 150_
   after(async () => {
     await Promise.all([labels?.stop(), events?.stop(), dlq?.stop()]);
     await stopAllProcessors();
-    if (topo) {
-      await deleteTopics(topo.topics);
-      await deleteGroups([topo.group]);
-      removeDir(topo.dir);
-    }
+    await removeTopology(topo);
   });
 
   test('missing header, out of sequence, unknown format and random bytes', async () => {

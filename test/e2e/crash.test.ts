@@ -13,8 +13,6 @@ import {
   TopicCollector,
   childProcesses,
   colourVideo,
-  deleteGroups,
-  deleteTopics,
   ensureStack,
   fmtStatus,
   isAlive,
@@ -24,7 +22,6 @@ import {
   newTopology,
   pgrep,
   ranges,
-  removeDir,
   scrapeMetrics,
   sleep,
   waitQuiet,
@@ -32,6 +29,7 @@ import {
   withLogs,
   type LabelRecord,
   type TestTopology,
+  removeTopology,
 } from '../helpers/e2e.js';
 
 /**
@@ -69,11 +67,7 @@ describe('crash: SIGKILL mid-stream, a successor resumes', { timeout: 150_000 },
     await Promise.all([labels?.stop(), events?.stop()]);
     await stopAllProcessors();
     clearInterval(sampler);
-    if (topo) {
-      await deleteTopics(topo.topics);
-      await deleteGroups([topo.group]);
-      removeDir(topo.dir);
-    }
+    await removeTopology(topo);
     // After teardown no ffmpeg decoder of this file's processors may remain: not those of the
     // killed one (they get stdin EOF; a few seconds' grace), nor those of its successor.
     await waitUntil(() => pgrep(DECODER_PATTERN).every((p) => !ours.has(p.pid)), 5000);
@@ -194,11 +188,7 @@ describe('graceful restart: SIGTERM mid-stream, a successor resumes', { timeout:
     await ingest?.catch(() => undefined);
     await Promise.all([labels?.stop(), events?.stop(), dlq?.stop()]);
     await stopAllProcessors();
-    if (topo) {
-      await deleteTopics(topo.topics);
-      await deleteGroups([topo.group]);
-      removeDir(topo.dir);
-    }
+    await removeTopology(topo);
   });
 
   test('every frame is labelled or reported dropped across a SIGTERM and restart', async () => {

@@ -16,8 +16,6 @@ import {
   WsCollector,
   checkLabels,
   colourVideo,
-  deleteGroups,
-  deleteTopics,
   ensureStack,
   fmtStatus,
   hasAllFrames,
@@ -28,7 +26,6 @@ import {
   newTopology,
   randomSegments,
   ranges,
-  removeDir,
   scrapeMetrics,
   seededRng,
   waitUntil,
@@ -37,6 +34,7 @@ import {
   type LabelRecord,
   type StreamCheck,
   type TestTopology,
+  removeTopology,
 } from '../helpers/e2e.js';
 
 interface Cam {
@@ -71,11 +69,7 @@ describe('pipeline: three concurrent colour streams, end to end', { timeout: 150
     wsOne?.close();
     await Promise.all([labels?.stop(), events?.stop()]);
     await stopAllProcessors();
-    if (topo) {
-      await deleteTopics(topo.topics);
-      await deleteGroups([topo.group]);
-      removeDir(topo.dir);
-    }
+    await removeTopology(topo);
   });
 
   test('every frame of every stream is labelled with its colour, in order, on Kafka and WebSocket; SIGTERM exits 0', async () => {

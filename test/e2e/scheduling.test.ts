@@ -14,17 +14,15 @@ import {
   Processor,
   TopicCollector,
   colourVideo,
-  deleteGroups,
-  deleteTopics,
   ensureStack,
   newTopology,
   ranges,
-  removeDir,
   stopAllProcessors,
   waitQuiet,
   withLogs,
   type LabelRecord,
   type TestTopology,
+  removeTopology,
 } from '../helpers/e2e.js';
 
 const STREAMS = 4;
@@ -78,9 +76,7 @@ async function runLoad(mode: 'live' | 'replay'): Promise<Outcome> {
   } finally {
     await Promise.all([labels?.stop(), events?.stop()]);
     await stopAllProcessors();
-    await deleteTopics(topo.topics);
-    await deleteGroups([topo.group]);
-    removeDir(topo.dir);
+    await removeTopology(topo);
   }
 }
 

@@ -290,6 +290,14 @@ shutdown: { drainTimeoutMs: ${opts.drainTimeoutMs ?? 10_000} }
   return t;
 }
 
+/** Deletes a test topology's topics, consumer group and temp folder (after hooks). */
+export async function removeTopology(topo: TestTopology | undefined): Promise<void> {
+  if (!topo) return;
+  await deleteTopics(topo.topics);
+  await deleteGroups([topo.group]);
+  removeDir(topo.dir);
+}
+
 /** Writes arbitrary topology text to a temp file (for invalid topologies). */
 export function writeTempFile(text: string, name = 'topology.yaml'): { file: string; dir: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'framewire-e2e-'));
