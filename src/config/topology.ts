@@ -18,6 +18,13 @@ export const modelSchema = z
     name: z.string().min(1).describe("Model name in Triton's repository."),
     topK: z.int().min(1).default(3).describe('Labels per frame, highest score first.'),
     streams: z.string().optional().describe('Regular expression of stream ids routed to this model; the first matching model wins; default: every stream.'),
+    clip: z
+      .strictObject({
+        frames: z.int().min(1).optional().describe("Frames per window; only needed when the model's time axis is variable (otherwise it must match the model's)."),
+        stride: z.int().min(1).optional().describe('Frames between the starts of consecutive windows; default: the window length (windows do not overlap). Above the window length, the frames between windows are reported `sampled`.'),
+      })
+      .optional()
+      .describe("Sliding windows for a clip model (input [time, height, width, 3]): each window of frames becomes one input, and its labels are published for each frame of the window no earlier window labelled. Only for models with a time axis."),
   })
   .describe('A classification model served by Triton.');
 

@@ -36,6 +36,26 @@ export interface Frame {
   /** performance.now() when the decoder emitted the frame. */
   readonly decodedAt: number;
   readonly owner: FrameOwner;
+  /**
+   * Set when this item is a clip (a window of frames for a clip model): `data` holds the window's
+   * frames in time order, `index`/`captureTs`/`deadlineTs` are those of its last frame, and the
+   * clip's labels go to every frame in `covered` (the window's frames no earlier clip labelled).
+   */
+  readonly clip?: ClipCover;
+}
+
+/** A frame a clip's labels are published for. */
+export interface CoveredFrame {
+  readonly index: number;
+  readonly ptsMs: number;
+  readonly captureTs: number;
+  readonly traceparent: string | undefined;
+}
+
+export interface ClipCover {
+  /** Index of the window's first frame (the last is the item's `index`). */
+  readonly fromFrame: number;
+  readonly covered: readonly CoveredFrame[];
 }
 
 export interface Label {
@@ -53,6 +73,8 @@ export interface LabelRecord {
   model: string;
   labels: Label[];
   publishedTs: number;
+  /** Clip models: the window (first and last frame index) these labels were computed from. */
+  clip?: { fromFrame: number; toFrame: number };
 }
 
 /** `dropped` event (CONTRACTS.md): frames fromFrame..toFrame of a session were not labelled. */

@@ -22,6 +22,8 @@ export interface Route {
   budgetMs: number;
   sampling: SamplingRule;
   push(frame: Frame): Promise<void>;
+  /** The session's last frame has been pushed (its decoder flushed and exited): windows may close. */
+  sessionEnded(stream: string, session: string): Promise<void>;
 }
 
 interface StreamState {
@@ -188,6 +190,8 @@ export class DecodeStage {
           tracker.ending = decoder.continuation() as { lastIndex: number; lastPts: number; frameDur: number };
           if (code === 0) {
             tracker.closed = true;
+            // Once its last frames are through, the session's open window (clip models) closes.
+            void decoder.framesDone.then(() => st.route.sessionEnded(st.stream, st.session));
             return;
           }
           // Unexpected exit: counted; the next chunk of this session starts a fresh decoder.
@@ -210,7 +214,12 @@ export class DecodeStage {
   private async endSession(st: StreamState): Promise<void> {
     this.streams.delete(st.stream);
     st.tracker.replaced = true;
-    if (st.decoder) await st.decoder.close();
+    if (st.decoder) {
+      await st.decoder.close();
+      await st.decoder.framesDone;
+    }
+    // Also when the decoder had died earlier: the old session's open window closes now.
+    await st.route.sessionEnded(st.stream, st.session);
   }
 
   private closeIdle(): void {

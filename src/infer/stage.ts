@@ -4,7 +4,7 @@
  * in frame order. Frames are finished (published or dropped with a reason) only after delivery.
  */
 import { performance } from 'node:perf_hooks';
-import type { Frame, LabelRecord } from '../core/frame.js';
+import type { DropReason, Frame, LabelRecord } from '../core/frame.js';
 import { FramewireError, isRetriable } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { poolFor } from '../core/pool.js';
@@ -15,7 +15,7 @@ import type { Sink } from '../sinks/types.js';
 import type { DropReporter } from '../topology/drops.js';
 import type { TritonPool, TensorBatch } from './triton/pool.js';
 import type { ShmRing } from './triton/shm.js';
-import { frameTensorBytes, packFrame, parseClassification, type ModelSpec } from './triton/model.js';
+import { frameTensorBytes, inputShape, itemPixels, packFrame, parseClassification, type ModelSpec } from './triton/model.js';
 import type { InferRequestedOutput } from './triton/types.js';
 import type { Label } from '../core/frame.js';
 
@@ -52,6 +52,15 @@ interface InFlight {
 
 let requestSeq = 0;
 
+/** Reports an item dropped: a frame, or every frame a clip would have labelled. */
+export function dropItem(drops: DropReporter, f: Frame, reason: DropReason): void {
+  if (!f.clip) {
+    drops.drop(f.owner, f.stream, f.session, f.index, f.index, reason);
+    return;
+  }
+  for (const c of f.clip.covered) drops.drop(f.owner, f.stream, f.session, c.index, c.index, reason);
+}
+
 export class InferStage {
   private readonly inflight: InFlight[] = [];
   private slotWaiter: (() => void) | undefined;
@@ -71,7 +80,8 @@ export class InferStage {
   constructor(private readonly o: InferStageOptions) {
     this.captureToPublish = o.metrics.captureToPublish.labels({ model: o.spec.name });
     this.publishStage = o.metrics.stageSeconds.labels({ stage: 'publish' });
-    this.frameBytes = o.spec.height * o.spec.width * 3;
+    // An item is a frame, or for a clip model a window of frames (the clip's pooled buffer).
+    this.frameBytes = itemPixels(o.spec);
     this.tensorBytes = frameTensorBytes(o.spec);
     this.batchPool = poolFor(this.tensorBytes * o.batcher.maxBatch);
     this.k = Math.min(o.topK, o.spec.classes);
@@ -127,7 +137,7 @@ export class InferStage {
       id: String(++requestSeq),
       inputName: spec.inputName,
       datatype: spec.inputDatatype,
-      shape: [n, spec.height, spec.width, 3],
+      shape: inputShape(spec, n),
       data: packed.subarray(0, bytes),
       outputs: this.outputs,
     };
@@ -189,26 +199,37 @@ export class InferStage {
       const frames = head.frames;
       if (result instanceof FramewireError) {
         log.once('warn', `infer-failed:${spec.name}:${result.code}`, 'inference failed; frames dropped', { model: spec.name, err: result });
-        for (const f of frames) drops.drop(f.owner, f.stream, f.session, f.index, f.index, 'infer-failed');
+        for (const f of frames) dropItem(drops, f, 'infer-failed');
       } else {
         const now = Date.now();
-        const records: LabelRecord[] = new Array(frames.length);
-        const traces: (string | undefined)[] = new Array(frames.length);
+        const records: LabelRecord[] = [];
+        const traces: (string | undefined)[] = [];
         for (let i = 0; i < frames.length; i++) {
           const f = frames[i]!;
-          records[i] = { stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: result[i]!, publishedTs: now };
-          traces[i] = f.traceparent;
+          if (f.clip) {
+            // A clip's labels go to each frame it covers; the record names the window.
+            const window = { fromFrame: f.clip.fromFrame, toFrame: f.index };
+            for (const c of f.clip.covered) {
+              records.push({ stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model: spec.name, labels: result[i]!, publishedTs: now, clip: window });
+              traces.push(c.traceparent);
+            }
+          } else {
+            records.push({ stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: result[i]!, publishedTs: now });
+            traces.push(f.traceparent);
+          }
         }
         const publishStart = performance.now();
         await this.publish(records, traces);
         const publishSeconds = (performance.now() - publishStart) / 1000;
         const published = Date.now();
         for (const f of frames) {
+          // A clip's latency runs from the capture of its last frame (when the window was complete).
           this.captureToPublish.observe((published - f.captureTs) / 1000);
           this.publishStage.observe(publishSeconds);
-          f.owner.framePublished(f.index);
+          if (f.clip) for (const c of f.clip.covered) f.owner.framePublished(c.index);
+          else f.owner.framePublished(f.index);
         }
-        metrics.framesPublished.inc({ model: spec.name }, frames.length);
+        metrics.framesPublished.inc({ model: spec.name }, records.length);
         this.o.published?.(records);
       }
       this.inflight.shift();

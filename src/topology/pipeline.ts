@@ -18,7 +18,8 @@ import { Batcher } from '../batch/batcher.js';
 import { LatencyEstimator } from '../batch/estimator.js';
 import { samplingRuleFor } from '../decode/sampling.js';
 import { Smoother } from '../postprocess/smoothing.js';
-import { InferStage } from '../infer/stage.js';
+import { InferStage, dropItem } from '../infer/stage.js';
+import { ClipAssembler } from '../batch/clips.js';
 import type { TritonClient } from '../infer/triton/client.js';
 import { tritonEndpoints } from '../infer/triton/config.js';
 import { describeModel, frameTensorBytes, type ModelSpec } from '../infer/triton/model.js';
@@ -36,6 +37,7 @@ interface Lane {
   batcher: Batcher;
   stage: InferStage;
   push(frame: Frame): Promise<void>;
+  sessionEnded(stream: string, session: string): Promise<void>;
 }
 
 export async function ensureTopics(admin: Admin, topics: { topic: string; numPartitions: number }[]): Promise<void> {
@@ -95,7 +97,13 @@ export class Pipeline {
         const known = (await triton.repositoryIndex().catch(() => [])).map((x) => x.name);
         throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].name: model '${m.name}' is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
       }
-      specs.push(await describeModel(triton, m.name));
+      const spec = await describeModel(triton, m.name, { clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
+        throw err.code === 'MODEL_UNSUPPORTED' ? new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}]: ${err.message}`, { cause: err }) : err;
+      });
+      if (m.clip && spec.clipFrames === 0) {
+        throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].clip: model '${m.name}' has no time axis (input [height, width, 3]); clip windows need a [time, height, width, 3] input`);
+      }
+      specs.push(spec);
     }
 
     this.kafka = new kafkajs.Kafka({ clientId: t.kafka.clientId, brokers: t.kafka.brokers, logLevel: kafkajs.logLevel.WARN });
@@ -124,7 +132,6 @@ export class Pipeline {
       const maxBatch = Math.min(spec.maxBatchSize, t.batch.maxBatchSize ?? spec.maxBatchSize);
       const estimator = new LatencyEstimator();
       let lastFinished = 0;
-      const framePool = poolFor(spec.width * spec.height * 3);
       const gauge = this.metrics.queueFrames.labels({ model: spec.name });
       const queued = this.metrics.stageSeconds.labels({ stage: 'queued' });
       const batcher = new Batcher({
@@ -136,8 +143,8 @@ export class Pipeline {
         marginMs: t.batch.marginMs,
         estimator,
         drop: (f, reason) => {
-          this.drops.drop(f.owner, f.stream, f.session, f.index, f.index, reason);
-          framePool.give(f.data);
+          dropItem(this.drops, f, reason);
+          poolFor(f.data.length).give(f.data);
         },
         taken: (frames) => {
           const now = performance.now();
@@ -170,11 +177,26 @@ export class Pipeline {
         settled: () => batcher.settled(),
         published: (records) => this.smoothed(records),
       });
+      // Clip models: frames gather in per-session windows; each complete window is one batch item.
+      const clips = spec.clipFrames
+        ? new ClipAssembler({
+            frames: spec.clipFrames,
+            stride: m.clip?.stride ?? spec.clipFrames,
+            frameBytes: spec.width * spec.height * 3,
+            skipped: (f) => this.drops.drop(f.owner, f.stream, f.session, f.index, f.index, 'sampled'),
+          })
+        : undefined;
       const push = async (frame: Frame) => {
-        await batcher.push(frame);
+        const item = clips ? clips.add(frame) : frame;
+        if (!item) return;
+        await batcher.push(item);
         gauge.set(batcher.length);
       };
-      this.lanes.push({ spec, pattern: m.streams ? new RegExp(m.streams) : undefined, batcher, stage, push });
+      const sessionEnded = async (stream: string, session: string) => {
+        const item = clips?.end(stream, session);
+        if (item) await batcher.push(item);
+      };
+      this.lanes.push({ spec, pattern: m.streams ? new RegExp(m.streams) : undefined, batcher, stage, push, sessionEnded });
       stage.start();
     }
 
@@ -191,7 +213,7 @@ export class Pipeline {
         if (!r) {
           const lane = this.lanes.find((l) => !l.pattern || l.pattern.test(stream)) ?? this.lanes[0]!;
           const budget = t.latency.streams.find((o) => new RegExp(o.streams).test(stream))?.budgetMs ?? t.latency.budgetMs;
-          r = { model: lane.spec.name, width: lane.spec.width, height: lane.spec.height, budgetMs: budget, sampling: samplingRuleFor(t.sampling, stream), push: lane.push };
+          r = { model: lane.spec.name, width: lane.spec.width, height: lane.spec.height, budgetMs: budget, sampling: samplingRuleFor(t.sampling, stream), push: lane.push, sessionEnded: lane.sessionEnded };
           // Bounded: forget routes of streams long gone rather than grow without limit.
           if (routes.size >= 10_000) routes.clear();
           routes.set(stream, r);
@@ -209,7 +231,7 @@ export class Pipeline {
     await this.source.start();
     log.info('pipeline running', {
       topology: t.name,
-      models: specs.map((s) => `${s.name} ${s.width}x${s.height} batch<=${s.maxBatchSize}`),
+      models: specs.map((s) => `${s.name} ${s.clipFrames ? `${s.clipFrames}x` : ''}${s.width}x${s.height} batch<=${s.maxBatchSize}`),
       http: t.http.listen,
     });
   }

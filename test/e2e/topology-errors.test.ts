@@ -53,6 +53,8 @@ const CASES: Case[] = [
   { name: 'a wrong type (latency.budgetMs: "fast")', edit: { latency: 'latency: { budgetMs: "fast" }' }, mentions: ['latency.budgetMs'] },
   { name: 'an unknown field (decode.idleTimeutMs)', edit: { decode: 'decode: { idleTimeutMs: 1500 }' }, mentions: ['decode', 'idleTimeutMs'] },
   { name: 'an unknown model (Triton says no)', edit: { models: 'models: [ { name: nope } ]' }, mentions: ['models[0].name', 'nope'] },
+  { name: 'clip windows for a model without a time axis', edit: { models: `models: [ { name: ${MODEL}, clip: { stride: 2 } } ]` }, mentions: ['models[0].clip', 'time axis'] },
+  { name: "a clip window length the model's time axis does not take", edit: { models: 'models: [ { name: colour_clip, clip: { frames: 5 } } ]' }, mentions: ['models[0]', 'colour_clip', 'takes 8 frames'] },
   { name: 'a nonexistent file', edit: {}, mentions: [], noFile: true },
 ];
 

@@ -245,6 +245,8 @@ export interface TopologyOptions {
    */
   mode?: 'live' | 'replay';
   model?: string;
+  /** Extra fields of the model entry, YAML flow style (e.g. `clip: { stride: 4 }`). */
+  modelFields?: string;
   /** Extra top-level YAML (sampling, smoothing, …). */
   extra?: string;
 }
@@ -279,7 +281,7 @@ sources:
 decode: { idleTimeoutMs: ${opts.idleTimeoutMs ?? 1500} }
 batch: { maxWaitMs: 15, queueFrames: 256, maxInflight: 2, mode: ${opts.mode ?? 'replay'} }
 triton: { url: "${TRITON_URL}", timeoutMs: 5000 }
-models: [ { name: ${opts.model ?? MODEL}, topK: 3 } ]
+models: [ { name: ${opts.model ?? MODEL}, topK: 3${opts.modelFields ? `, ${opts.modelFields}` : ''} } ]
 ${opts.extra ?? ''}
 sinks:
   - { type: kafka, topic: ${t.labels}, eventsTopic: ${t.events} }

@@ -84,3 +84,27 @@ test('errors are typed: an unknown model is not retriable, an unreachable server
   });
   dead.close();
 });
+
+test('a clip model is described by its time axis and classifies a whole window in one item', async () => {
+  const spec = await describeModel(client, 'colour_clip');
+  assert.deepEqual(
+    { input: spec.inputName, clip: spec.clipFrames, h: spec.height, w: spec.width, batch: spec.maxBatchSize },
+    { input: 'CLIP', clip: 8, h: 64, w: 64, batch: 8 },
+  );
+  await assert.rejects(describeModel(client, 'colour_clip', { clipFrames: 4 }), /takes 8 frames/);
+  // Two clips: 5 green frames then 3 black (mean nearer green), and 3 green then 5 black (nearer
+  // black). A model that looked at one frame only could not tell them apart.
+  const frameBytes = spec.height * spec.width * 3;
+  const clipBytes = spec.clipFrames * frameBytes;
+  const pixels = Buffer.alloc(2 * clipBytes);
+  for (const [c, greens] of [[0, 5], [1, 3]] as const) {
+    for (let f = 0; f < greens; f++) {
+      const start = c * clipBytes + f * frameBytes;
+      for (let p = start; p < start + frameBytes; p += 3) pixels[p + 1] = 255;
+    }
+  }
+  const res = await client.modelInfer(classificationRequest(spec, pixels, 2, 1, 'clips'), 10_000);
+  assert.deepEqual(res.outputs[0]!.shape, [2, 1]);
+  const labels = parseClassification(res.raw_output_contents[0]!, 2, 1);
+  assert.deepEqual(labels.map((l) => l[0]!.label), ['green', 'black']);
+});

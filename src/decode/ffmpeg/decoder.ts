@@ -78,6 +78,8 @@ export class FfmpegDecoder {
   basePts: number;
   /** Frames emitted by this decoder instance. */
   emitted = 0;
+  /** Resolves once every frame ffmpeg wrote has been emitted (or the output broke off). */
+  readonly framesDone: Promise<void>;
 
   constructor(private readonly opts: DecoderOptions) {
     this.basePts = opts.basePts ?? Number.NaN;
@@ -126,7 +128,7 @@ export class FfmpegDecoder {
     // Input errors (EPIPE after the child died) are reported through the exit, not thrown.
     this.input.on('error', () => {});
     const out = this.cmd.pipe() as PassThrough;
-    void this.readFrames(out);
+    this.framesDone = this.readFrames(out);
   }
 
   get isExited(): boolean {

@@ -24,13 +24,25 @@ export interface ModelSpec {
   /** Frame geometry the model takes (NHWC, 3 channels). */
   height: number;
   width: number;
+  /**
+   * Clip models: frames per input along the time axis (input [T, H, W, 3]); 0 for per-frame
+   * models (input [H, W, 3]).
+   */
+  clipFrames: number;
   maxBatchSize: number;
   outputName: string;
   /** Number of classes (the output's last dimension). */
   classes: number;
 }
 
-export async function describeModel(client: TritonClient, name: string, version = ''): Promise<ModelSpec> {
+export interface DescribeOptions {
+  version?: string;
+  /** Window length for a clip model whose time axis is variable (-1) in its metadata. */
+  clipFrames?: number;
+}
+
+export async function describeModel(client: TritonClient, name: string, opts: DescribeOptions = {}): Promise<ModelSpec> {
+  const version = opts.version ?? '';
   const [meta, config] = await Promise.all([client.modelMetadata(name, version), client.modelConfig(name, version)]);
   const bad = (problem: string) =>
     new FramewireError('MODEL_UNSUPPORTED', 'infer', `model '${name}': ${problem}`, { retriable: false });
@@ -43,8 +55,22 @@ export async function describeModel(client: TritonClient, name: string, version 
     throw bad(`input '${input.name}' is ${input.datatype}; the pipeline feeds RGB frames as ${INPUT_DATATYPES.join(', ')}`);
   }
   const inputDatatype = input.datatype as InputDatatype;
-  if (dims.length !== 3 || dims[2] !== 3 || dims[0]! <= 0 || dims[1]! <= 0) {
-    throw bad(`input '${input.name}' has shape [${dims.join(',')}]; expected a fixed [height, width, 3]`);
+  // A time axis in front of the frame geometry makes a clip model: [T, H, W, 3].
+  const clip = dims.length === 4;
+  const hw = clip ? dims.slice(1) : dims;
+  if ((dims.length !== 3 && dims.length !== 4) || hw[2] !== 3 || hw[0]! <= 0 || hw[1]! <= 0) {
+    throw bad(`input '${input.name}' has shape [${dims.join(',')}]; expected a fixed [height, width, 3], or [time, height, width, 3] for a clip model`);
+  }
+  let clipFrames = 0;
+  if (clip) {
+    const t = dims[0]!;
+    if (t > 0) {
+      if (opts.clipFrames !== undefined && opts.clipFrames !== t) throw bad(`its time axis takes ${t} frames; the topology asks for ${opts.clipFrames}`);
+      clipFrames = t;
+    } else {
+      if (opts.clipFrames === undefined) throw bad(`input '${input.name}' has a variable time axis; set clip.frames in the topology`);
+      clipFrames = opts.clipFrames;
+    }
   }
   if (meta.outputs.length < 1) throw bad('no outputs');
   const output = meta.outputs[0]!;
@@ -58,17 +84,28 @@ export async function describeModel(client: TritonClient, name: string, version 
     inputName: input.name,
     inputDatatype,
     elementBytes: ELEMENT_BYTES[inputDatatype],
-    height: dims[0]!,
-    width: dims[1]!,
+    height: hw[0]!,
+    width: hw[1]!,
+    clipFrames,
     maxBatchSize: Math.max(1, config.max_batch_size),
     outputName: output.name,
     classes,
   };
 }
 
-/** Bytes of one frame as the model's input tensor. */
+/** Pixels (UINT8 values) of one input item: a frame, or a clip of `clipFrames` frames. */
+export function itemPixels(spec: ModelSpec): number {
+  return spec.height * spec.width * 3 * Math.max(1, spec.clipFrames);
+}
+
+/** Bytes of one input item (a frame, or a clip) as the model's input tensor. */
 export function frameTensorBytes(spec: ModelSpec): number {
-  return spec.height * spec.width * 3 * spec.elementBytes;
+  return itemPixels(spec) * spec.elementBytes;
+}
+
+/** The input tensor's shape for `count` items. */
+export function inputShape(spec: ModelSpec, count: number): number[] {
+  return spec.clipFrames > 0 ? [count, spec.clipFrames, spec.height, spec.width, 3] : [count, spec.height, spec.width, 3];
 }
 
 // FP16 bit patterns of the integers 0..255 (all exact in half precision).
@@ -85,11 +122,12 @@ const FP16_OF_BYTE = new Uint16Array(256);
 }
 
 /**
- * Writes one frame's UINT8 RGB pixels into `out` at frame position `index` as the model's input
- * datatype (little-endian). No allocation: `out` is a pooled batch buffer.
+ * Writes one item's UINT8 RGB pixels (a frame, or a clip's frames in time order) into `out` at
+ * item position `index` as the model's input datatype (little-endian). No allocation: `out` is
+ * a pooled batch buffer.
  */
 export function packFrame(spec: ModelSpec, pixels: Buffer, out: Buffer, index: number): void {
-  const n = spec.height * spec.width * 3;
+  const n = itemPixels(spec);
   if (spec.inputDatatype === 'UINT8') {
     pixels.copy(out, index * n, 0, n);
     return;
@@ -108,7 +146,7 @@ export function classificationRequest(spec: ModelSpec, tensor: Buffer, count: nu
     model_name: spec.name,
     model_version: '',
     id,
-    inputs: [{ name: spec.inputName, datatype: spec.inputDatatype, shape: [count, spec.height, spec.width, 3] }],
+    inputs: [{ name: spec.inputName, datatype: spec.inputDatatype, shape: inputShape(spec, count) }],
     // Triton's classification extension returns "score:index:label" strings, top-k per frame.
     outputs: [{ name: spec.outputName, parameters: { classification: { int64_param: Math.min(topK, spec.classes) } } }],
     raw_input_contents: [tensor],
