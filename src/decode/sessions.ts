@@ -3,7 +3,8 @@
  * stays in one partition); a new session replaces the old decoder, an idle stream's decoder is
  * closed, a decoder that dies is restarted from the next chunk without other streams noticing.
  */
-import type { Frame } from '../core/frame.js';
+import type { DropReason, Frame } from '../core/frame.js';
+import { scanTs, type TsScan } from './mpegts.js';
 import { log } from '../core/log.js';
 import { poolFor } from '../core/pool.js';
 import { Sampler, type SamplingRule } from './sampling.js';
@@ -41,7 +42,26 @@ interface StreamState {
   sampler: Sampler;
   epochMs: number;
   traceparent: string | undefined;
+  /** Bytes of the session fed or skipped so far (where the next chunk starts in the byte stream). */
+  bytesIn: number;
+  /** Consecutive frames that left the decoder later than the stream's budget. */
+  lateRun: number;
+  /** Skipping chunks until one starts a fresh keyframe (load shedding). */
+  shedding: boolean;
+  /** The current decoder is being stopped for shedding, not crashing. */
+  shedKill: boolean;
+  /** Last video pts (s) seen in a skipped chunk: where the skipped frames end. */
+  shedLastPts: number;
+  /** From the chunks' MPEG-TS headers (live mode): first video pts of the session, and the frame step (s). */
+  firstPts: number;
+  ptsStep: number;
+  scanLastPts: number;
+  /** Reason reported for the frames a restarted decoder skips over. */
+  gapReason: DropReason;
 }
+
+/** Late frames in a row that make a stream shed load. */
+const LATE_RUN = 3;
 
 export interface DecodeStageOptions {
   config: FfmpegDecodeConfig;
@@ -49,6 +69,8 @@ export interface DecodeStageOptions {
   deadLetter: DeadLetter;
   drops: DropReporter;
   metrics: Metrics;
+  /** Live mode with `decode.shedLoad`: streams that fall behind their budget skip ahead. */
+  shed: boolean;
 }
 
 export class DecodeStage {
@@ -58,6 +80,7 @@ export class DecodeStage {
   private readonly idleTimer: NodeJS.Timeout;
   private readonly closing = new Set<Promise<void>>();
   private shuttingDown = false;
+  private readonly scan: TsScan = { keyPts: Number.NaN, firstPts: Number.NaN, lastPts: Number.NaN, minStep: Number.NaN };
 
   constructor(private readonly o: DecodeStageOptions) {
     this.idleTimer = setInterval(() => this.closeIdle(), Math.min(1000, o.config.idleTimeoutMs / 2));
@@ -98,6 +121,12 @@ export class DecodeStage {
     }
     st.nextSeq = chunk.seq + 1;
     st.lastChunkAt = Date.now();
+    const at = st.bytesIn;
+    st.bytesIn += chunk.value.length;
+    if (this.o.shed && this.shouldSkip(st, chunk, at)) {
+      await this.skipChunk(st, chunk);
+      return;
+    }
     if (!st.decoder || st.decoder.isExited) this.startDecoder(st);
     st.tracker.chunkFed(chunk.seq, chunk.offset, chunk.value.length);
     st.lastFed = chunk;
@@ -126,6 +155,15 @@ export class DecodeStage {
       sampler: new Sampler(route.sampling, route.width, route.height),
       epochMs: chunk.epochMs,
       traceparent: chunk.traceparent,
+      bytesIn: 0,
+      lateRun: 0,
+      shedding: false,
+      shedKill: false,
+      shedLastPts: Number.NaN,
+      firstPts: Number.NaN,
+      ptsStep: Number.NaN,
+      scanLastPts: Number.NaN,
+      gapReason: 'decoder-reset',
     };
     this.streams.set(chunk.stream, st);
     return st;
@@ -157,13 +195,16 @@ export class DecodeStage {
       ffmpegPath: this.o.config.ffmpegPath,
       hooks: {
         emit: (frame) => {
+          const lag = Date.now() - frame.captureTs;
+          if (lag > st.route.budgetMs) st.lateRun++;
+          else st.lateRun = 0;
           const skip = st.sampler.decide(frame, frame.keyframe);
           if (skip) {
             drops.drop(tracker, st.stream, st.session, frame.index, frame.index, skip);
             framePool.give(frame.data);
             return Promise.resolve();
           }
-          decodeLatency.observe((Date.now() - frame.captureTs) / 1000);
+          decodeLatency.observe(lag / 1000);
           return st.route.push(frame);
         },
         decoded: (index, pts, pos, isKey) => {
@@ -172,7 +213,8 @@ export class DecodeStage {
         },
         gap: (from, to) => {
           tracker.framesLost(from, to);
-          drops.drop(tracker, st.stream, st.session, from, to, 'decoder-reset');
+          drops.drop(tracker, st.stream, st.session, from, to, st.gapReason);
+          st.gapReason = 'decoder-reset';
         },
         skipped: (count) => metrics.framesResumeSkipped.inc(count),
         decodeError: (line) => {
@@ -188,6 +230,11 @@ export class DecodeStage {
           if (this.shuttingDown) return;
           if (st.decoder === decoder) st.continueFrom = decoder.continuation();
           tracker.ending = decoder.continuation() as { lastIndex: number; lastPts: number; frameDur: number };
+          // Stopped to shed load: not a crash (startShedding takes it from here).
+          if (st.shedKill && st.decoder === decoder) {
+            tracker.closed = true;
+            return;
+          }
           if (code === 0) {
             tracker.closed = true;
             // Once its last frames are through, the session's open window (clip models) closes.
@@ -211,9 +258,103 @@ export class DecodeStage {
     metrics.decodersActive.set(this.activeDecoders);
   }
 
+  /**
+   * Live mode, per chunk: is this stream behind its budget, so that decoding the chunk would only
+   * produce frames to drop? Either the chunk itself is already older than the budget (a backlog
+   * in Kafka: the processor started late or a partition was held up), or frames have been leaving
+   * the decoder late (it cannot keep up). Then the stream sheds: its decoder is stopped (what it
+   * holds is never emitted) and chunks are skipped without decoding until one starts a keyframe
+   * captured within half the budget; a new decoder starts there, and the frames in between are
+   * reported as `overload`. The chunk's MPEG-TS headers tell its frames' times without decoding.
+   */
+  private shouldSkip(st: StreamState, chunk: Chunk, at: number): boolean {
+    const scan = scanTs(chunk.value, at, this.scan);
+    if (!Number.isNaN(scan.firstPts) && Number.isNaN(st.firstPts)) st.firstPts = scan.firstPts;
+    // The frame step: within a chunk, or between the last frame of one chunk and the first of the next.
+    const across = scan.firstPts - st.scanLastPts;
+    if (scan.minStep > 0 && !(scan.minStep >= st.ptsStep)) st.ptsStep = scan.minStep;
+    if (across > 0 && !(across >= st.ptsStep)) st.ptsStep = across;
+    if (!Number.isNaN(scan.lastPts)) st.scanLastPts = scan.lastPts;
+    const base = Number.isNaN(st.tracker.basePts) ? st.firstPts : st.tracker.basePts;
+    // Skipped frames must be numbered: that takes the frame step, and a resumed session's decoder
+    // must have placed itself (its first frames are known only by their keyframe).
+    if (Number.isNaN(base) || !(st.ptsStep > 0)) return st.shedding;
+    if (!st.shedding && st.continueFrom?.keyPts !== undefined && !(st.decoder && st.decoder.emitted > 0)) return false;
+    const budget = st.route.budgetMs;
+    const now = Date.now();
+    if (!st.shedding) {
+      const chunkLate = !Number.isNaN(scan.lastPts) && now - (st.epochMs + (scan.lastPts - base) * 1000) > budget;
+      if (!chunkLate && st.lateRun < LATE_RUN) return false;
+      st.shedding = true;
+      st.shedLastPts = Number.NaN;
+      st.lateRun = 0;
+      this.o.metrics.loadSheds.inc();
+      log.once('info', `shed:${st.stream}`, 'stream fell behind its latency budget; skipping ahead to a fresh keyframe', { stream: st.stream, session: st.session, budgetMs: budget });
+    }
+    if (!Number.isNaN(scan.keyPts) && now - (st.epochMs + (scan.keyPts - base) * 1000) <= budget / 2) {
+      st.shedding = false;
+      this.anchorNumbering(st);
+      return false;
+    }
+    if (!Number.isNaN(scan.lastPts)) st.shedLastPts = scan.lastPts;
+    return true;
+  }
+
+  /** Shedding: the chunk is not decoded; a running decoder is stopped first. */
+  private async skipChunk(st: StreamState, chunk: Chunk): Promise<void> {
+    const decoder = st.decoder;
+    if (decoder && !decoder.isExited) {
+      st.shedKill = true;
+      await decoder.kill();
+      // Frames still in its output pipe are emitted first: number the next decoder after them.
+      await decoder.framesDone;
+      st.shedKill = false;
+      st.lateRun = 0;
+      st.continueFrom = decoder.continuation();
+      st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
+    }
+    st.gapReason = 'overload';
+    st.tracker.nextSeq = chunk.seq + 1;
+    this.o.metrics.chunksShed.inc();
+  }
+
+  /**
+   * After skipping: the next decoder numbers its first frame by the time elapsed since the last
+   * frame emitted (the skipped ones become the gap). With fewer than two frames emitted in the
+   * session, the step and (if none) the first frame come from the chunks' headers.
+   */
+  private anchorNumbering(st: StreamState): void {
+    const cf = st.continueFrom;
+    if (cf?.frameDur! > 0 && cf?.lastIndex !== undefined) return;
+    if (cf?.lastIndex !== undefined && cf.lastIndex >= 0 && cf.lastPts !== undefined && !Number.isNaN(cf.lastPts)) {
+      st.continueFrom = { ...cf, frameDur: st.ptsStep };
+    } else {
+      if (Number.isNaN(st.tracker.basePts)) st.tracker.basePts = st.firstPts;
+      st.continueFrom = { lastIndex: -1, lastPts: st.tracker.basePts - st.ptsStep, frameDur: st.ptsStep };
+    }
+    st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
+  }
+
+  /** A session ends while shedding: the frames of the chunks it skipped are reported `overload`. */
+  private finishShedding(st: StreamState): void {
+    if (!st.shedding) return;
+    st.shedding = false;
+    this.anchorNumbering(st);
+    const cf = st.continueFrom;
+    if (!cf || cf.lastIndex === undefined || cf.lastPts === undefined || !(cf.frameDur! > 0) || Number.isNaN(st.shedLastPts)) return;
+    const last = cf.lastIndex + Math.round((st.shedLastPts - cf.lastPts) / cf.frameDur!);
+    if (last <= cf.lastIndex) return;
+    st.tracker.framesLost(cf.lastIndex + 1, last);
+    this.o.drops.drop(st.tracker, st.stream, st.session, cf.lastIndex + 1, last, 'overload');
+    st.continueFrom = { lastIndex: last, lastPts: st.shedLastPts, frameDur: cf.frameDur };
+    st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
+    st.gapReason = 'decoder-reset';
+  }
+
   private async endSession(st: StreamState): Promise<void> {
     this.streams.delete(st.stream);
     st.tracker.replaced = true;
+    this.finishShedding(st);
     if (st.decoder) {
       await st.decoder.close();
       await st.decoder.framesDone;
@@ -227,6 +368,11 @@ export class DecodeStage {
     for (const st of this.streams.values()) {
       if (st.decoder && !st.decoder.isExited && st.lastChunkAt < cutoff) {
         const p = st.decoder.close().finally(() => this.closing.delete(p));
+        this.closing.add(p);
+      } else if (st.shedding && st.lastChunkAt < cutoff) {
+        // Went quiet while skipping: account for what was skipped; open windows close.
+        this.finishShedding(st);
+        const p = st.route.sessionEnded(st.stream, st.session).finally(() => this.closing.delete(p));
         this.closing.add(p);
       }
     }

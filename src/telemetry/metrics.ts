@@ -13,6 +13,8 @@ export const METRIC = {
   framesDropped: 'framewire_frames_dropped_total',
   framesDuplicateSkipped: 'framewire_frames_resume_skipped_total',
   decoderRestarts: 'framewire_decoder_restarts_total',
+  loadSheds: 'framewire_load_sheds_total',
+  chunksShed: 'framewire_chunks_shed_total',
   decodersActive: 'framewire_decoders_active',
   batchSize: 'framewire_batch_size_frames',
   inferSeconds: 'framewire_triton_request_seconds',
@@ -42,6 +44,8 @@ export class Metrics {
   readonly framesPublished = new client.Counter({ name: METRIC.framesPublished, help: 'Label records published.', labelNames: ['model'], registers: [this.registry] });
   readonly framesDropped = new client.Counter({ name: METRIC.framesDropped, help: 'Decoded frames not labelled, by reason.', labelNames: ['reason'], registers: [this.registry] });
   readonly framesResumeSkipped = new client.Counter({ name: METRIC.framesDuplicateSkipped, help: 'Frames re-decoded after a restart that were already finished before it.', registers: [this.registry] });
+  readonly loadSheds = new client.Counter({ name: METRIC.loadSheds, help: "Times a stream's decoder fell more than its budget behind (live mode) and was stopped to skip ahead to a fresh keyframe.", registers: [this.registry] });
+  readonly chunksShed = new client.Counter({ name: METRIC.chunksShed, help: 'Chunks not decoded while their stream skipped ahead to a fresh keyframe (their frames are dropped as overload).', registers: [this.registry] });
   readonly decoderRestarts = new client.Counter({ name: METRIC.decoderRestarts, help: 'Decoders that exited unexpectedly and were restarted.', registers: [this.registry] });
   readonly decodersActive = new client.Gauge({ name: METRIC.decodersActive, help: 'Running ffmpeg decoders.', registers: [this.registry] });
   readonly batchSize = new client.Histogram({ name: METRIC.batchSize, help: 'Frames per inference request.', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });

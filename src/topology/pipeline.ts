@@ -223,6 +223,7 @@ export class Pipeline {
       deadLetter: (c, reason, detail) => this.source.deadLetter(c, reason, detail),
       drops: this.drops,
       metrics: this.metrics,
+      shed: t.batch.mode === 'live' && t.decode.shedLoad,
     });
     this.source = new KafkaSource(this.kafka, this.admin, this.producer, src, this.decode, this.metrics);
 
