@@ -44,8 +44,8 @@ interface StreamState {
   traceparent: string | undefined;
   /** Bytes of the session fed or skipped so far (where the next chunk starts in the byte stream). */
   bytesIn: number;
-  /** Consecutive frames that left the decoder later than the stream's budget. */
-  lateRun: number;
+  /** Since when (Date.now()) every frame has left the decoder later than the stream's budget; NaN when the last one was on time. */
+  lateSince: number;
   /** Skipping chunks until one starts a fresh keyframe (load shedding). */
   shedding: boolean;
   /** The current decoder is being stopped for shedding, not crashing. */
@@ -60,8 +60,13 @@ interface StreamState {
   gapReason: DropReason;
 }
 
-/** Late frames in a row that make a stream shed load. */
-const LATE_RUN = 3;
+/**
+ * A decoder whose frames have all come out later than the budget for this long sheds load. Long
+ * enough that a decoder's start (ffmpeg's first frames are always late) or a hiccup never does.
+ */
+const SHED_AFTER_MS = 1000;
+/** A chunk older than this many budgets when it arrives sheds load (a backlog in Kafka). */
+const SHED_CHUNK_AGE_BUDGETS = 2;
 
 export interface DecodeStageOptions {
   config: FfmpegDecodeConfig;
@@ -156,7 +161,7 @@ export class DecodeStage {
       epochMs: chunk.epochMs,
       traceparent: chunk.traceparent,
       bytesIn: 0,
-      lateRun: 0,
+      lateSince: Number.NaN,
       shedding: false,
       shedKill: false,
       shedLastPts: Number.NaN,
@@ -196,8 +201,8 @@ export class DecodeStage {
       hooks: {
         emit: (frame) => {
           const lag = Date.now() - frame.captureTs;
-          if (lag > st.route.budgetMs) st.lateRun++;
-          else st.lateRun = 0;
+          if (lag <= st.route.budgetMs) st.lateSince = Number.NaN;
+          else if (Number.isNaN(st.lateSince)) st.lateSince = frame.captureTs + lag;
           const skip = st.sampler.decide(frame, frame.keyframe);
           if (skip) {
             drops.drop(tracker, st.stream, st.session, frame.index, frame.index, skip);
@@ -283,11 +288,12 @@ export class DecodeStage {
     const budget = st.route.budgetMs;
     const now = Date.now();
     if (!st.shedding) {
-      const chunkLate = !Number.isNaN(scan.lastPts) && now - (st.epochMs + (scan.lastPts - base) * 1000) > budget;
-      if (!chunkLate && st.lateRun < LATE_RUN) return false;
+      const chunkLate = !Number.isNaN(scan.lastPts) && now - (st.epochMs + (scan.lastPts - base) * 1000) > SHED_CHUNK_AGE_BUDGETS * budget;
+      const decoderLate = now - st.lateSince >= SHED_AFTER_MS;
+      if (!chunkLate && !decoderLate) return false;
       st.shedding = true;
       st.shedLastPts = Number.NaN;
-      st.lateRun = 0;
+      st.lateSince = Number.NaN;
       this.o.metrics.loadSheds.inc();
       log.once('info', `shed:${st.stream}`, 'stream fell behind its latency budget; skipping ahead to a fresh keyframe', { stream: st.stream, session: st.session, budgetMs: budget });
     }
@@ -309,7 +315,7 @@ export class DecodeStage {
       // Frames still in its output pipe are emitted first: number the next decoder after them.
       await decoder.framesDone;
       st.shedKill = false;
-      st.lateRun = 0;
+      st.lateSince = Number.NaN;
       st.continueFrom = decoder.continuation();
       st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
     }
