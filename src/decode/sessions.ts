@@ -128,9 +128,15 @@ export class DecodeStage {
     st.lastChunkAt = Date.now();
     const at = st.bytesIn;
     st.bytesIn += chunk.value.length;
-    if (this.o.shed && this.shouldSkip(st, chunk, at)) {
-      await this.skipChunk(st, chunk);
-      return;
+    if (this.o.shed) {
+      const step = this.shedStep(st, chunk, at);
+      if (step !== 'feed') await this.stopForShedding(st);
+      if (step === 'skip') {
+        st.tracker.nextSeq = chunk.seq + 1;
+        this.o.metrics.chunksShed.inc();
+        return;
+      }
+      if (step === 'resume') this.anchorNumbering(st);
     }
     if (!st.decoder || st.decoder.isExited) this.startDecoder(st);
     st.tracker.chunkFed(chunk.seq, chunk.offset, chunk.value.length);
@@ -272,7 +278,7 @@ export class DecodeStage {
    * captured within half the budget; a new decoder starts there, and the frames in between are
    * reported as `overload`. The chunk's MPEG-TS headers tell its frames' times without decoding.
    */
-  private shouldSkip(st: StreamState, chunk: Chunk, at: number): boolean {
+  private shedStep(st: StreamState, chunk: Chunk, at: number): 'feed' | 'skip' | 'resume' {
     const scan = scanTs(chunk.value, at, this.scan);
     if (!Number.isNaN(scan.firstPts) && Number.isNaN(st.firstPts)) st.firstPts = scan.firstPts;
     // The frame step: within a chunk, or between the last frame of one chunk and the first of the next.
@@ -283,14 +289,14 @@ export class DecodeStage {
     const base = Number.isNaN(st.tracker.basePts) ? st.firstPts : st.tracker.basePts;
     // Skipped frames must be numbered: that takes the frame step, and a resumed session's decoder
     // must have placed itself (its first frames are known only by their keyframe).
-    if (Number.isNaN(base) || !(st.ptsStep > 0)) return st.shedding;
-    if (!st.shedding && st.continueFrom?.keyPts !== undefined && !(st.decoder && st.decoder.emitted > 0)) return false;
+    if (Number.isNaN(base) || !(st.ptsStep > 0)) return st.shedding ? 'skip' : 'feed';
+    if (!st.shedding && st.continueFrom?.keyPts !== undefined && !(st.decoder && st.decoder.emitted > 0)) return 'feed';
     const budget = st.route.budgetMs;
     const now = Date.now();
     if (!st.shedding) {
       const chunkLate = !Number.isNaN(scan.lastPts) && now - (st.epochMs + (scan.lastPts - base) * 1000) > SHED_CHUNK_AGE_BUDGETS * budget;
       const decoderLate = now - st.lateSince >= SHED_AFTER_MS;
-      if (!chunkLate && !decoderLate) return false;
+      if (!chunkLate && !decoderLate) return 'feed';
       st.shedding = true;
       st.shedLastPts = Number.NaN;
       st.lateSince = Number.NaN;
@@ -298,16 +304,16 @@ export class DecodeStage {
       log.once('info', `shed:${st.stream}`, 'stream fell behind its latency budget; skipping ahead to a fresh keyframe', { stream: st.stream, session: st.session, budgetMs: budget });
     }
     if (!Number.isNaN(scan.keyPts) && now - (st.epochMs + (scan.keyPts - base) * 1000) <= budget / 2) {
+      // A fresh decoder starts with this chunk (the old one, if running, stops: its backlog is stale).
       st.shedding = false;
-      this.anchorNumbering(st);
-      return false;
+      return 'resume';
     }
     if (!Number.isNaN(scan.lastPts)) st.shedLastPts = scan.lastPts;
-    return true;
+    return 'skip';
   }
 
-  /** Shedding: the chunk is not decoded; a running decoder is stopped first. */
-  private async skipChunk(st: StreamState, chunk: Chunk): Promise<void> {
+  /** Shedding: a running decoder is stopped (what it holds is never emitted). Idempotent. */
+  private async stopForShedding(st: StreamState): Promise<void> {
     const decoder = st.decoder;
     if (decoder && !decoder.isExited) {
       st.shedKill = true;
@@ -320,8 +326,6 @@ export class DecodeStage {
       st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
     }
     st.gapReason = 'overload';
-    st.tracker.nextSeq = chunk.seq + 1;
-    this.o.metrics.chunksShed.inc();
   }
 
   /**
