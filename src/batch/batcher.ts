@@ -22,6 +22,12 @@ export interface BatcherOptions {
   queueFrames: number;
   marginMs: number;
   estimator: LatencyEstimator;
+  /**
+   * Live: when nothing has been sent for this long, a frame the estimate calls infeasible but
+   * whose deadline has not passed is sent anyway (a probe), so a stale, inflated estimate gets
+   * corrected instead of dropping every frame forever. Default 500 ms.
+   */
+  probeMs?: number;
   /** A frame leaves without inference; the caller reports it and recycles its buffer. */
   drop(frame: Frame, reason: SchedulerDrop): void;
   /** A batch left for inference (queue-time metrics). */
@@ -35,6 +41,8 @@ class FrameRing {
   private items: (Frame | undefined)[];
   private head = 0;
   length = 0;
+  /** Frames of this queue sent to inference: under overload, the least-served stream goes first. */
+  served = 0;
   constructor(capacity: number) {
     this.items = new Array(capacity);
   }
@@ -68,6 +76,8 @@ export class Batcher {
   private readonly queues = new Map<string, FrameRing>();
   /** Round-robin order for equal deadlines. */
   private rr = 0;
+  /** The lowest `served` of the streams in the latest batch: where a stream that was idle rejoins. */
+  private servedLevel = 0;
   private total = 0;
   /** When the oldest waiting frame arrived (reset when a batch leaves). */
   private pendingSince = Number.NaN;
@@ -78,6 +88,8 @@ export class Batcher {
    * every completion (`settled`), so a pessimistic estimate cannot push it ever further ahead.
    */
   private busyUntil = 0;
+  /** When the last batch was handed out (wall ms). */
+  private lastTakeAt = 0;
   /** Estimated service time of each batch handed out and not yet settled, oldest first. */
   private readonly inflight: number[] = [];
   private readonly itemArrived = new Wakeup();
@@ -108,6 +120,8 @@ export class Batcher {
     }
     if (this.closed) return false;
     if (this.total === 0) this.pendingSince = this.now();
+    // A stream that was idle does not bank priority: it rejoins at the least-served active level.
+    if (q.length === 0 && q.served < this.servedLevel) q.served = this.servedLevel;
     q.push(frame);
     this.total++;
     this.itemArrived.wake();
@@ -136,8 +150,10 @@ export class Batcher {
     const start = Math.max(now, this.busyUntil);
     if (this.o.mode === 'live') {
       const soloDone = start + est.estimate(1) + this.o.marginMs;
+      // Probe: spare frames that may still make it in reality; one of them goes alone.
+      const spareAfter = this.inflight.length === 0 && now - this.lastTakeAt >= (this.o.probeMs ?? 500) ? now + this.o.marginMs : Infinity;
       for (const q of this.queues.values()) {
-        while (q.first && q.first.deadlineTs < soloDone) this.dropOldest(q, 'deadline');
+        while (q.first && q.first.deadlineTs < soloDone && q.first.deadlineTs <= spareAfter) this.dropOldest(q, 'deadline');
       }
     }
     if (this.total === 0) return { waitMs: undefined };
@@ -161,15 +177,19 @@ export class Batcher {
   }
 
   /**
-   * Removes up to n frames, earliest deadline first. Each stream with frames waiting gets up to an
-   * equal share of the batch before any stream gets more, so a busy (or early) stream cannot crowd
-   * the others out; ties go round-robin across streams.
+   * Removes up to n frames. Each stream with frames waiting gets up to an equal share of the batch
+   * before any stream gets more, so a busy (or early) stream cannot crowd the others out. Within
+   * that, the stream served least so far goes first, then the earliest deadline (EDF), then
+   * round-robin. Any n frames the plan allows finish before the earliest deadline, so which ones
+   * go is free: under overload, when not every waiting frame can make it, the streams share what
+   * can, instead of a stream whose frames happen to arrive just after each batch losing most.
    */
   take(n: number): Frame[] {
     const batch: Frame[] = [];
     const queues = [...this.queues.values()].filter((q) => q.length > 0);
     const quota = Math.ceil(n / Math.max(1, queues.length));
     const taken = new Map<FrameRing, number>();
+    let level = Infinity;
     for (const capped of [true, false]) {
       while (batch.length < n && this.total > 0) {
         let best: FrameRing | undefined;
@@ -179,20 +199,24 @@ export class Batcher {
           const q = queues[idx]!;
           const f = q.first;
           if (!f || (capped && (taken.get(q) ?? 0) >= quota)) continue;
-          if (!best || f.deadlineTs < best.first!.deadlineTs) {
+          if (!best || q.served < best.served || (q.served === best.served && f.deadlineTs < best.first!.deadlineTs)) {
             best = q;
             bestIdx = idx;
           }
         }
         if (!best) break;
         batch.push(best.shift()!);
+        if (best.served < level) level = best.served;
+        best.served++;
         taken.set(best, (taken.get(best) ?? 0) + 1);
         this.total--;
         this.rr = (bestIdx + 1) % queues.length;
       }
     }
+    if (level !== Infinity) this.servedLevel = level;
     this.afterRemoval();
     if (batch.length) {
+      this.lastTakeAt = this.now();
       const est = this.o.estimator.estimate(batch.length);
       this.inflight.push(est);
       this.busyUntil = Math.max(this.now(), this.busyUntil) + est;

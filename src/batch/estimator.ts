@@ -3,10 +3,16 @@
  * through the most recent observations, padded by two standard deviations of their residuals so
  * that a noisy model (CPU contention, Python backend) is planned for its bad cases, not its mean.
  * The scheduler asks it how long a batch of n frames will take.
+ *
+ * Observations older than the horizon are left out of each fit, so a bad spell (the machine
+ * saturated) is forgotten as soon as newer requests show it is over: otherwise an estimate
+ * inflated by it would make every frame look infeasible, nothing would be sent, and nothing would
+ * ever correct it.
  */
 export class LatencyEstimator {
   private readonly ns: Float64Array;
   private readonly ms: Float64Array;
+  private readonly at: Float64Array;
   private count = 0;
   private next = 0;
   private a: number;
@@ -18,9 +24,15 @@ export class LatencyEstimator {
    * Before any observation a batch is assumed to cost `initialMs` per frame: pessimistic, so the
    * first batches are small, finish in time and teach the estimate quickly.
    */
-  constructor(initialMs = 50, private readonly size = 64) {
+  constructor(
+    initialMs = 50,
+    private readonly size = 64,
+    private readonly horizonMs = 5000,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.ns = new Float64Array(size);
     this.ms = new Float64Array(size);
+    this.at = new Float64Array(size);
     this.a = 0;
     this.b = initialMs;
   }
@@ -28,6 +40,7 @@ export class LatencyEstimator {
   observe(batchSize: number, ms: number): void {
     this.ns[this.next] = batchSize;
     this.ms[this.next] = ms;
+    this.at[this.next] = this.now();
     this.next = (this.next + 1) % this.size;
     if (this.count < this.size) this.count++;
     this.fit();
@@ -43,10 +56,13 @@ export class LatencyEstimator {
   }
 
   private fit(): void {
-    const c = this.count;
+    const oldest = this.now() - this.horizonMs;
+    let c = 0;
     let sn = 0;
     let sm = 0;
-    for (let i = 0; i < c; i++) {
+    for (let i = 0; i < this.count; i++) {
+      if (this.at[i]! < oldest) continue;
+      c++;
       sn += this.ns[i]!;
       sm += this.ms[i]!;
     }
@@ -54,7 +70,8 @@ export class LatencyEstimator {
     const mm = sm / c;
     let sxx = 0;
     let sxy = 0;
-    for (let i = 0; i < c; i++) {
+    for (let i = 0; i < this.count; i++) {
+      if (this.at[i]! < oldest) continue;
       const dx = this.ns[i]! - mn;
       sxx += dx * dx;
       sxy += dx * (this.ms[i]! - mm);
@@ -68,7 +85,8 @@ export class LatencyEstimator {
       this.a = mm - this.b * mn;
     }
     let ss = 0;
-    for (let i = 0; i < c; i++) {
+    for (let i = 0; i < this.count; i++) {
+      if (this.at[i]! < oldest) continue;
       const r = this.ms[i]! - (this.a + this.b * this.ns[i]!);
       ss += r * r;
     }

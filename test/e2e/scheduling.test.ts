@@ -4,6 +4,7 @@
  *  - live mode drops frames with reasons and keeps published frames within the budget (400 ms;
  *    at least 90 % of them, the median always);
  *  - replay mode drops nothing;
+ *  - live mode shares what can make it fairly across the streams;
  *  - in both, labels plus `dropped` events cover every frame index of every stream exactly once.
  */
 import assert from 'node:assert/strict';
@@ -111,12 +112,13 @@ describe('scheduling under overload with a slow model', { timeout: 240_000 }, ()
     );
     assert.ok(Object.keys(byReason).length > 0, 'an overloaded live pipeline must drop frames');
     for (const reason of Object.keys(byReason)) assert.ok(['deadline', 'overload'].includes(reason), `unexpected reason ${reason}`);
-    // Shares per stream are reported, not asserted: with ~165 ms of the 250 ms budget spent before
-    // a frame reaches the batcher, which stream's frames are still feasible at each batch depends on
-    // its phase relative to the batch cadence (see the closing note of issue 5).
     const perStream = [...o.sessions.keys()].map((st) => o.labels.filter((r) => r.stream === st).length);
     const droppedPerStream = [...o.sessions.keys()].map((st) => o.dropped.filter((e) => e.stream === st).reduce((n, e) => n + e.count, 0));
     console.log(`live: labelled per stream ${perStream.join(', ')}; dropped per stream ${droppedPerStream.join(', ')}`);
+    // One busy (or unlucky) stream cannot take the others' share: the least-served stream goes
+    // first when not every frame can make it (measured: 39/39/39/41; pure EDF gave 40/36/60/12).
+    const mean = perStream.reduce((a, b) => a + b, 0) / perStream.length;
+    for (const [i, n] of perStream.entries()) assert.ok(n >= 0.6 * mean, `stream ${i} got ${n} labels, the mean is ${mean.toFixed(1)}`);
     assert.ok(o.labels.length >= 20, `an overloaded model still labels what it can in time (${o.labels.length})`);
     // Typically 96–100 %; the rest are frames whose batch met a hiccup on the busy 2-core machine.
     assert.ok(within >= 0.9, `${(100 * within).toFixed(1)}% of published frames within the budget`);

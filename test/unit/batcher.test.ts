@@ -19,6 +19,8 @@ function setup(over: Partial<BatcherOptions> = {}, latencyMs = 20) {
     streamQueueFrames: 8,
     queueFrames: 64,
     marginMs: 5,
+    // No probes unless a test asks for them.
+    probeMs: Infinity,
     estimator,
     drop: (f, reason) => dropped.push([f.stream, f.index, reason]),
     now: () => now,
@@ -36,7 +38,7 @@ test('batches take the earliest deadlines across streams (EDF)', async () => {
   await b.push(frame('c', 0, t + 310));
   await b.push(frame('b', 1, t + 240));
   assert.deepEqual(b.plan(t), { take: 4 }, 'a full batch goes at once');
-  assert.deepEqual(b.take(4).map((f) => `${f.stream}${f.index}`), ['b0', 'b1', 'a0', 'c0']);
+  assert.deepEqual(b.take(4).map((f) => `${f.stream}${f.index}`).sort(), ['a0', 'b0', 'b1', 'c0'], 'the four earliest deadlines');
   assert.equal(b.length, 1);
 });
 
@@ -113,6 +115,44 @@ test('one busy stream cannot starve the others: a full stream queue drops its ow
   assert.ok(batch.includes('quiet0'), `quiet stream served: ${batch}`);
 });
 
+test('under overload the streams share what can make it: the least-served stream goes first', async () => {
+  const { b, dropped, clock } = setup({ maxBatch: 3 }, 20);
+  // 'early' always has the earliest deadlines; each round only 3 of the 6 waiting frames go, the
+  // rest expire. Pure EDF with equal per-batch shares would give 'early' 2 of every 3.
+  const served = { early: 0, late: 0 };
+  for (let round = 0; round < 20; round++) {
+    const now = clock.get();
+    for (let i = 0; i < 3; i++) {
+      await b.push(frame('early', round * 3 + i, now + 60 + i));
+      await b.push(frame('late', round * 3 + i, now + 70 + i));
+    }
+    for (const f of b.take(3)) served[f.stream as 'early' | 'late']++;
+    b.settled();
+    clock.advance(100);
+    b.plan(clock.get());
+    assert.equal(b.length, 0, 'the rest expired');
+  }
+  assert.equal(dropped.length, 60);
+  assert.ok(Math.abs(served.early - served.late) <= 2, `early ${served.early}, late ${served.late}`);
+});
+
+test('a stream that was idle does not bank priority over the active ones', async () => {
+  const { b, clock } = setup({ maxBatch: 2 });
+  const t = clock.get();
+  for (let i = 0; i < 10; i++) {
+    await b.push(frame('a', i, t + 500 + i));
+    await b.push(frame('b', i, t + 500 + i));
+    b.take(2);
+  }
+  // 'c' was idle while a and b were served 10 frames each; one frame per batch from here.
+  for (let i = 0; i < 6; i++) {
+    await b.push(frame('c', i, t + 400 + i));
+    await b.push(frame('a', 10 + i, t + 600 + i));
+  }
+  const order = Array.from({ length: 6 }, () => b.take(1)[0]!.stream);
+  assert.ok(order.filter((s) => s === 'a').length >= 2, `c took over: ${order.join(' ')}`);
+});
+
 test('equal deadlines are served round-robin across streams', async () => {
   const { b, clock } = setup({ maxBatch: 2 });
   const t = clock.get();
@@ -143,6 +183,32 @@ test('next() drains what is left after close, then ends', async () => {
   b.close();
   assert.equal((await b.next())!.length, 1);
   assert.equal(await b.next(), undefined);
+});
+
+test('live: after a quiet spell, a frame the estimate calls infeasible goes alone as a probe', async () => {
+  const { b, dropped, estimator, clock } = setup({ probeMs: 500 }, 20);
+  for (let i = 0; i < 10; i++) estimator.observe(1, 300); // a bad spell: every frame looks infeasible
+  const t = clock.get();
+  await b.push(frame('a', 0, t + 150));
+  await b.push(frame('a', 1, t + 160));
+  await b.push(frame('b', 0, t + 3)); // past saving even in reality: dropped, never probed
+  assert.deepEqual(b.plan(t), { take: 1 }, 'nothing sent for 500 ms: probe');
+  assert.deepEqual(dropped, [['b', 0, 'deadline']]);
+  assert.deepEqual(b.take(1).map((f) => `${f.stream}${f.index}`), ['a0']);
+  b.settled();
+  // Just sent: the estimate rules again until the next quiet spell.
+  b.plan(t + 1);
+  assert.deepEqual(dropped.map(([s, i]) => `${s}${i}`), ['b0', 'a1']);
+});
+
+test('the latency estimate forgets observations older than its horizon', () => {
+  let now = 0;
+  const e = new LatencyEstimator(50, 64, 5000, () => now);
+  for (let i = 0; i < 40; i++) e.observe(1, 300);
+  assert.ok(e.estimate(1) >= 299);
+  now += 6000;
+  e.observe(1, 12); // the first request after the spell
+  assert.ok(Math.abs(e.estimate(1) - 12) < 0.5, `estimate ${e.estimate(1)} still remembers the spell`);
 });
 
 test('the latency estimate is padded by the spread of the observations', () => {
