@@ -114,13 +114,18 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     const cpu0 = cpuSeconds(proc.pid!);
     let peak = 0;
     let rssQuarter = 0;
-    const quarter = setTimeout(() => (rssQuarter = rssMb(proc.pid!)), (SECONDS * 1000) / 4);
+    let heapQuarter = '';
+    const quarter = setTimeout(() => {
+      rssQuarter = rssMb(proc.pid!);
+      void heapMb(PORT).then((h) => (heapQuarter = h));
+    }, (SECONDS * 1000) / 4);
     const rssTimer = setInterval(() => (peak = Math.max(peak, rssMb(proc.pid!))), 500);
     const t0 = Date.now();
     await cameras(n, `${prefix}.chunks`, video, producer);
     const wall = (Date.now() - t0) / 1000;
     const cpu = cpuSeconds(proc.pid!) - cpu0;
     const rssEnd = rssMb(proc.pid!);
+    const heapEnd = await heapMb(PORT);
     clearTimeout(quarter);
     await new Promise((r) => setTimeout(r, 4000)); // decoders flush after the idle timeout
     clearInterval(rssTimer);
@@ -140,6 +145,8 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       'RSS MB': peak.toFixed(0),
       // Flat memory: RSS a quarter into the run vs at its end.
       'RSS ¼ → end MB': `${rssQuarter.toFixed(0)} → ${rssEnd.toFixed(0)}`,
+      // Where RSS growth is: V8 heap used / memory outside the heap (Buffers), MB.
+      'heap+ext ¼ → end MB': `${heapQuarter} → ${heapEnd}`,
       'CPU %': ((100 * cpu) / wall).toFixed(0),
     };
   } catch (err) {
@@ -150,6 +157,17 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     await producer.disconnect().catch(() => {});
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
+  }
+}
+
+/** The processor's V8 heap used and external (Buffer) memory, MB, from its Node default metrics. */
+async function heapMb(port: number): Promise<string> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const get = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1e6;
+    return `${get('framewire_nodejs_heap_size_used_bytes').toFixed(0)}+${get('framewire_nodejs_external_memory_bytes').toFixed(0)}`;
+  } catch {
+    return '?';
   }
 }
 
