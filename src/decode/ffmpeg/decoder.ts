@@ -90,7 +90,10 @@ export class FfmpegDecoder {
       this.frameDur = cf.frameDur ?? Number.NaN;
     }
     if (opts.ffmpegPath) ffmpeg.setFfmpegPath(opts.ffmpegPath);
-    this.cmd = ffmpeg({ stdoutLines: 0 })
+    // fluent-ffmpeg keeps this many stderr lines for its error messages; 0 would mean all of them,
+    // one showinfo line per frame for the decoder's whole life (a leak measured at ~50 MB of heap
+    // in 300 s at 16 streams). The lines themselves reach onStderr as they come.
+    this.cmd = ffmpeg({ stdoutLines: 8 })
       .input(this.input)
       .inputFormat('mpegts')
       .inputOptions([
