@@ -65,7 +65,9 @@ export class ClipWindow {
     if (this.pending === 0) return undefined;
     const n = this.p.frames;
     const fb = this.frameBytes;
-    const have = Math.min(n, this.stored);
+    // With gaps between windows (stride > frames) a window holds only its own frames, the pending
+    // ones; otherwise the last N frames are consecutive and a short last window reaches back.
+    const have = this.p.stride > n ? this.pending : Math.min(n, this.stored);
     const pad = n - have;
     const firstSlot = (this.stored - have) % n;
     for (let j = 0; j < n; j++) {

@@ -46,16 +46,22 @@ interface StreamState {
   bytesIn: number;
   /** Since when (Date.now()) every frame has left the decoder later than the stream's budget; NaN when the last one was on time. */
   lateSince: number;
+  /** When the decoder last emitted a frame (Date.now()). */
+  lastEmitAt: number;
+  /** When the current shedding began (Date.now()). */
+  shedSince: number;
+  /** The idle stream's open windows were closed (reset by its next chunk). */
+  idleEnded: boolean;
   /** Skipping chunks until one starts a fresh keyframe (load shedding). */
   shedding: boolean;
   /** The current decoder is being stopped for shedding, not crashing. */
   shedKill: boolean;
-  /** Last video pts (s) seen in a skipped chunk: where the skipped frames end. */
-  shedLastPts: number;
   /** From the chunks' MPEG-TS headers (live mode): first video pts of the session, and the frame step (s). */
   firstPts: number;
   ptsStep: number;
   scanLastPts: number;
+  /** Last video pts in the chunk being handled (NaN if none starts in it). */
+  scanChunkLastPts: number;
   /** Reason reported for the frames a restarted decoder skips over. */
   gapReason: DropReason;
 }
@@ -67,6 +73,10 @@ interface StreamState {
 const SHED_AFTER_MS = 1000;
 /** A chunk older than this many budgets when it arrives sheds load (a backlog in Kafka). */
 const SHED_CHUNK_AGE_BUDGETS = 2;
+/** Shedding this long, a keyframe up to a whole budget old will do (not only half a budget). */
+const SHED_RELAX_MS = 2000;
+/** Shedding this long without meeting a keyframe marked as one (random-access flag), decode anyway. */
+const SHED_GIVE_UP_MS = 5000;
 
 export interface DecodeStageOptions {
   config: FfmpegDecodeConfig;
@@ -126,17 +136,17 @@ export class DecodeStage {
     }
     st.nextSeq = chunk.seq + 1;
     st.lastChunkAt = Date.now();
+    st.idleEnded = false;
     const at = st.bytesIn;
     st.bytesIn += chunk.value.length;
     if (this.o.shed) {
       const step = this.shedStep(st, chunk, at);
       if (step !== 'feed') await this.stopForShedding(st);
+      if (step !== 'feed') this.anchorNumbering(st);
       if (step === 'skip') {
-        st.tracker.nextSeq = chunk.seq + 1;
-        this.o.metrics.chunksShed.inc();
+        this.reportSkipped(st, chunk);
         return;
       }
-      if (step === 'resume') this.anchorNumbering(st);
     }
     if (!st.decoder || st.decoder.isExited) this.startDecoder(st);
     st.tracker.chunkFed(chunk.seq, chunk.offset, chunk.value.length);
@@ -168,12 +178,15 @@ export class DecodeStage {
       traceparent: chunk.traceparent,
       bytesIn: 0,
       lateSince: Number.NaN,
+      lastEmitAt: 0,
+      shedSince: 0,
+      idleEnded: false,
       shedding: false,
       shedKill: false,
-      shedLastPts: Number.NaN,
       firstPts: Number.NaN,
       ptsStep: Number.NaN,
       scanLastPts: Number.NaN,
+      scanChunkLastPts: Number.NaN,
       gapReason: 'decoder-reset',
     };
     this.streams.set(chunk.stream, st);
@@ -187,6 +200,7 @@ export class DecodeStage {
     const framePool = poolFor(st.route.width * st.route.height * 3);
     const decodeLatency = metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
     tracker.decoderStarted();
+    st.lateSince = Number.NaN;
     // A session that comes back after its decoder ended is live again and pins offsets again.
     tracker.closed = false;
     tracker.partition.sessions.add(tracker);
@@ -206,9 +220,11 @@ export class DecodeStage {
       ffmpegPath: this.o.config.ffmpegPath,
       hooks: {
         emit: (frame) => {
-          const lag = Date.now() - frame.captureTs;
+          const now = Date.now();
+          const lag = now - frame.captureTs;
           if (lag <= st.route.budgetMs) st.lateSince = Number.NaN;
-          else if (Number.isNaN(st.lateSince)) st.lateSince = frame.captureTs + lag;
+          else if (Number.isNaN(st.lateSince) || now - st.lastEmitAt > SHED_AFTER_MS) st.lateSince = now;
+          st.lastEmitAt = now;
           const skip = st.sampler.decide(frame, frame.keyframe);
           if (skip) {
             drops.drop(tracker, st.stream, st.session, frame.index, frame.index, skip);
@@ -219,6 +235,8 @@ export class DecodeStage {
           return st.route.push(frame);
         },
         decoded: (index, pts, pos, isKey) => {
+          // After its first frame, a decoder's gaps are restarts again, whatever came before.
+          st.gapReason = 'decoder-reset';
           tracker.frameDecoded(index, pts, pos, isKey);
           metrics.framesDecoded.inc({ model });
         },
@@ -241,7 +259,7 @@ export class DecodeStage {
           if (this.shuttingDown) return;
           if (st.decoder === decoder) st.continueFrom = decoder.continuation();
           tracker.ending = decoder.continuation() as { lastIndex: number; lastPts: number; frameDur: number };
-          // Stopped to shed load: not a crash (startShedding takes it from here).
+          // Stopped to shed load: not a crash (stopForShedding takes it from here).
           if (st.shedKill && st.decoder === decoder) {
             tracker.closed = true;
             return;
@@ -286,6 +304,7 @@ export class DecodeStage {
     if (scan.minStep > 0 && !(scan.minStep >= st.ptsStep)) st.ptsStep = scan.minStep;
     if (across > 0 && !(across >= st.ptsStep)) st.ptsStep = across;
     if (!Number.isNaN(scan.lastPts)) st.scanLastPts = scan.lastPts;
+    st.scanChunkLastPts = scan.lastPts;
     const base = Number.isNaN(st.tracker.basePts) ? st.firstPts : st.tracker.basePts;
     // Skipped frames must be numbered: that takes the frame step, and a resumed session's decoder
     // must have placed itself (its first frames are known only by their keyframe).
@@ -295,20 +314,22 @@ export class DecodeStage {
     const now = Date.now();
     if (!st.shedding) {
       const chunkLate = !Number.isNaN(scan.lastPts) && now - (st.epochMs + (scan.lastPts - base) * 1000) > SHED_CHUNK_AGE_BUDGETS * budget;
-      const decoderLate = now - st.lateSince >= SHED_AFTER_MS;
+      // Frames are still coming out, and all of them late for a second.
+      const decoderLate = now - st.lateSince >= SHED_AFTER_MS && now - st.lastEmitAt < SHED_AFTER_MS && !!st.decoder && !st.decoder.isExited;
       if (!chunkLate && !decoderLate) return 'feed';
       st.shedding = true;
-      st.shedLastPts = Number.NaN;
+      st.shedSince = now;
       st.lateSince = Number.NaN;
       this.o.metrics.loadSheds.inc();
       log.once('info', `shed:${st.stream}`, 'stream fell behind its latency budget; skipping ahead to a fresh keyframe', { stream: st.stream, session: st.session, budgetMs: budget });
     }
-    if (!Number.isNaN(scan.keyPts) && now - (st.epochMs + (scan.keyPts - base) * 1000) <= budget / 2) {
+    const shedFor = now - st.shedSince;
+    const keyAge = now - (st.epochMs + (scan.keyPts - base) * 1000);
+    if (keyAge <= (shedFor >= SHED_RELAX_MS ? budget : budget / 2) || shedFor >= SHED_GIVE_UP_MS) {
       // A fresh decoder starts with this chunk (the old one, if running, stops: its backlog is stale).
       st.shedding = false;
       return 'resume';
     }
-    if (!Number.isNaN(scan.lastPts)) st.shedLastPts = scan.lastPts;
     return 'skip';
   }
 
@@ -345,26 +366,30 @@ export class DecodeStage {
     st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
   }
 
-  /** A session ends while shedding: the frames of the chunks it skipped are reported `overload`. */
-  private finishShedding(st: StreamState): void {
-    if (!st.shedding) return;
-    st.shedding = false;
-    this.anchorNumbering(st);
-    const cf = st.continueFrom;
-    if (!cf || cf.lastIndex === undefined || cf.lastPts === undefined || !(cf.frameDur! > 0) || Number.isNaN(st.shedLastPts)) return;
-    const last = cf.lastIndex + Math.round((st.shedLastPts - cf.lastPts) / cf.frameDur!);
+  /**
+   * A skipped chunk's frames are reported `overload` at once, numbered from their times; the
+   * tracker keeps the chunk as the session's resume point until the report is published.
+   */
+  private reportSkipped(st: StreamState, chunk: Chunk): void {
+    const tracker = st.tracker;
+    // Still live while skipping; with nothing unfinished, it resumes at its next chunk.
+    tracker.closed = true;
+    tracker.partition.sessions.add(tracker);
+    tracker.partition.forgetEnded(st.stream, st.session);
+    this.o.metrics.chunksShed.inc();
+    const cf = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
+    const lastPts = st.scanChunkLastPts;
+    const last = Number.isNaN(lastPts) ? cf.lastIndex : cf.lastIndex + Math.round((lastPts - cf.lastPts) / cf.frameDur);
+    tracker.chunkSkipped(chunk.seq, chunk.offset, cf.lastIndex + 1, last, cf.lastPts, cf.frameDur);
     if (last <= cf.lastIndex) return;
-    st.tracker.framesLost(cf.lastIndex + 1, last);
-    this.o.drops.drop(st.tracker, st.stream, st.session, cf.lastIndex + 1, last, 'overload');
-    st.continueFrom = { lastIndex: last, lastPts: st.shedLastPts, frameDur: cf.frameDur };
-    st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
-    st.gapReason = 'decoder-reset';
+    this.o.drops.drop(tracker, st.stream, st.session, cf.lastIndex + 1, last, 'overload');
+    st.continueFrom = { lastIndex: last, lastPts, frameDur: cf.frameDur };
+    tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
   }
 
   private async endSession(st: StreamState): Promise<void> {
     this.streams.delete(st.stream);
     st.tracker.replaced = true;
-    this.finishShedding(st);
     if (st.decoder) {
       await st.decoder.close();
       await st.decoder.framesDone;
@@ -379,10 +404,11 @@ export class DecodeStage {
       if (st.decoder && !st.decoder.isExited && st.lastChunkAt < cutoff) {
         const p = st.decoder.close().finally(() => this.closing.delete(p));
         this.closing.add(p);
-      } else if (st.shedding && st.lastChunkAt < cutoff) {
-        // Went quiet while skipping: account for what was skipped; open windows close.
-        this.finishShedding(st);
-        const p = st.route.sessionEnded(st.stream, st.session).finally(() => this.closing.delete(p));
+      } else if (!st.idleEnded && st.lastChunkAt < cutoff && (!st.decoder || st.decoder.isExited)) {
+        // Went quiet while skipping, or after its decoder died: its open windows close.
+        st.idleEnded = true;
+        st.shedding = false;
+        const p = (st.decoder ? st.decoder.framesDone : Promise.resolve()).then(() => st.route.sessionEnded(st.stream, st.session)).finally(() => this.closing.delete(p));
         this.closing.add(p);
       }
     }

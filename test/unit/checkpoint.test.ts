@@ -107,3 +107,32 @@ test('garbage metadata yields no resume points', () => {
   assert.deepEqual(parseCommitMetadata('{"v":1,"resume":[{"stream":"a"}]}'), []);
   assert.deepEqual(parseCommitMetadata('{"v":2,"resume":[{"stream":"a"}]}'), []);
 });
+
+test('chunks skipped by load shedding pin the commit until their drop report is published, then continue after them', () => {
+  const p = new PartitionTracker('chunks', 0);
+  // A session whose first chunks arrive too late: skipped before any decoder started.
+  const s = new SessionTracker('cam-1', 'late', p);
+  p.sessions.add(s);
+  s.closed = true; // skipping: nothing pins unless frames are unfinished
+  s.basePts = 1.4;
+  p.received('20');
+  s.chunkSkipped(0, '20', 0, 9, 1.36, 0.04); // frames 0..9, numbered from the frame step
+  p.handled('20');
+  p.received('21');
+  s.chunkSkipped(1, '21', 10, 19, 1.76, 0.04);
+  p.handled('21');
+  s.ending = { lastIndex: 19, lastPts: 2.16, frameDur: 0.04 };
+  assert.equal(p.commitPoint()!.offset, '20', 'the first skipped chunk is needed until its frames are reported');
+  assert.deepEqual(parseCommitMetadata(p.commitPoint()!.metadata), [
+    { kind: 'continue', stream: 'cam-1', session: 'late', seq: 0, basePts: 1.4, lastIndex: -1, lastPts: 1.36, frameDur: 0.04 },
+  ]);
+  s.framesDropped(0, 9, 'overload');
+  assert.equal(p.commitPoint()!.offset, '21');
+  assert.equal((parseCommitMetadata(p.commitPoint()!.metadata)[0] as { seq: number }).seq, 1);
+  s.framesDropped(10, 19, 'overload');
+  assert.equal(p.commitPoint()!.offset, '22', 'all reported: nothing pinned');
+  p.prune();
+  assert.deepEqual(parseCommitMetadata(p.commitPoint()!.metadata), [
+    { kind: 'continue', stream: 'cam-1', session: 'late', seq: 2, basePts: 1.4, lastIndex: 19, lastPts: 2.16, frameDur: 0.04 },
+  ]);
+});

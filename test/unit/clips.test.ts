@@ -69,6 +69,13 @@ test('gapped windows (stride > frames): frames between windows are skipped (samp
   assertCoversAll(clips.flatMap((c) => c.covered), skipped, 13);
 });
 
+test('session end with stride > frames: the last window pads from its own frames, not across the gap', () => {
+  const { clips, skipped } = run(3, 5, 7);
+  assert.deepEqual(clips.map((c) => c.window), [[0, 1, 2], [5, 5, 6]]);
+  assert.deepEqual(clips.map((c) => [c.from, c.index]), [[0, 2], [5, 6]]);
+  assertCoversAll(clips.flatMap((c) => c.covered), skipped, 7);
+});
+
 test('stride 1: a clip per frame after the first window', () => {
   const { clips } = run(3, 1, 5, false);
   assert.deepEqual(clips.map((c) => c.window), [[0, 1, 2], [1, 2, 3], [2, 3, 4]]);

@@ -65,6 +65,17 @@ interface KeyPos {
   offset: string;
 }
 
+/** Load shedding: a chunk skipped undecoded, whose frames fromIndex..toIndex await their drop report. */
+interface SkipPos {
+  seq: number;
+  offset: string;
+  fromIndex: number;
+  toIndex: number;
+  /** pts (s) of frame fromIndex - 1, and the frame step: numbering continues from there. */
+  prevPts: number;
+  frameDur: number;
+}
+
 export interface FrameStats {
   published: number;
   dropped: number;
@@ -76,6 +87,7 @@ export class SessionTracker implements FrameOwner {
   private chunks: ChunkPos[] = [];
   private bytesFed = 0;
   private keys: KeyPos[] = [];
+  private skips: SkipPos[] = [];
   /** Ring of done flags for frames [low, high). */
   private doneFlags = new Uint8Array(1024);
   private low = 0;
@@ -137,6 +149,25 @@ export class SessionTracker implements FrameOwner {
     this.high = index + 1;
   }
 
+  /**
+   * Load shedding skipped a chunk without decoding it: its frames (numbered from their times) await
+   * their drop report. Until they are finished, the session resumes from this chunk, numbering on
+   * from the frame before them (a `continue` point), so a crash in between loses no report.
+   */
+  chunkSkipped(seq: number, offset: string, fromIndex: number, toIndex: number, prevPts: number, frameDur: number): void {
+    this.nextSeq = seq + 1;
+    if (toIndex < fromIndex) return;
+    this.framesLost(fromIndex, toIndex);
+    this.skips.push({ seq, offset, fromIndex, toIndex, prevPts, frameDur });
+  }
+
+  /** The oldest skipped chunk with frames unfinished, when nothing older is unfinished. */
+  private pendingSkip(): SkipPos | undefined {
+    while (this.skips.length && this.skips[0]!.toIndex < this.low) this.skips.shift();
+    const s = this.skips[0];
+    return s && this.low >= s.fromIndex ? s : undefined;
+  }
+
   /** Registers indices that will never be decoded (lost to a decoder restart); they await their drop report. */
   framesLost(fromIndex: number, toIndex: number): void {
     while (toIndex >= this.low + this.doneFlags.length) this.growRing();
@@ -174,6 +205,8 @@ export class SessionTracker implements FrameOwner {
       if (this.replaced || !this.ending || Number.isNaN(this.ending.lastPts)) return undefined;
       return { kind: 'continue', stream: this.stream, session: this.session, seq: this.nextSeq, basePts: this.basePts, ...this.ending };
     }
+    const skip = this.pendingSkip();
+    if (skip) return { kind: 'continue', stream: this.stream, session: this.session, seq: skip.seq, basePts: this.basePts, lastIndex: skip.fromIndex - 1, lastPts: skip.prevPts, frameDur: skip.frameDur };
     const key = this.keys[0];
     if (!key) return undefined;
     return { kind: 'keyframe', stream: this.stream, session: this.session, seq: key.seq, offset: key.offset, keyIndex: key.index, keyPts: key.pts, nextIndex: this.low, basePts: this.basePts };
@@ -182,10 +215,12 @@ export class SessionTracker implements FrameOwner {
   /** Lowest Kafka offset this session still needs (as a bigint), or undefined if none. */
   neededOffset(): bigint | undefined {
     if (this.closed && this.unfinished === 0) return undefined;
+    const skip = this.pendingSkip();
+    if (skip) return BigInt(skip.offset);
     const key = this.keys[0];
     if (key) return BigInt(key.offset);
     // No keyframe decoded yet: the session's first chunk fed to this decoder is still needed.
-    const first = this.chunks[0];
+    const first = this.chunks[0] ?? this.skips[0];
     return first ? BigInt(first.offset) : undefined;
   }
 
