@@ -83,7 +83,10 @@ export class InferStream {
       this.pending.delete(id);
     }
     if (!p) return; // late (already timed out) or unknown
-    if (msg.error_message) {
+    if (p.expiresAt < Date.now()) {
+      // Past its deadline before the sweeper noticed: late is late, whatever the response says.
+      p.reject(new FramewireError('INFER_DEADLINE_EXCEEDED', 'infer', `Triton ModelStreamInfer request '${id}': response after its deadline`, { retriable: true }));
+    } else if (msg.error_message) {
       // Triton gives no status code in-band; a rejected request is not retried on the same terms.
       p.reject(new FramewireError('INFER_FAILED', 'infer', `Triton ModelStreamInfer request '${id}': ${msg.error_message}`, { retriable: false }));
     } else {
