@@ -179,13 +179,17 @@ export class Batcher {
   /**
    * Removes up to n frames. Each stream with frames waiting gets up to an equal share of the batch
    * before any stream gets more, so a busy (or early) stream cannot crowd the others out. Within
-   * that, the stream served least so far goes first, then the earliest deadline (EDF), then
-   * round-robin. Any n frames the plan allows finish before the earliest deadline, so which ones
-   * go is free: under overload, when not every waiting frame can make it, the streams share what
-   * can, instead of a stream whose frames happen to arrive just after each batch losing most.
+   * that, urgent frames go first (those that could not wait for the next batch: left out, they
+   * would be dropped), then the stream served least so far, then the earliest deadline (EDF),
+   * then round-robin. Any n frames the plan allows finish before the earliest deadline, so which
+   * ones go is free: when not every waiting frame can make it, the streams share what can, instead
+   * of a stream whose frames happen to arrive just after each batch losing most; and a frame that
+   * could wait never displaces one that cannot.
    */
   take(n: number): Frame[] {
     const batch: Frame[] = [];
+    const est = this.o.estimator;
+    const urgentBefore = Math.max(this.now(), this.busyUntil) + est.estimate(n) + est.estimate(1) + this.o.marginMs;
     const queues = [...this.queues.values()].filter((q) => q.length > 0);
     const quota = Math.ceil(n / Math.max(1, queues.length));
     const taken = new Map<FrameRing, number>();
@@ -199,7 +203,15 @@ export class Batcher {
           const q = queues[idx]!;
           const f = q.first;
           if (!f || (capped && (taken.get(q) ?? 0) >= quota)) continue;
-          if (!best || q.served < best.served || (q.served === best.served && f.deadlineTs < best.first!.deadlineTs)) {
+          if (!best) {
+            best = q;
+            bestIdx = idx;
+            continue;
+          }
+          const b = best.first!;
+          const urgent = f.deadlineTs < urgentBefore;
+          const bUrgent = b.deadlineTs < urgentBefore;
+          if (urgent !== bUrgent ? urgent : q.served < best.served || (q.served === best.served && f.deadlineTs < b.deadlineTs)) {
             best = q;
             bestIdx = idx;
           }

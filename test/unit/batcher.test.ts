@@ -143,14 +143,34 @@ test('a stream that was idle does not bank priority over the active ones', async
     await b.push(frame('a', i, t + 500 + i));
     await b.push(frame('b', i, t + 500 + i));
     b.take(2);
+    b.settled();
   }
   // 'c' was idle while a and b were served 10 frames each; one frame per batch from here.
   for (let i = 0; i < 6; i++) {
     await b.push(frame('c', i, t + 400 + i));
     await b.push(frame('a', 10 + i, t + 600 + i));
   }
-  const order = Array.from({ length: 6 }, () => b.take(1)[0]!.stream);
+  const order = Array.from({ length: 6 }, () => {
+    const [f] = b.take(1);
+    b.settled();
+    return f!.stream;
+  });
   assert.ok(order.filter((s) => s === 'a').length >= 2, `c took over: ${order.join(' ')}`);
+});
+
+test('a frame that could wait for the next batch never displaces one that cannot', async () => {
+  const { b, clock } = setup({ maxBatch: 2 }, 20);
+  const t = clock.get();
+  // 'a' has been served a lot, so fairness alone would pick 'b'; but a0 must go now or never.
+  for (let i = 0; i < 5; i++) {
+    await b.push(frame('a', 100 + i, t + 1000));
+    b.take(1);
+    b.settled();
+  }
+  await b.push(frame('a', 0, t + 42)); // urgent: 20 ms for this batch + 20 for the next + 5 margin > 42
+  await b.push(frame('b', 0, t + 500));
+  await b.push(frame('b', 1, t + 510));
+  assert.deepEqual(b.take(1).map((f) => `${f.stream}${f.index}`), ['a0']);
 });
 
 test('equal deadlines are served round-robin across streams', async () => {
