@@ -25,6 +25,8 @@ const { values } = parseArgs({
     models: { type: 'string', default: 'colour_probe,open_nsfw' },
     mode: { type: 'string', default: 'live' },
     port: { type: 'string', default: '18081' },
+    // batch.fairShares: 'true' (default) or 'false' (earliest deadline first only), to compare.
+    fair: { type: 'string', default: 'true' },
   },
 });
 const NS = values.streams!.split(',').map(Number);
@@ -82,7 +84,7 @@ http: { listen: "127.0.0.1:${PORT}" }
 latency: { budgetMs: ${BUDGET} }
 sources: [{ type: kafka, topic: ${prefix}.chunks, group: ${prefix}, partitions: 4, dlqTopic: ${prefix}.dlq }]
 decode: { idleTimeoutMs: 2000 }
-batch: { maxWaitMs: 10, mode: ${values.mode}, streamQueueFrames: 16, queueFrames: 512, maxInflight: 2 }
+batch: { maxWaitMs: 10, mode: ${values.mode}, streamQueueFrames: 16, queueFrames: 512, maxInflight: 2, fairShares: ${values.fair === 'false' ? 'false' : 'true'} }
 models: [{ name: ${model}, topK: 2 }]
 smoothing: { method: off }
 sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
@@ -148,6 +150,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       // Where RSS growth is: V8 heap used / memory outside the heap (Buffers), MB.
       'heap+ext ¼ → end MB': `${heapQuarter} → ${heapEnd}`,
       'CPU %': ((100 * cpu) / wall).toFixed(0),
+      'mean batch': await meanBatch(PORT),
     };
   } catch (err) {
     console.error(stderr);
@@ -171,10 +174,21 @@ async function heapMb(port: number): Promise<string> {
   }
 }
 
+/** Mean frames per inference request over the run, from the processor's histogram. */
+async function meanBatch(port: number): Promise<string> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+    return (sum('framewire_batch_size_frames_sum') / sum('framewire_batch_size_frames_count')).toFixed(1);
+  } catch {
+    return '?';
+  }
+}
+
 execFileSync('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up'], { stdio: 'inherit' });
 const dir = mkdtempSync(path.join(tmpdir(), 'fw-bench-sched-'));
 const video = prepareVideo(dir);
 const rows = [];
 for (const model of MODELS) for (const n of NS) rows.push(await run(model, n, video, dir));
-console.log(`\nscheduling benchmark: ${values.mode} mode, budget ${BUDGET} ms, 640×360 H.264 at ${FPS} fps per stream, ${SECONDS} s per row, 2 cores`);
+console.log(`\nscheduling benchmark: ${values.mode} mode, fairShares ${values.fair}, budget ${BUDGET} ms, 640×360 H.264 at ${FPS} fps per stream, ${SECONDS} s per row, 2 cores`);
 console.table(rows);

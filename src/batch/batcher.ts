@@ -22,6 +22,8 @@ export interface BatcherOptions {
   queueFrames: number;
   marginMs: number;
   estimator: LatencyEstimator;
+  /** Least-served streams first (after urgent frames); false: earliest deadline first only. Default true. */
+  fairShares?: boolean;
   /**
    * Live: when nothing has been sent for this long, a frame the estimate calls infeasible but
    * whose deadline has not passed is sent anyway (a probe), so a stale, inflated estimate gets
@@ -189,6 +191,7 @@ export class Batcher {
   take(n: number): Frame[] {
     const batch: Frame[] = [];
     const est = this.o.estimator;
+    const fair = this.o.fairShares ?? true;
     const urgentBefore = Math.max(this.now(), this.busyUntil) + est.estimate(n) + est.estimate(1) + this.o.marginMs;
     const queues = [...this.queues.values()].filter((q) => q.length > 0);
     const quota = Math.ceil(n / Math.max(1, queues.length));
@@ -209,6 +212,13 @@ export class Batcher {
             continue;
           }
           const b = best.first!;
+          if (!fair) {
+            if (f.deadlineTs < b.deadlineTs) {
+              best = q;
+              bestIdx = idx;
+            }
+            continue;
+          }
           const urgent = f.deadlineTs < urgentBefore;
           const bUrgent = b.deadlineTs < urgentBefore;
           if (urgent !== bUrgent ? urgent : q.served < best.served || (q.served === best.served && f.deadlineTs < b.deadlineTs)) {

@@ -12,6 +12,12 @@ export const batchSchema = z
     queueFrames: z.int().min(1).default(256).describe('Frames all streams together may have waiting per model.'),
     marginMs: z.number().min(0).default(15).describe('Time kept in reserve for publishing after inference when judging whether a frame can still meet its deadline, ms.'),
     maxInflight: z.int().min(1).default(2).describe('Inference requests in flight per model.'),
+    fairShares: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Live: when not every waiting frame can make its deadline, frames that could not wait for the next batch go first, then the stream served least so far, so the streams share what can be labelled. false: earliest deadline first only (at most an equal share of each batch per stream).',
+      ),
   })
   .describe('Deadline-aware batching: frames from all streams, earliest deadline first, into batches for one model.');
 

@@ -141,6 +141,7 @@ export class Pipeline {
         streamQueueFrames: t.batch.streamQueueFrames,
         queueFrames: t.batch.queueFrames,
         marginMs: t.batch.marginMs,
+        fairShares: t.batch.fairShares,
         estimator,
         drop: (f, reason) => {
           dropItem(this.drops, f, reason);

@@ -136,6 +136,23 @@ test('under overload the streams share what can make it: the least-served stream
   assert.ok(Math.abs(served.early - served.late) <= 2, `early ${served.early}, late ${served.late}`);
 });
 
+test('fairShares false: earliest deadline first only, within equal per-batch shares', async () => {
+  const { b, clock } = setup({ maxBatch: 3, fairShares: false }, 20);
+  const served = { early: 0, late: 0 };
+  for (let round = 0; round < 10; round++) {
+    const now = clock.get();
+    for (let i = 0; i < 3; i++) {
+      await b.push(frame('early', round * 3 + i, now + 60 + i));
+      await b.push(frame('late', round * 3 + i, now + 70 + i));
+    }
+    for (const f of b.take(3)) served[f.stream as 'early' | 'late']++;
+    b.settled();
+    clock.advance(100);
+    b.plan(clock.get());
+  }
+  assert.deepEqual(served, { early: 20, late: 10 }, 'two of each three to the earlier deadlines');
+});
+
 test('a stream that was idle does not bank priority over the active ones', async () => {
   const { b, clock } = setup({ maxBatch: 2 });
   const t = clock.get();
