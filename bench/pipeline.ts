@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import { runIngest } from '../src/ingest/ingest.js';
-import { ROOT, cpuSeconds, quantile, rssMb, waitReady } from './lib.js';
+import { ROOT, cpuSeconds, quantile, removeRunTopics, rssMb, waitReady } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -119,6 +119,7 @@ async function run(mode: 'fast' | 'realtime'): Promise<Record<string, string | n
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
+    await removeRunTopics(prefix, [prefix, `${prefix}-reader`]);
   }
 }
 

@@ -12,7 +12,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { ROOT, cpuSeconds, quantile, rssMb, waitReady } from './lib.js';
+import { ROOT, cpuSeconds, quantile, removeRunTopics, rssMb, waitReady } from './lib.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -160,6 +160,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     await producer.disconnect().catch(() => {});
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
+    await removeRunTopics(prefix, [prefix, `${prefix}-reader`]);
   }
 }
 
