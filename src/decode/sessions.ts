@@ -46,6 +46,8 @@ interface StreamState {
   bytesIn: number;
   /** Since when (Date.now()) every frame has left the decoder later than the stream's budget; NaN when the last one was on time. */
   lateSince: number;
+  /** When the current decoder started (Date.now()). */
+  decoderStartedAt: number;
   /** When the decoder last emitted a frame (Date.now()). */
   lastEmitAt: number;
   /** When the current shedding began (Date.now()). */
@@ -71,6 +73,8 @@ interface StreamState {
  * enough that a decoder's start (ffmpeg's first frames are always late) or a hiccup never does.
  */
 const SHED_AFTER_MS = 1000;
+/** A decoder's lateness counts only once it has run this long. */
+const DECODER_WARMUP_MS = 2000;
 /** A chunk older than this many budgets when it arrives sheds load (a backlog in Kafka). */
 const SHED_CHUNK_AGE_BUDGETS = 2;
 /** Shedding this long, a keyframe up to a whole budget old will do (not only half a budget). */
@@ -179,6 +183,7 @@ export class DecodeStage {
       bytesIn: 0,
       lateSince: Number.NaN,
       lastEmitAt: 0,
+      decoderStartedAt: 0,
       shedSince: 0,
       idleEnded: false,
       shedding: false,
@@ -201,6 +206,7 @@ export class DecodeStage {
     const decodeLatency = metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
     tracker.decoderStarted();
     st.lateSince = Number.NaN;
+    st.decoderStartedAt = Date.now();
     // A session that comes back after its decoder ended is live again and pins offsets again.
     tracker.closed = false;
     tracker.partition.sessions.add(tracker);
@@ -315,7 +321,9 @@ export class DecodeStage {
     if (!st.shedding) {
       const chunkLate = !Number.isNaN(scan.lastPts) && now - (st.epochMs + (scan.lastPts - base) * 1000) > SHED_CHUNK_AGE_BUDGETS * budget;
       // Frames are still coming out, and all of them late for a second.
-      const decoderLate = now - st.lateSince >= SHED_AFTER_MS && now - st.lastEmitAt < SHED_AFTER_MS && !!st.decoder && !st.decoder.isExited;
+      // A decoder's first seconds do not count: ffmpeg's start (and many starting at once) is slow.
+      const decoderLate =
+        now - st.lateSince >= SHED_AFTER_MS && now - st.lastEmitAt < SHED_AFTER_MS && now - st.decoderStartedAt >= DECODER_WARMUP_MS && !!st.decoder && !st.decoder.isExited;
       if (!chunkLate && !decoderLate) return 'feed';
       st.shedding = true;
       st.shedSince = now;
