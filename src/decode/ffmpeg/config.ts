@@ -8,7 +8,7 @@ export const ffmpegDecodeSchema = z
       .boolean()
       .default(true)
       .describe(
-        "Live mode: when a stream's chunks arrive more than two budgets after capture (a backlog in Kafka), or every frame has left its decoder later than its budget for a second (the machine cannot keep up), stop its decoder, skip its chunks without decoding until one starts a keyframe captured within half the budget, and decode again from there; the skipped frames are dropped as `overload`. Ignored in replay mode.",
+        "Live mode: when a stream's chunks arrive more than two budgets after capture (a backlog in Kafka), or every frame has left its decoder later than its budget for a second after a 2 s warm-up (the machine cannot keep up), stop its decoder, skip its chunks without decoding until one starts a keyframe captured within half the budget (after 2 s of skipping: within the budget; after 5 s: any chunk), and decode again from there; the skipped frames are dropped as `overload`. Ignored in replay mode.",
       ),
   })
   .describe('One ffmpeg child per active stream session, emitting RGB frames at the model input size.');
