@@ -119,7 +119,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     let heapQuarter = '';
     const quarter = setTimeout(() => {
       rssQuarter = rssMb(proc.pid!);
-      void heapMb(PORT).then((h) => (heapQuarter = h));
+      void processorFigures(PORT).then((f) => (heapQuarter = f.heap));
     }, (SECONDS * 1000) / 4);
     const rssTimer = setInterval(() => (peak = Math.max(peak, rssMb(proc.pid!))), 500);
     const t0 = Date.now();
@@ -127,7 +127,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     const wall = (Date.now() - t0) / 1000;
     const cpu = cpuSeconds(proc.pid!) - cpu0;
     const rssEnd = rssMb(proc.pid!);
-    const heapEnd = await heapMb(PORT);
+    const atEnd = await processorFigures(PORT);
     clearTimeout(quarter);
     await new Promise((r) => setTimeout(r, 4000)); // decoders flush after the idle timeout
     clearInterval(rssTimer);
@@ -148,9 +148,9 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       // Flat memory: RSS a quarter into the run vs at its end.
       'RSS ¼ → end MB': `${rssQuarter.toFixed(0)} → ${rssEnd.toFixed(0)}`,
       // Where RSS growth is: V8 heap used / memory outside the heap (Buffers), MB.
-      'heap+ext ¼ → end MB': `${heapQuarter} → ${heapEnd}`,
+      'heap+ext ¼ → end MB': `${heapQuarter} → ${atEnd.heap}`,
       'CPU %': ((100 * cpu) / wall).toFixed(0),
-      'mean batch': await meanBatch(PORT),
+      'mean batch': atEnd.meanBatch,
     };
   } catch (err) {
     console.error(stderr);
@@ -164,25 +164,21 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
   }
 }
 
-/** The processor's V8 heap used and external (Buffer) memory, MB, from its Node default metrics. */
-async function heapMb(port: number): Promise<string> {
+/**
+ * From the processor's /metrics: V8 heap used + external (Buffer) memory, MB ("24+18"), and the
+ * mean frames per inference request so far. '?' when it does not answer.
+ */
+async function processorFigures(port: number): Promise<{ heap: string; meanBatch: string }> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const get = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1e6;
-    return `${get('framewire_nodejs_heap_size_used_bytes').toFixed(0)}+${get('framewire_nodejs_external_memory_bytes').toFixed(0)}`;
+    // Sum of a metric's samples, whatever their labels.
+    const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+    return {
+      heap: `${(sum('framewire_nodejs_heap_size_used_bytes') / 1e6).toFixed(0)}+${(sum('framewire_nodejs_external_memory_bytes') / 1e6).toFixed(0)}`,
+      meanBatch: (sum('framewire_batch_size_frames_sum') / sum('framewire_batch_size_frames_count')).toFixed(1),
+    };
   } catch {
-    return '?';
-  }
-}
-
-/** Mean frames per inference request over the run, from the processor's histogram. */
-async function meanBatch(port: number): Promise<string> {
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const sum = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
-    return (sum('framewire_batch_size_frames_sum') / sum('framewire_batch_size_frames_count')).toFixed(1);
-  } catch {
-    return '?';
+    return { heap: '?', meanBatch: '?' };
   }
 }
 

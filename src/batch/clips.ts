@@ -105,12 +105,11 @@ export interface ClipAssemblerOptions extends ClipParams {
 export class ClipAssembler {
   private readonly windows = new Map<string, ClipWindow>();
   private readonly ringPool: BufferPool;
-  private readonly clipPool: BufferPool;
   private readonly framePool: BufferPool;
 
   constructor(private readonly o: ClipAssemblerOptions) {
+    // A window's ring and a clip are both N frames: one pool serves both.
     this.ringPool = poolFor(o.frames * o.frameBytes);
-    this.clipPool = this.ringPool; // same size: a window's ring and a clip are N frames each
     this.framePool = poolFor(o.frameBytes);
   }
 
@@ -145,7 +144,7 @@ export class ClipAssembler {
 
   private clipOf(w: ClipWindow): Frame {
     const last = w.last!;
-    const data = this.clipPool.take();
+    const data = this.ringPool.take();
     const clip = w.emit(data)!;
     return {
       stream: last.stream,

@@ -10,7 +10,7 @@ import { poolFor } from '../core/pool.js';
 import { Sampler, type SamplingRule } from './sampling.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { DropReporter } from '../topology/drops.js';
-import { SessionTracker, type PartitionTracker, type ResumePoint } from '../sources/kafka/checkpoint.js';
+import { SessionTracker, type Numbering, type PartitionTracker, type ResumePoint } from '../sources/kafka/checkpoint.js';
 import type { Chunk, DeadLetter } from '../sources/kafka/chunk.js';
 import { FfmpegDecoder, type ContinueFrom } from './ffmpeg/decoder.js';
 import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
@@ -62,8 +62,6 @@ interface StreamState {
   firstPts: number;
   ptsStep: number;
   scanLastPts: number;
-  /** Last video pts in the chunk being handled (NaN if none starts in it). */
-  scanChunkLastPts: number;
   /** Reason reported for the frames a restarted decoder skips over. */
   gapReason: DropReason;
 }
@@ -145,10 +143,12 @@ export class DecodeStage {
     st.bytesIn += chunk.value.length;
     if (this.o.shed) {
       const step = this.shedStep(st, chunk, at);
+      // Read before any await: the scan object is shared with other partitions' chunks.
+      const chunkLastPts = this.scan.lastPts;
       if (step !== 'feed') await this.stopForShedding(st);
       if (step !== 'feed') this.anchorNumbering(st);
       if (step === 'skip') {
-        this.reportSkipped(st, chunk);
+        this.reportSkipped(st, chunk, chunkLastPts);
         return;
       }
     }
@@ -191,7 +191,6 @@ export class DecodeStage {
       firstPts: Number.NaN,
       ptsStep: Number.NaN,
       scanLastPts: Number.NaN,
-      scanChunkLastPts: Number.NaN,
       gapReason: 'decoder-reset',
     };
     this.streams.set(chunk.stream, st);
@@ -264,7 +263,7 @@ export class DecodeStage {
           // Shutdown: the session is not over; its keyframe resume point stays in the commit.
           if (this.shuttingDown) return;
           if (st.decoder === decoder) st.continueFrom = decoder.continuation();
-          tracker.ending = decoder.continuation() as { lastIndex: number; lastPts: number; frameDur: number };
+          tracker.ending = decoder.continuation() as Numbering;
           // Stopped to shed load: not a crash (stopForShedding takes it from here).
           if (st.shedKill && st.decoder === decoder) {
             tracker.closed = true;
@@ -310,7 +309,6 @@ export class DecodeStage {
     if (scan.minStep > 0 && !(scan.minStep >= st.ptsStep)) st.ptsStep = scan.minStep;
     if (across > 0 && !(across >= st.ptsStep)) st.ptsStep = across;
     if (!Number.isNaN(scan.lastPts)) st.scanLastPts = scan.lastPts;
-    st.scanChunkLastPts = scan.lastPts;
     const base = Number.isNaN(st.tracker.basePts) ? st.firstPts : st.tracker.basePts;
     // Skipped frames must be numbered: that takes the frame step, and a resumed session's decoder
     // must have placed itself (its first frames are known only by their keyframe).
@@ -351,8 +349,7 @@ export class DecodeStage {
       await decoder.framesDone;
       st.shedKill = false;
       st.lateSince = Number.NaN;
-      st.continueFrom = decoder.continuation();
-      st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
+      this.setNumbering(st, decoder.continuation() as Numbering);
     }
     st.gapReason = 'overload';
   }
@@ -366,33 +363,36 @@ export class DecodeStage {
     const cf = st.continueFrom;
     if (cf?.frameDur! > 0 && cf?.lastIndex !== undefined) return;
     if (cf?.lastIndex !== undefined && cf.lastIndex >= 0 && cf.lastPts !== undefined && !Number.isNaN(cf.lastPts)) {
-      st.continueFrom = { ...cf, frameDur: st.ptsStep };
+      this.setNumbering(st, { lastIndex: cf.lastIndex, lastPts: cf.lastPts, frameDur: st.ptsStep });
     } else {
       if (Number.isNaN(st.tracker.basePts)) st.tracker.basePts = st.firstPts;
-      st.continueFrom = { lastIndex: -1, lastPts: st.tracker.basePts - st.ptsStep, frameDur: st.ptsStep };
+      this.setNumbering(st, { lastIndex: -1, lastPts: st.tracker.basePts - st.ptsStep, frameDur: st.ptsStep });
     }
-    st.tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
+  }
+
+  /** The next decoder continues numbering from `n`; so does a `continue` resume after a restart. */
+  private setNumbering(st: StreamState, n: Numbering): void {
+    st.continueFrom = n;
+    st.tracker.ending = n;
   }
 
   /**
    * A skipped chunk's frames are reported `overload` at once, numbered from their times; the
    * tracker keeps the chunk as the session's resume point until the report is published.
    */
-  private reportSkipped(st: StreamState, chunk: Chunk): void {
+  private reportSkipped(st: StreamState, chunk: Chunk, lastPts: number): void {
     const tracker = st.tracker;
     // Still live while skipping; with nothing unfinished, it resumes at its next chunk.
     tracker.closed = true;
     tracker.partition.sessions.add(tracker);
     tracker.partition.forgetEnded(st.stream, st.session);
     this.o.metrics.chunksShed.inc();
-    const cf = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
-    const lastPts = st.scanChunkLastPts;
+    const cf = st.continueFrom as Numbering;
     const last = Number.isNaN(lastPts) ? cf.lastIndex : cf.lastIndex + Math.round((lastPts - cf.lastPts) / cf.frameDur);
     tracker.chunkSkipped(chunk.seq, chunk.offset, cf.lastIndex + 1, last, cf.lastPts, cf.frameDur);
     if (last <= cf.lastIndex) return;
     this.o.drops.drop(tracker, st.stream, st.session, cf.lastIndex + 1, last, 'overload');
-    st.continueFrom = { lastIndex: last, lastPts, frameDur: cf.frameDur };
-    tracker.ending = st.continueFrom as { lastIndex: number; lastPts: number; frameDur: number };
+    this.setNumbering(st, { lastIndex: last, lastPts, frameDur: cf.frameDur });
   }
 
   private async endSession(st: StreamState): Promise<void> {

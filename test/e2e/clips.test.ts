@@ -15,11 +15,12 @@ import {
   colourVideo,
   ensureStack,
   newTopology,
-  ranges,
   removeTopology,
   stopAllProcessors,
   waitQuiet,
   withLogs,
+  assertCoveredOnce,
+  type DroppedRecord,
   type LabelRecord,
   type TestTopology,
 } from '../helpers/e2e.js';
@@ -60,18 +61,13 @@ describe('clip model: sliding windows over the time axis', { timeout: 180_000 },
         // The last window closes when the idle decoder is closed (idleTimeoutMs 1 s).
         await waitQuiet(() => labels!.records.length, 2500, 60_000);
         const all = labels!.json<ClipRecord>();
-        const dropped = events!.json<{ type: string; count: number; reason: string }>().filter((e) => e.type === 'dropped');
+        const dropped = events!.json<DroppedRecord>().filter((e) => e.type === 'dropped');
         assert.deepEqual(dropped, [], 'replay drops nothing');
 
         for (const [i, r] of results.entries()) {
           const stream = `${topo!.name}-c${i}`;
           const mine = all.filter((x) => x.stream === stream && x.session === r.session);
-          const counts = new Uint8Array(video.frames);
-          for (const x of mine) counts[x.frame]!++;
-          const missing = [...counts.keys()].filter((f) => counts[f] === 0);
-          const twice = [...counts.keys()].filter((f) => counts[f]! > 1);
-          assert.deepEqual(missing, [], `${stream}: frames without a label: ${ranges(missing)}`);
-          assert.deepEqual(twice, [], `${stream}: frames labelled twice: ${ranges(twice)}`);
+          assertCoveredOnce(mine, dropped, stream, r.session, video.frames);
 
           const windows = new Map<number, ClipRecord[]>();
           for (const x of mine) {

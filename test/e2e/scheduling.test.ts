@@ -17,10 +17,11 @@ import {
   colourVideo,
   ensureStack,
   newTopology,
-  ranges,
   stopAllProcessors,
   waitQuiet,
   withLogs,
+  assertCoveredOnce,
+  type DroppedRecord,
   type LabelRecord,
   type TestTopology,
   removeTopology,
@@ -33,19 +34,10 @@ const FRAMES = 150; // 5 s each
 // reaches the batcher, and the test needs feasible frames to show what the scheduler does with them.
 const BUDGET_MS = 400;
 
-interface Dropped {
-  type: string;
-  stream: string;
-  session: string;
-  fromFrame: number;
-  toFrame: number;
-  reason: string;
-  count: number;
-}
 
 interface Outcome {
   labels: LabelRecord[];
-  dropped: Dropped[];
+  dropped: DroppedRecord[];
   sessions: Map<string, string>;
 }
 
@@ -69,10 +61,10 @@ async function runLoad(mode: 'live' | 'replay'): Promise<Outcome> {
         ),
       );
       const sessions = new Map(results.map((r, i) => [`${topo.name}-s${i}`, r.session]));
-      const covered = () => labels!.records.length + events!.json<Dropped>().reduce((n, e) => n + (e.type === 'dropped' ? e.count : 0), 0);
+      const covered = () => labels!.records.length + events!.json<DroppedRecord>().reduce((n, e) => n + (e.type === 'dropped' ? e.count : 0), 0);
       // Replay catches up at the model's pace after the cameras stop.
       await waitQuiet(covered, 3000, 60_000);
-      return { labels: labels!.json<LabelRecord>(), dropped: events!.json<Dropped>().filter((e) => e.type === 'dropped'), sessions };
+      return { labels: labels!.json<LabelRecord>(), dropped: events!.json<DroppedRecord>().filter((e) => e.type === 'dropped'), sessions };
     });
   } finally {
     await Promise.all([labels?.stop(), events?.stop()]);
@@ -83,16 +75,7 @@ async function runLoad(mode: 'live' | 'replay'): Promise<Outcome> {
 
 /** Every frame index of every stream is labelled or dropped, exactly once. */
 function assertExactCoverage(o: Outcome): void {
-  for (const [stream, session] of o.sessions) {
-    const count = new Uint8Array(FRAMES);
-    for (const r of o.labels) if (r.stream === stream && r.session === session) count[r.frame]!++;
-    for (const e of o.dropped) if (e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) count[i]!++;
-    const missing: number[] = [];
-    const twice: number[] = [];
-    count.forEach((c, i) => (c === 0 ? missing.push(i) : c > 1 ? twice.push(i) : undefined));
-    assert.deepEqual(missing, [], `${stream}: frames neither labelled nor dropped: ${ranges(missing)}`);
-    assert.deepEqual(twice, [], `${stream}: frames counted twice: ${ranges(twice)}`);
-  }
+  for (const [stream, session] of o.sessions) assertCoveredOnce(o.labels, o.dropped, stream, session, FRAMES);
 }
 
 describe('scheduling under overload with a slow model', { timeout: 240_000 }, () => {

@@ -7,6 +7,7 @@
  * Every test uses its own random topics and consumer group, and a free HTTP port, so test files
  * may run concurrently with each other and with anything else on the stack.
  */
+import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -724,6 +725,32 @@ export function hasAllFrames(records: LabelRecord[], stream: string, session: st
   const seen = new Set<number>();
   for (const r of records) if (r.stream === stream && r.session === session && r.frame >= 0 && r.frame < frames) seen.add(r.frame);
   return seen.size === frames;
+}
+
+/** A `dropped` event as published on the events topic (CONTRACTS.md). */
+export interface DroppedRecord {
+  type: string;
+  stream: string;
+  session: string;
+  fromFrame: number;
+  toFrame: number;
+  reason: string;
+  count: number;
+}
+
+/**
+ * Asserts that every frame 0..frames-1 of the stream session is covered exactly once: by a label
+ * record or by a `dropped` event (other events and other streams are ignored).
+ */
+export function assertCoveredOnce(labels: LabelRecord[], events: DroppedRecord[], stream: string, session: string, frames: number): void {
+  const count = new Uint8Array(frames);
+  for (const r of labels) if (r.stream === stream && r.session === session) count[r.frame]!++;
+  for (const e of events) if (e.type === 'dropped' && e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) count[i]!++;
+  const missing: number[] = [];
+  const twice: number[] = [];
+  count.forEach((c, i) => (c === 0 ? missing.push(i) : c > 1 ? twice.push(i) : undefined));
+  assert.deepEqual(missing, [], `${stream}: frames neither labelled nor dropped: ${ranges(missing)}`);
+  assert.deepEqual(twice, [], `${stream}: frames counted twice: ${ranges(twice)}`);
 }
 
 /** A compact description of index lists: "0-4,7,9-12". */

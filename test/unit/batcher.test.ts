@@ -115,12 +115,13 @@ test('one busy stream cannot starve the others: a full stream queue drops its ow
   assert.ok(batch.includes('quiet0'), `quiet stream served: ${batch}`);
 });
 
-test('under overload the streams share what can make it: the least-served stream goes first', async () => {
-  const { b, dropped, clock } = setup({ maxBatch: 3 }, 20);
-  // 'early' always has the earliest deadlines; each round only 3 of the 6 waiting frames go, the
-  // rest expire. Pure EDF with equal per-batch shares would give 'early' 2 of every 3.
+/**
+ * Rounds of overload: each round 'early' and 'late' push 3 frames each ('early' always with the
+ * earlier deadlines), one batch of 3 goes, and the rest expire before the next round.
+ */
+async function overloadRounds(b: Batcher, clock: { get(): number; advance(ms: number): number }, rounds: number) {
   const served = { early: 0, late: 0 };
-  for (let round = 0; round < 20; round++) {
+  for (let round = 0; round < rounds; round++) {
     const now = clock.get();
     for (let i = 0; i < 3; i++) {
       await b.push(frame('early', round * 3 + i, now + 60 + i));
@@ -132,25 +133,20 @@ test('under overload the streams share what can make it: the least-served stream
     b.plan(clock.get());
     assert.equal(b.length, 0, 'the rest expired');
   }
+  return served;
+}
+
+test('under overload the streams share what can make it: the least-served stream goes first', async () => {
+  const { b, dropped, clock } = setup({ maxBatch: 3 }, 20);
+  // Pure EDF with equal per-batch shares would give 'early' 2 of every 3.
+  const served = await overloadRounds(b, clock, 20);
   assert.equal(dropped.length, 60);
   assert.ok(Math.abs(served.early - served.late) <= 2, `early ${served.early}, late ${served.late}`);
 });
 
 test('fairShares false: earliest deadline first only, within equal per-batch shares', async () => {
   const { b, clock } = setup({ maxBatch: 3, fairShares: false }, 20);
-  const served = { early: 0, late: 0 };
-  for (let round = 0; round < 10; round++) {
-    const now = clock.get();
-    for (let i = 0; i < 3; i++) {
-      await b.push(frame('early', round * 3 + i, now + 60 + i));
-      await b.push(frame('late', round * 3 + i, now + 70 + i));
-    }
-    for (const f of b.take(3)) served[f.stream as 'early' | 'late']++;
-    b.settled();
-    clock.advance(100);
-    b.plan(clock.get());
-  }
-  assert.deepEqual(served, { early: 20, late: 10 }, 'two of each three to the earlier deadlines');
+  assert.deepEqual(await overloadRounds(b, clock, 10), { early: 20, late: 10 }, 'two of each three to the earlier deadlines');
 });
 
 test('a stream that was idle does not bank priority over the active ones', async () => {

@@ -48,6 +48,13 @@ export interface ContinueResume extends ResumeBase {
   frameDur: number;
 }
 
+/** Where frame numbering stands: the last frame's index and pts (s), and the frame step (s). */
+export interface Numbering {
+  lastIndex: number;
+  lastPts: number;
+  frameDur: number;
+}
+
 /** How long an ended session's continue point is kept in the commit metadata. */
 const ENDED_RETENTION_MS = 60 * 60 * 1000;
 const ENDED_MAX_PER_PARTITION = 256;
@@ -100,7 +107,7 @@ export class SessionTracker implements FrameOwner {
   /** fw-seq the session's next chunk will carry. */
   nextSeq = 0;
   /** Numbering state at the decoder's end, for a `continue` resume. */
-  ending: { lastIndex: number; lastPts: number; frameDur: number } | undefined;
+  ending: Numbering | undefined;
   readonly stats: FrameStats = { published: 0, dropped: 0 };
 
   constructor(
