@@ -107,19 +107,33 @@ export class Batcher {
     return this.total;
   }
 
-  /** Adds a decoded frame. Live: never waits. Replay: waits while the queues are full. */
-  async push(frame: Frame): Promise<boolean> {
+  /**
+   * Adds a decoded frame. Live: never waits. Replay: waits while the queues are full (a promise
+   * only then, so the decoder's read loop does not pay for an await per frame).
+   */
+  push(frame: Frame): boolean | Promise<boolean> {
     const key = frame.stream + '\u0000' + frame.session;
     let q = this.queues.get(key);
     if (!q) this.queues.set(key, (q = new FrameRing(Math.min(64, this.o.streamQueueFrames))));
     if (this.o.mode === 'replay') {
-      while (!this.closed && (q.length >= this.o.streamQueueFrames || this.total >= this.o.queueFrames)) {
-        await new Promise<void>((r) => this.spaceWaiters.push(r));
-      }
+      if (this.full(q)) return this.pushWhenRoom(frame, q);
     } else {
       if (q.length >= this.o.streamQueueFrames) this.dropOldest(q, 'overload');
       if (this.total >= this.o.queueFrames) this.dropOldest(this.longest(), 'overload');
     }
+    return this.enqueue(frame, q);
+  }
+
+  private full(q: FrameRing): boolean {
+    return !this.closed && (q.length >= this.o.streamQueueFrames || this.total >= this.o.queueFrames);
+  }
+
+  private async pushWhenRoom(frame: Frame, q: FrameRing): Promise<boolean> {
+    while (this.full(q)) await new Promise<void>((r) => this.spaceWaiters.push(r));
+    return this.enqueue(frame, q);
+  }
+
+  private enqueue(frame: Frame, q: FrameRing): boolean {
     if (this.closed) return false;
     if (this.total === 0) this.pendingSince = this.now();
     // A stream that was idle does not bank priority: it rejoins at the least-served active level.

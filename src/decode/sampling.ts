@@ -1,8 +1,9 @@
 /**
- * Per-stream sampling: which decoded frames go to inference. Every skipped frame is still a
- * decoded frame with an index, so it is reported (`sampled` or `unchanged`), never lost.
- * Sampling happens right after decoding, before the frame enters any queue; ffmpeg-side
- * skipping is not used because the contract counts every decoded frame.
+ * Per-stream sampling: which frames go to inference. Every skipped frame still has an index
+ * (the demuxer numbers every frame), so it is reported (`sampled` or `unchanged`), never lost.
+ * Where the rule allows, the decision is taken before decoding (`before`): `keyframes` decodes
+ * only keyframes, `rate` does not decode a skipped frame that no other frame references; `scene`
+ * needs the pixels, so it decides after decoding (`decide`).
  */
 import { z } from 'zod/v4';
 import type { Frame } from '../core/frame.js';
@@ -23,6 +24,13 @@ export const samplingRuleSchema = z
 export type SamplingRule = z.infer<typeof samplingRuleSchema>;
 export type SkipReason = 'sampled' | 'unchanged';
 
+/** What to do with a frame before it is decoded. */
+export const KEEP = 0; // decode and classify
+export const SKIP = 1; // sampled: never decoded
+export const DECODE_ONLY = 2; // sampled, but decoded: later frames reference it
+export const LOOK = 3; // decode, then `decide` on its pixels
+export type PreDecode = typeof KEEP | typeof SKIP | typeof DECODE_ONLY | typeof LOOK;
+
 const GRID = 8;
 const SIG = GRID * GRID * 3;
 
@@ -41,21 +49,29 @@ export class Sampler {
     }
   }
 
-  /** undefined: classify this frame; otherwise why it is skipped. */
+  /** Before decoding: from the frame's time, keyframe flag and whether any frame references it. */
+  before(ptsMs: number, isKey: boolean, disposable: boolean): PreDecode {
+    switch (this.rule.mode) {
+      case 'all':
+        return KEEP;
+      case 'keyframes':
+        return isKey ? KEEP : SKIP;
+      case 'rate':
+        return this.rateDue(ptsMs) ? KEEP : disposable ? SKIP : DECODE_ONLY;
+      case 'scene':
+        return LOOK;
+    }
+  }
+
+  /** undefined: classify this decoded frame; otherwise why it is skipped. */
   decide(frame: Frame, isKey: boolean): SkipReason | undefined {
     switch (this.rule.mode) {
       case 'all':
         return undefined;
       case 'keyframes':
         return isKey ? undefined : 'sampled';
-      case 'rate': {
-        const interval = 1000 / this.rule.fps;
-        if (frame.ptsMs + 0.5 < this.nextDuePts) return 'sampled';
-        this.nextDuePts += interval;
-        // After a gap, restart the cadence from this frame instead of bursting to catch up.
-        if (this.nextDuePts <= frame.ptsMs) this.nextDuePts = frame.ptsMs + interval;
-        return undefined;
-      }
+      case 'rate':
+        return this.rateDue(frame.ptsMs) ? undefined : 'sampled';
       case 'scene': {
         this.signature(frame.data);
         const forced = this.rule.maxSkipMs > 0 && frame.ptsMs - this.lastKeptPts >= this.rule.maxSkipMs;
@@ -66,6 +82,15 @@ export class Sampler {
         return undefined;
       }
     }
+  }
+
+  private rateDue(ptsMs: number): boolean {
+    const interval = 1000 / this.rule.fps;
+    if (ptsMs + 0.5 < this.nextDuePts) return false;
+    this.nextDuePts += interval;
+    // After a gap, restart the cadence from this frame instead of bursting to catch up.
+    if (this.nextDuePts <= ptsMs) this.nextDuePts = ptsMs + interval;
+    return true;
   }
 
   /** Mean colour of each cell of an 8×8 grid, reading every 4th pixel of each row and column. */

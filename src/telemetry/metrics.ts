@@ -14,7 +14,7 @@ export const METRIC = {
   framesDuplicateSkipped: 'framewire_frames_resume_skipped_total',
   decoderRestarts: 'framewire_decoder_restarts_total',
   loadSheds: 'framewire_load_sheds_total',
-  chunksShed: 'framewire_chunks_shed_total',
+  framesShed: 'framewire_frames_shed_total',
   decodersActive: 'framewire_decoders_active',
   batchSize: 'framewire_batch_size_frames',
   inferSeconds: 'framewire_triton_request_seconds',
@@ -44,8 +44,8 @@ export class Metrics {
   readonly framesPublished = new client.Counter({ name: METRIC.framesPublished, help: 'Label records published.', labelNames: ['model'], registers: [this.registry] });
   readonly framesDropped = new client.Counter({ name: METRIC.framesDropped, help: 'Decoded frames not labelled, by reason.', labelNames: ['reason'], registers: [this.registry] });
   readonly framesResumeSkipped = new client.Counter({ name: METRIC.framesDuplicateSkipped, help: 'Frames re-decoded after a restart that were already finished before it.', registers: [this.registry] });
-  readonly loadSheds = new client.Counter({ name: METRIC.loadSheds, help: "Times a stream's decoder fell more than its budget behind (live mode) and was stopped to skip ahead to a fresh keyframe.", registers: [this.registry] });
-  readonly chunksShed = new client.Counter({ name: METRIC.chunksShed, help: 'Chunks not decoded while their stream skipped ahead to a fresh keyframe (their frames are dropped as overload).', registers: [this.registry] });
+  readonly loadSheds = new client.Counter({ name: METRIC.loadSheds, help: 'Times a stream fell behind its budget (live mode: frames arriving stale, or its decoder a budget behind) and skipped ahead to a fresh keyframe.', registers: [this.registry] });
+  readonly framesShed = new client.Counter({ name: METRIC.framesShed, help: 'Frames skipped without decoding while their stream was behind its budget (reported as overload).', registers: [this.registry] });
   readonly decoderRestarts = new client.Counter({ name: METRIC.decoderRestarts, help: 'Decoders that exited unexpectedly and were restarted.', registers: [this.registry] });
   readonly decodersActive = new client.Gauge({ name: METRIC.decodersActive, help: 'Running ffmpeg decoders.', registers: [this.registry] });
   readonly batchSize = new client.Histogram({ name: METRIC.batchSize, help: 'Frames per inference request.', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
@@ -63,7 +63,7 @@ export class Metrics {
   readonly queueFrames = new client.Gauge({ name: METRIC.queueFrames, help: 'Frames waiting for a batch, per model.', labelNames: ['model'], registers: [this.registry] });
   readonly wsClients = new client.Gauge({ name: METRIC.wsClients, help: 'Connected WebSocket clients.', registers: [this.registry] });
   readonly wsSkipped = new client.Counter({ name: METRIC.wsSkipped, help: 'Messages not sent to a slow WebSocket client.', registers: [this.registry] });
-  readonly stageSeconds = new client.Histogram({ name: METRIC.stageSeconds, help: 'Where the budget goes, per frame: capture_to_decoded (camera, Kafka, ffmpeg), queued (waiting for a batch), publish (label delivery).', labelNames: ['stage'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2], registers: [this.registry] });
+  readonly stageSeconds = new client.Histogram({ name: METRIC.stageSeconds, help: 'Where the budget goes, per frame: capture_to_decoded (camera, Kafka, ffmpeg), decode (frame fed to its decoder → out of it), queued (waiting for a batch), publish (label delivery).', labelNames: ['stage'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2], registers: [this.registry] });
   readonly changeEvents = new client.Counter({ name: METRIC.changeEvents, help: 'Smoothed label changes reported as change events.', registers: [this.registry] });
   readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
 

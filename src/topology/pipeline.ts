@@ -36,7 +36,7 @@ interface Lane {
   pattern: RegExp | undefined;
   batcher: Batcher;
   stage: InferStage;
-  push(frame: Frame): Promise<void>;
+  push(frame: Frame): void | Promise<void>;
   sessionEnded(stream: string, session: string): Promise<void>;
 }
 
@@ -187,10 +187,12 @@ export class Pipeline {
             skipped: (f) => this.drops.drop(f.owner, f.stream, f.session, f.index, f.index, 'sampled'),
           })
         : undefined;
-      const push = async (frame: Frame) => {
+      // Synchronous unless the batcher must wait (replay mode, full queues).
+      const push = (frame: Frame): void | Promise<void> => {
         const item = clips ? clips.add(frame) : frame;
         if (!item) return;
-        await batcher.push(item);
+        const r = batcher.push(item);
+        if (r instanceof Promise) return r.then(() => gauge.set(batcher.length));
         gauge.set(batcher.length);
       };
       const sessionEnded = async (stream: string, session: string) => {
@@ -221,7 +223,6 @@ export class Pipeline {
         }
         return r;
       },
-      deadLetter: (c, reason, detail) => this.source.deadLetter(c, reason, detail),
       drops: this.drops,
       metrics: this.metrics,
       shed: t.batch.mode === 'live' && t.decode.shedLoad,

@@ -200,7 +200,9 @@ test('replay mode drops nothing and makes producers wait while full', async () =
   await b.push(frame('a', 0, t - 5000)); // long past its deadline: replay keeps it
   await b.push(frame('a', 1, t - 4000));
   let third = false;
-  const p = b.push(frame('a', 2, t)).then(() => (third = true));
+  const pushed = b.push(frame('a', 2, t));
+  assert.ok(pushed instanceof Promise, 'a full queue in replay mode makes the producer wait');
+  const p = pushed.then(() => (third = true));
   await new Promise((r) => setImmediate(r));
   assert.equal(third, false, 'push waits while the stream queue is full');
   assert.deepEqual(b.plan(t), { waitMs: 50 });

@@ -3,14 +3,39 @@ import { z } from 'zod/v4';
 export const ffmpegDecodeSchema = z
   .strictObject({
     ffmpegPath: z.string().optional().describe('ffmpeg binary; default: ffmpeg on PATH.'),
-    idleTimeoutMs: z.int().min(100).default(10_000).describe("Close a stream's decoder after this long without chunks, ms."),
+    idleTimeoutMs: z
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe("End a stream session after this long without chunks, ms (a session that ends with `fw-eos` ends at once)."),
+    inputBufferBytes: z
+      .int()
+      .min(64 * 1024)
+      .default(1 << 20)
+      .describe("Bytes of a decoder's stdin buffered before its stream waits (replay mode backpressure: the partition pauses)."),
     shedLoad: z
       .boolean()
       .default(true)
       .describe(
-        "Live mode: when a stream's chunks arrive more than two budgets after capture (a backlog in Kafka), or every frame has left its decoder later than its budget for a second after a 2 s warm-up (the machine cannot keep up), stop its decoder, skip its chunks without decoding until one starts a keyframe captured within half the budget (after 2 s of skipping: within the budget; after 5 s: any chunk), and decode again from there; the skipped frames are dropped as `overload`. Ignored in replay mode.",
+        "Live mode: a frame that arrives past its budget, or whose stream's decoder is a budget behind, is skipped without decoding (`overload`), and so is every frame after it until a keyframe fresh enough for its GOP to make it (`shedFreshFraction`). Ignored in replay mode.",
       ),
+    shedFreshFraction: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.5)
+      .describe('While shedding, a keyframe captured within this fraction of the budget ends it (its GOP then has room to meet its deadlines).'),
+    shedRelaxAfterMs: z
+      .int()
+      .min(0)
+      .default(2000)
+      .describe('Shedding this long, a keyframe within the whole budget will do (streams whose keyframes are never that fresh), ms.'),
+    shedGiveUpAfterMs: z
+      .int()
+      .min(0)
+      .default(5000)
+      .describe("Shedding this long, the next keyframe is decoded whatever its age (a camera whose clock is off; its frames are then dropped as `deadline`), ms."),
   })
-  .describe('One ffmpeg child per active stream session, emitting RGB frames at the model input size.');
+  .describe('One ffmpeg child per active stream session, fed whole frames by our MPEG-TS demuxer and emitting RGB frames at the model input size.');
 
 export type FfmpegDecodeConfig = z.infer<typeof ffmpegDecodeSchema>;

@@ -1,125 +1,198 @@
 /**
- * One ffmpeg child per active stream session (fluent-ffmpeg). Chunk bytes go in on stdin;
- * raw RGB frames at the model's input size come out on stdout (ffmpeg scales). ffmpeg's showinfo
- * filter reports each frame's pts, input byte position and keyframe flag on stderr; those lines
- * are paired with the frames in order, which is what lets the source checkpoint by keyframe.
+ * One ffmpeg child per stream session, fed whole access units (Annex B) on stdin and writing raw
+ * RGB frames at the model's input size on stdout. The frames' numbers, times and keyframe flags
+ * come from our own demuxer (src/decode/mpegts.ts), not from ffmpeg: each frame out is matched to
+ * the access unit it was decoded from (the earliest pts still inside the decoder, which is decode
+ * order without B-frames and presentation order with them).
  *
- * The child is supervised: its exit is noticed and reported, `close()` ends stdin and waits,
- * `kill()` never leaves it running.
+ * The argument set is the measured low-delay one: fed this way a frame leaves ffmpeg ~2–5 ms after
+ * its last byte went in (ffmpeg's own MPEG-TS path holds 2–3 frames, 80–120 ms at 25 fps).
+ *
+ * The child is supervised: its exit is noticed and reported with the frames it still held,
+ * `close()` ends stdin and waits for the last frames, `kill()` never leaves it running.
  */
 import { PassThrough } from 'node:stream';
-import ffmpeg from 'fluent-ffmpeg';
 import { performance } from 'node:perf_hooks';
-import type { Frame, FrameOwner } from '../../core/frame.js';
-import { poolFor } from '../../core/pool.js';
-
-export interface ContinueFrom {
-  /** Checkpoint resume: the first frame with pts ≥ keyPts has index keyIndex; frames below skipBelow are already done. */
-  keyPts?: number;
-  keyIndex?: number;
-  skipBelow?: number;
-  /** Decoder restart within a session: frames with pts ≤ lastPts were already emitted. */
-  lastPts?: number;
-  lastIndex?: number;
-  frameDur?: number;
-}
+import ffmpeg from 'fluent-ffmpeg';
+import { poolFor, type BufferPool } from '../../core/pool.js';
+import { accessUnitDelimiter, leadingDelimiterBytes, type AccessUnit, type VideoCodec } from '../mpegts.js';
 
 export interface DecoderHooks {
-  /** A decoded frame for the pipeline. May wait (bounded queue); the decoder stops reading meanwhile. */
-  emit(frame: Frame): Promise<void>;
-  /** Registered before emit, in output order: index, absolute pts (s), input byte pos, keyframe. */
-  decoded(index: number, pts: number, pos: number, isKey: boolean): void;
-  /** Frame indices lost to a decoder restart (never decoded twice, never emitted). */
-  gap(fromIndex: number, toIndex: number): void;
-  /** Frames below the resume point that were finished before the restart; nothing to do but count. */
-  skipped(count: number): void;
+  /**
+   * A decoded frame (pixels from the pool; the receiver owns them) with what it was fed with. May
+   * return a promise (a full queue in replay mode): stdout is not read until it settles.
+   */
+  frame(data: Buffer, index: number, pts: number, key: boolean, tag: number, fedAt: number): void | Promise<void>;
   /** An error-level line from ffmpeg: the bytes most recently written were probably rejected. */
-  decodeError(line: string): void;
-  /** The child exited; `code` 0 after a clean close. */
-  exited(code: number | null, signal: string | null, lastLines: string): void;
+  error(line: string): void;
+  /** The child exited (`code` 0 after a clean close); `held` frames were fed but never came out. */
+  exited(code: number | null, signal: string | null, held: { index: number; tag: number }[], lastLines: string): void;
 }
 
 export interface DecoderOptions {
-  stream: string;
-  session: string;
+  codec: VideoCodec;
   width: number;
   height: number;
-  epochMs: number;
-  budgetMs: number;
-  /** Absolute pts (s) of the session's first frame, when already known (resume / restart). */
-  basePts?: number;
-  traceparent?: string;
-  owner: FrameOwner;
   hooks: DecoderHooks;
-  continueFrom?: ContinueFrom;
   ffmpegPath?: string;
+  /** Bytes of stdin buffered before `feed` reports backpressure. */
+  inputBufferBytes?: number;
 }
 
-interface FrameInfo {
-  pts: number;
-  pos: number;
-  isKey: boolean;
-}
+/** Input side, each flag measured (2 cores, ffmpeg 5.1, 25 fps paced feed). */
+const INPUT_ARGS = (codec: VideoCodec) => [
+  // No frame reordering delay when the stream has no B-frames (ffmpeg raises it itself when it sees them).
+  '-flags', 'low_delay',
+  // The first frame would wait for ~5 s of probing otherwise; the demuxer is forced below.
+  '-probesize', '32',
+  '-analyzeduration', '0',
+  // Raw Annex B: every access unit arrives whole and is ended by the next delimiter we write.
+  '-f', codec,
+  // Frame threading holds threads−1 frames; one thread per stream, many streams share the cores.
+  '-threads', '1',
+];
 
-const INFO_RE = /pts_time:\s*(-?[\d.]+)\s+pos:\s*(-?\d+).*?iskey:(\d)/;
-const PTS_EPS = 1e-4;
+const OUTPUT_ARGS = [
+  // Keep every decoded frame with its own timestamp (no duplication or dropping to a frame rate).
+  '-fps_mode', 'passthrough',
+  '-pix_fmt', 'rgb24',
+  // The rawvideo encoder frame-threads in ffmpeg 5.1 (one frame, ~40 ms, held): one thread.
+  '-threads', '1',
+  '-filter_threads', '1',
+  // Each frame is written out whole at once, not left in the 32 KiB output buffer.
+  '-flush_packets', '1',
+  '-loglevel', 'level+error',
+  '-nostats',
+  '-f', 'rawvideo',
+];
+
+/** Frames fed and not yet out: a small ring (the low-delay decoder holds at most a few). */
+class Held {
+  private idx = new Float64Array(16);
+  private pts = new Float64Array(16);
+  private tags = new Uint8Array(16);
+  private keys = new Uint8Array(16);
+  private fedAt = new Float64Array(16);
+  private head = 0;
+  length = 0;
+
+  push(index: number, pts: number, key: boolean, tag: number, fedAt: number): void {
+    if (this.length === this.idx.length) this.grow();
+    const i = (this.head + this.length) % this.idx.length;
+    this.fedAt[i] = fedAt;
+    this.idx[i] = index;
+    this.pts[i] = pts;
+    this.keys[i] = key ? 1 : 0;
+    this.tags[i] = tag;
+    this.length++;
+  }
+
+  /** Position (0-based from the oldest) of the earliest pts. */
+  earliest(): number {
+    let best = 0;
+    const n = this.idx.length;
+    for (let k = 1; k < this.length; k++) if (this.pts[(this.head + k) % n]! < this.pts[(this.head + best) % n]!) best = k;
+    return best;
+  }
+
+  /** Removes entry k into `out`. */
+  take(k: number, out: { index: number; pts: number; key: boolean; tag: number; fedAt: number }): void {
+    const n = this.idx.length;
+    const at = (this.head + k) % n;
+    out.fedAt = this.fedAt[at]!;
+    out.index = this.idx[at]!;
+    out.pts = this.pts[at]!;
+    out.key = this.keys[at] === 1;
+    out.tag = this.tags[at]!;
+    // Close the hole by shifting the older entries up one (k is almost always 0).
+    for (let j = k; j > 0; j--) {
+      const to = (this.head + j) % n;
+      const from = (this.head + j - 1) % n;
+      this.idx[to] = this.idx[from]!;
+      this.fedAt[to] = this.fedAt[from]!;
+      this.pts[to] = this.pts[from]!;
+      this.keys[to] = this.keys[from]!;
+      this.tags[to] = this.tags[from]!;
+    }
+    this.head = (this.head + 1) % n;
+    this.length--;
+  }
+
+  oldestPts(): number {
+    return this.length ? this.pts[this.head]! : Number.NaN;
+  }
+
+  drain(): { index: number; tag: number }[] {
+    const out: { index: number; tag: number }[] = [];
+    for (let k = 0; k < this.length; k++) {
+      const at = (this.head + k) % this.idx.length;
+      out.push({ index: this.idx[at]!, tag: this.tags[at]! });
+    }
+    this.length = 0;
+    return out;
+  }
+
+  private grow(): void {
+    const n = this.idx.length;
+    const idx = new Float64Array(n * 2);
+    const pts = new Float64Array(n * 2);
+    const keys = new Uint8Array(n * 2);
+    const tags = new Uint8Array(n * 2);
+    const fedAt = new Float64Array(n * 2);
+    for (let k = 0; k < this.length; k++) {
+      const at = (this.head + k) % n;
+      fedAt[k] = this.fedAt[at]!;
+      idx[k] = this.idx[at]!;
+      pts[k] = this.pts[at]!;
+      keys[k] = this.keys[at]!;
+      tags[k] = this.tags[at]!;
+    }
+    this.idx = idx;
+    this.pts = pts;
+    this.keys = keys;
+    this.tags = tags;
+    this.fedAt = fedAt;
+    this.head = 0;
+  }
+}
 
 export class FfmpegDecoder {
-  readonly input = new PassThrough({ highWaterMark: 1 << 20 });
+  private readonly input: PassThrough;
   private readonly cmd: ffmpeg.FfmpegCommand;
-  private readonly infos: FrameInfo[] = [];
-  private infoWaiter: (() => void) | undefined;
-  private exitedFlag = false;
-  private readonly exitPromise: Promise<void>;
+  private readonly out: PassThrough;
+  private readonly held = new Held();
+  private readonly delimiter: Buffer;
+  private readonly pool: BufferPool;
+  private readonly frameBytes: number;
   private readonly lastLines: string[] = [];
-  private nextIndex = 0;
-  private lastPts = Number.NaN;
-  private frameDur = Number.NaN;
-  basePts: number;
-  /** Frames emitted by this decoder instance. */
-  emitted = 0;
-  /** Resolves once every frame ffmpeg wrote has been emitted (or the output broke off). */
+  private readonly exitPromise: Promise<void>;
+  private exitedFlag = false;
+  private closingFlag = false;
+  private fedAny = false;
+  private buf: Buffer;
+  private fill = 0;
+  private framesDoneResolve!: () => void;
+  /** Resolves once every frame ffmpeg wrote has been handed on (or the output broke off). */
   readonly framesDone: Promise<void>;
+  /** Frames this decoder has put out. */
+  emitted = 0;
+  private readonly taken = { index: 0, pts: 0, key: false, tag: 0, fedAt: 0 };
 
   constructor(private readonly opts: DecoderOptions) {
-    this.basePts = opts.basePts ?? Number.NaN;
-    const cf = opts.continueFrom;
-    if (cf?.lastIndex !== undefined) {
-      this.nextIndex = cf.lastIndex + 1;
-      this.lastPts = cf.lastPts ?? Number.NaN;
-      this.frameDur = cf.frameDur ?? Number.NaN;
-    }
+    this.frameBytes = opts.width * opts.height * 3;
+    this.pool = poolFor(this.frameBytes);
+    this.buf = this.pool.take();
+    this.delimiter = accessUnitDelimiter(opts.codec);
+    this.input = new PassThrough({ highWaterMark: opts.inputBufferBytes ?? 1 << 20 });
     if (opts.ffmpegPath) ffmpeg.setFfmpegPath(opts.ffmpegPath);
-    // fluent-ffmpeg keeps this many stderr lines for its error messages; 0 would mean all of them,
-    // one showinfo line per frame for the decoder's whole life (a leak measured at ~50 MB of heap
-    // in 300 s at 16 streams). The lines themselves reach onStderr as they come.
+    // fluent-ffmpeg keeps this many stderr lines for its error message (0 would mean all of them).
     this.cmd = ffmpeg({ stdoutLines: 8 })
       .input(this.input)
-      .inputFormat('mpegts')
-      .inputOptions([
-        // Live input: probe little (measured: analyzeduration 0 made capture→decoded slower, 180 vs
-        // 154 ms mean, on realtime 25 fps input), one decode thread per stream.
-        '-probesize', '65536',
-        '-analyzeduration', '250000',
-        '-fflags', '+discardcorrupt',
-        '-threads', '1',
-      ])
+      .inputOptions(INPUT_ARGS(opts.codec))
       .noAudio()
-      .videoFilters(`scale=${opts.width}:${opts.height}:flags=bilinear,format=rgb24,showinfo=checksum=0`)
-      .outputOptions([
-        // Absolute pts (not shifted to 0) so a resumed decoder numbers frames like the first one.
-        '-copyts',
-        '-fps_mode', 'passthrough',
-        '-pix_fmt', 'rgb24',
-        // Write each frame out whole at once: otherwise its tail waits in the 32 KiB output buffer for the next frame.
-        '-flush_packets', '1',
-        '-loglevel', 'level+info',
-        '-nostats',
-        '-filter_threads', '1',
-      ])
-      .format('rawvideo');
-
+      .outputOptions(['-vf', `scale=${opts.width}:${opts.height}:flags=bilinear`, ...OUTPUT_ARGS]);
     this.cmd.on('stderr', (line: string) => this.onStderr(line));
+    this.framesDone = new Promise<void>((r) => (this.framesDoneResolve = r));
     this.exitPromise = new Promise<void>((resolve) => {
       this.cmd.on('end', () => this.onExit(0, null, resolve));
       this.cmd.on('error', (err: Error) => {
@@ -130,42 +203,67 @@ export class FfmpegDecoder {
     });
     // Input errors (EPIPE after the child died) are reported through the exit, not thrown.
     this.input.on('error', () => {});
-    const out = this.cmd.pipe() as PassThrough;
-    this.framesDone = this.readFrames(out);
+    this.out = this.cmd.pipe() as PassThrough;
+    this.out.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.out.on('end', () => this.onOutEnd());
+    this.out.on('close', () => this.onOutEnd());
+    this.out.on('error', () => this.onOutEnd());
   }
 
   get isExited(): boolean {
     return this.exitedFlag;
   }
 
-  /** Next frame index this decoder will assign, and what a successor needs to continue. */
-  continuation(): ContinueFrom {
-    return { lastIndex: this.nextIndex - 1, lastPts: this.lastPts, frameDur: this.frameDur };
+  /** Frames fed and not yet out. */
+  get holding(): number {
+    return this.held.length;
   }
 
-  /** Writes chunk bytes; resolves when the input has room again (backpressure). */
-  async write(bytes: Buffer): Promise<void> {
-    if (this.exitedFlag) return;
-    if (!this.input.write(bytes)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.input.off('drain', done);
-          resolve();
-        };
-        this.input.on('drain', done);
-        void this.exitPromise.then(done);
-      });
-    }
+  /** pts (s) of the oldest frame fed and not yet out; NaN when none. */
+  get oldestHeldPts(): number {
+    return this.held.oldestPts();
   }
 
-  /** Ends the input; ffmpeg flushes its last frames and exits. Idempotent. */
+  /**
+   * Writes one access unit (`tag` comes back with its frame). Returns false when stdin is full:
+   * wait for `drained()` before the next (replay backpressure).
+   */
+  feed(au: AccessUnit, index: number, tag: number): boolean {
+    if (this.exitedFlag || this.closingFlag) return true;
+    this.held.push(index, au.pts, au.key, tag, performance.now());
+    // Each frame is followed at once by the next access unit delimiter, so ffmpeg's parser sees
+    // the frame end now rather than when the next frame arrives. The frame's own leading
+    // delimiter (already written after the previous one) is left out.
+    const skip = this.fedAny ? leadingDelimiterBytes(au.data, this.opts.codec) : 0;
+    this.fedAny = true;
+    this.input.write(skip ? au.data.subarray(skip) : au.data);
+    return this.input.write(this.delimiter);
+  }
+
+  /** Resolves when stdin has room again, or the child is gone. */
+  drained(): Promise<void> {
+    if (this.exitedFlag || !this.input.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.input.off('drain', done);
+        resolve();
+      };
+      this.input.on('drain', done);
+      void this.exitPromise.then(done);
+    });
+  }
+
+  /** Ends the input; ffmpeg puts out its last frames and exits. Resolves when they are handed on. Idempotent. */
   async close(): Promise<void> {
+    this.closingFlag = true;
     if (!this.input.writableEnded) this.input.end();
     await this.exitPromise;
+    await this.framesDone;
   }
 
-  /** Stops the child at once. Idempotent. */
+  /** Stops the child at once (what it holds is reported held). Idempotent. */
   kill(): Promise<void> {
+    this.closingFlag = true;
     if (!this.exitedFlag) {
       try {
         this.cmd.kill('SIGKILL');
@@ -176,117 +274,66 @@ export class FfmpegDecoder {
     return this.exitPromise;
   }
 
-  private onStderr(line: string): void {
-    if (line.includes('pts_time:')) {
-      const m = INFO_RE.exec(line);
-      if (m) {
-        this.infos.push({ pts: Number(m[1]), pos: Number(m[2]), isKey: m[3] === '1' });
-        const w = this.infoWaiter;
-        this.infoWaiter = undefined;
-        if (w) w();
+  private onData(chunk: Buffer): void {
+    this.consume(chunk, 0);
+  }
+
+  /** Cuts stdout into frames; a frame the pipeline cannot take yet pauses reading until it can. */
+  private consume(chunk: Buffer, from: number): void {
+    let off = from;
+    while (off < chunk.length) {
+      const n = Math.min(this.frameBytes - this.fill, chunk.length - off);
+      chunk.copy(this.buf, this.fill, off, off + n);
+      this.fill += n;
+      off += n;
+      if (this.fill < this.frameBytes) break;
+      this.fill = 0;
+      if (this.held.length === 0) continue; // more frames than were fed: nothing to name it by
+      this.held.take(this.held.earliest(), this.taken);
+      const data = this.buf;
+      this.buf = this.pool.take();
+      this.emitted++;
+      const t = this.taken;
+      const wait = this.opts.hooks.frame(data, t.index, t.pts, t.key, t.tag, t.fedAt);
+      if (wait) {
+        this.waiting = true;
+        this.out.pause();
+        const at = off;
+        void wait.then(() => {
+          this.waiting = false;
+          this.consume(chunk, at);
+        });
         return;
       }
     }
+    if (this.out.isPaused()) this.out.resume();
+    if (this.outEnded) this.framesDoneResolve();
+  }
+
+  private waiting = false;
+  private outEnded = false;
+
+  private onOutEnd(): void {
+    this.outEnded = true;
+    if (!this.waiting) this.framesDoneResolve();
+  }
+
+  private onStderr(line: string): void {
     if (this.lastLines.length >= 8) this.lastLines.shift();
     this.lastLines.push(line);
-    if (!line.includes('[error]') && !line.includes('[fatal]')) return;
-    // A decoder started mid-stream (resume, restart) complains until its first keyframe: expected.
-    if (this.emitted === 0 && this.opts.continueFrom) return;
-    this.opts.hooks.decodeError(line);
+    // After the input ends, the delimiter written after the last frame is an empty access unit.
+    if (this.closingFlag) return;
+    if (line.includes('[error]') || line.includes('[fatal]')) this.opts.hooks.error(line);
   }
 
   private onExit(code: number | null, signal: string | null, resolve: () => void): void {
     if (this.exitedFlag) return;
     this.exitedFlag = true;
-    const w = this.infoWaiter;
-    this.infoWaiter = undefined;
-    if (w) w();
-    this.opts.hooks.exited(code, signal, this.lastLines.join('\n'));
-    resolve();
-  }
-
-  private async nextInfo(): Promise<FrameInfo | undefined> {
-    while (this.infos.length === 0) {
-      if (this.exitedFlag) return undefined;
-      await new Promise<void>((resolve) => (this.infoWaiter = resolve));
-    }
-    return this.infos.shift();
-  }
-
-  private async readFrames(out: PassThrough): Promise<void> {
-    const { width, height } = this.opts;
-    const frameBytes = width * height * 3;
-    const pool = poolFor(frameBytes);
-    let buf = pool.take();
-    let fill = 0;
-    try {
-      for await (const chunk of out as AsyncIterable<Buffer>) {
-        let off = 0;
-        while (off < chunk.length) {
-          const n = Math.min(frameBytes - fill, chunk.length - off);
-          chunk.copy(buf, fill, off, off + n);
-          fill += n;
-          off += n;
-          if (fill === frameBytes) {
-            const info = await this.nextInfo();
-            if (!info) return;
-            if (await this.onFrame(buf, info)) buf = pool.take();
-            fill = 0;
-          }
-        }
-      }
-    } catch {
-      // The child died mid-read; the exit hook reports it.
-    }
-  }
-
-  /** Numbers and emits one frame. Returns true when the buffer was handed on. */
-  private async onFrame(data: Buffer, info: FrameInfo): Promise<boolean> {
-    const hooks = this.opts.hooks;
-    const cf = this.opts.continueFrom;
-    let index: number;
-    if (!Number.isNaN(this.lastPts) && info.pts <= this.lastPts + PTS_EPS) {
-      return false; // already emitted by a previous decoder of this session
-    }
-    if (cf?.keyPts !== undefined && this.emitted === 0 && Number.isNaN(this.lastPts)) {
-      if (info.pts < cf.keyPts - PTS_EPS) return false; // before the checkpoint's keyframe
-      index = cf.keyIndex!;
-    } else if (!Number.isNaN(this.lastPts) && this.emitted === 0 && this.frameDur > 0) {
-      // First frame after a decoder restart: number it by elapsed time, report the frames lost between.
-      index = this.nextIndex - 1 + Math.max(1, Math.round((info.pts - this.lastPts) / this.frameDur));
-      if (index > this.nextIndex) hooks.gap(this.nextIndex, index - 1);
-    } else {
-      index = this.nextIndex;
-    }
-    if (!Number.isNaN(this.lastPts) && info.pts > this.lastPts) {
-      const d = info.pts - this.lastPts;
-      this.frameDur = Number.isNaN(this.frameDur) ? d : Math.min(this.frameDur, d);
-    }
-    this.nextIndex = index + 1;
-    this.lastPts = info.pts;
-    this.emitted++;
-    if (Number.isNaN(this.basePts)) this.basePts = info.pts;
-    hooks.decoded(index, info.pts, info.pos, info.isKey);
-    if (cf?.skipBelow !== undefined && index < cf.skipBelow) {
-      hooks.skipped(1);
-      return false;
-    }
-    const ptsMs = Math.round((info.pts - this.basePts) * 1000);
-    const captureTs = this.opts.epochMs + ptsMs;
-    const frame: Frame = {
-      stream: this.opts.stream,
-      session: this.opts.session,
-      index,
-      ptsMs,
-      captureTs,
-      deadlineTs: captureTs + this.opts.budgetMs,
-      keyframe: info.isKey,
-      data,
-      traceparent: this.opts.traceparent,
-      decodedAt: performance.now(),
-      owner: this.opts.owner,
-    };
-    await hooks.emit(frame);
-    return true;
+    // Frames still in stdout's pipe are handed on first; then what never came out is reported.
+    void this.framesDone.then(() => {
+      this.pool.give(this.buf);
+      this.opts.hooks.exited(code, signal, this.held.drain(), this.lastLines.join('\n'));
+      resolve();
+    });
   }
 }

@@ -1,86 +1,28 @@
 /**
  * Commit-after-publish, made structural.
  *
- * A chunk's offset may be committed only when every frame decoded from it, and everything before
- * it in its partition, is published or dropped with a reason. Decoders lag their input and one
- * chunk may hold many frames (or none), so instead of mapping frames to chunks one by one, each
- * stream session keeps a *restart point*: the chunk holding the keyframe that starts the GOP of
- * its oldest unfinished frame. Re-decoding from there reproduces every unfinished frame with
- * known indices. A partition's commit offset is the lowest restart point of its sessions (or of
- * records not yet handed on); the restart points travel in the commit's metadata so a restarted
- * processor resumes each stream with the right frame numbers.
+ * A chunk's offset may be committed only when every frame found in it, and everything before it
+ * in its partition, is published or dropped with a reason. The decode stage numbers frames as its
+ * demuxer finds them and tells us the chunk each one started in (src/core/ack.ts); decoders can
+ * only start at a keyframe, so each session keeps *anchors*: its keyframes with their chunks (and
+ * where it started). A session resumes from the anchor governing its oldest unfinished frame:
+ * re-demuxing from that chunk reproduces every unfinished frame with the same index. A
+ * partition's commit offset is the lowest such chunk of its sessions (or of records not yet
+ * handed on), and the resume points travel in the commit's metadata.
  */
-import type { DropReason, FrameOwner } from '../../core/frame.js';
-
-/**
- * Where a session resumes after a restart; serialised into the offset commit's metadata.
- * - `keyframe`: the session was live; re-decode from the chunk holding the keyframe of its oldest
- *   unfinished frame (this pins the partition's commit offset there).
- * - `continue`: the session's decoder had ended (idle) with every frame finished; if the session
- *   comes back, decoding starts at its next chunk and numbering continues from the last frame's pts.
- */
-export type ResumePoint = KeyframeResume | ContinueResume;
-
-interface ResumeBase {
-  stream: string;
-  session: string;
-  /** fw-seq of the chunk to start decoding from; earlier chunks of the session are skipped. */
-  seq: number;
-  /** Absolute pts (seconds) of the session's first frame, for ptsMs. */
-  basePts: number;
-}
-
-export interface KeyframeResume extends ResumeBase {
-  kind: 'keyframe';
-  /** Kafka offset of that chunk. */
-  offset: string;
-  /** Index and absolute pts (seconds) of the keyframe the decoder meets first from that chunk. */
-  keyIndex: number;
-  keyPts: number;
-  /** Frames below this index were all finished before the checkpoint: skip them on resume. */
-  nextIndex: number;
-}
-
-export interface ContinueResume extends ResumeBase {
-  kind: 'continue';
-  lastIndex: number;
-  lastPts: number;
-  frameDur: number;
-}
-
-/** Where frame numbering stands: the last frame's index and pts (s), and the frame step (s). */
-export interface Numbering {
-  lastIndex: number;
-  lastPts: number;
-  frameDur: number;
-}
+import type { DropReason } from '../../core/frame.js';
+import type { DeadLetterReason, EncodedChunk, InputAck, ResumePoint, SessionAck, SessionEnd } from '../../core/ack.js';
 
 /** How long an ended session's continue point is kept in the commit metadata. */
 const ENDED_RETENTION_MS = 60 * 60 * 1000;
 const ENDED_MAX_PER_PARTITION = 256;
 
-interface ChunkPos {
-  seq: number;
-  offset: string;
-  startByte: number;
-}
-
-interface KeyPos {
+interface Anchor {
   index: number;
-  pts: number;
+  /** pts (s) of the frame at `index`; null: the first frame starting in the chunk. */
+  pts: number | null;
   seq: number;
   offset: string;
-}
-
-/** Load shedding: a chunk skipped undecoded, whose frames fromIndex..toIndex await their drop report. */
-interface SkipPos {
-  seq: number;
-  offset: string;
-  fromIndex: number;
-  toIndex: number;
-  /** pts (s) of frame fromIndex - 1, and the frame step: numbering continues from there. */
-  prevPts: number;
-  frameDur: number;
 }
 
 export interface FrameStats {
@@ -88,26 +30,20 @@ export interface FrameStats {
   dropped: number;
 }
 
-/** Tracks one stream session's chunks, keyframes and unfinished frames. */
-export class SessionTracker implements FrameOwner {
-  /** Chunks written to the current decoder, with their byte start in its input. */
-  private chunks: ChunkPos[] = [];
-  private bytesFed = 0;
-  private keys: KeyPos[] = [];
-  private skips: SkipPos[] = [];
+/** One stream session's anchors and unfinished frames. */
+export class SessionTracker implements SessionAck {
+  private anchors: Anchor[] = [];
+  /** Where the session (re)started: its first anchor, placed at the first chunk fed. */
+  private start: { index: number; pts: number | null } | undefined;
   /** Ring of done flags for frames [low, high). */
   private doneFlags = new Uint8Array(1024);
   private low = 0;
   private high = 0;
   basePts = Number.NaN;
-  /** The session's decoder ended (idle or replaced): once its frames finish, nothing pins the offset. */
-  closed = false;
-  /** A newer session of the same stream took over: this one will not come back. */
-  replaced = false;
+  /** How the session ended (no more chunks expected); undefined while live. */
+  endedHow: SessionEnd | undefined;
   /** fw-seq the session's next chunk will carry. */
   nextSeq = 0;
-  /** Numbering state at the decoder's end, for a `continue` resume. */
-  ending: Numbering | undefined;
   readonly stats: FrameStats = { published: 0, dropped: 0 };
 
   constructor(
@@ -116,70 +52,46 @@ export class SessionTracker implements FrameOwner {
     readonly partition: PartitionTracker,
     resume?: ResumePoint,
   ) {
+    this.start = { index: resume?.index ?? 0, pts: resume?.pts ?? null };
     if (resume) {
       this.basePts = resume.basePts;
       this.nextSeq = resume.seq;
-      if (resume.kind === 'keyframe') {
-        this.low = this.high = resume.nextIndex;
-        this.keys.push({ index: resume.keyIndex, pts: resume.keyPts, seq: resume.seq, offset: resume.offset });
-      } else {
-        this.low = this.high = resume.lastIndex + 1;
-      }
+      this.low = this.high = resume.next;
     }
   }
 
-  /** A new decoder instance starts: byte positions restart at 0. */
-  decoderStarted(): void {
-    this.chunks = [];
-    this.bytesFed = 0;
+  get closed(): boolean {
+    return this.endedHow !== undefined;
   }
 
-  chunkFed(seq: number, offset: string, size: number): void {
+  chunkFed(seq: number, offset: string): void {
     this.nextSeq = seq + 1;
-    this.chunks.push({ seq, offset, startByte: this.bytesFed });
-    this.bytesFed += size;
-    // Keep the chunk list short: nothing before the oldest keyframe we may restart from is needed.
-    if (this.chunks.length > 64) this.trimChunks();
+    if (this.start) {
+      this.anchors.push({ index: this.start.index, pts: this.start.pts, seq, offset });
+      this.start = undefined;
+    }
   }
 
-  /** Called for each decoded frame, in decode-output order, before it enters the pipeline. */
-  frameDecoded(index: number, pts: number, pos: number, isKey: boolean): void {
+  frameFound(index: number, pts: number, key: boolean, seq: number, offset: string): void {
     if (Number.isNaN(this.basePts)) this.basePts = pts;
-    if (isKey) {
-      const c = this.chunkAt(pos);
-      const last = this.keys[this.keys.length - 1];
-      if (c && (!last || index > last.index)) this.keys.push({ index, pts, seq: c.seq, offset: c.offset });
+    if (key) {
+      const last = this.anchors[this.anchors.length - 1];
+      if (!last || index > last.index) this.anchors.push({ index, pts, seq, offset });
     }
     if (index < this.low) return; // finished before a restart: only its keyframe matters
     while (index >= this.low + this.doneFlags.length) this.growRing();
-    this.doneFlags[index % this.doneFlags.length] = 0;
-    this.high = index + 1;
+    for (let i = Math.max(this.high, this.low); i <= index; i++) this.doneFlags[i % this.doneFlags.length] = 0;
+    if (index + 1 > this.high) this.high = index + 1;
   }
 
-  /**
-   * Load shedding skipped a chunk without decoding it: its frames (numbered from their times) await
-   * their drop report. Until they are finished, the session resumes from this chunk, numbering on
-   * from the frame before them (a `continue` point), so a crash in between loses no report.
-   */
-  chunkSkipped(seq: number, offset: string, fromIndex: number, toIndex: number, prevPts: number, frameDur: number): void {
-    this.nextSeq = seq + 1;
-    if (toIndex < fromIndex) return;
-    this.framesLost(fromIndex, toIndex);
-    this.skips.push({ seq, offset, fromIndex, toIndex, prevPts, frameDur });
+  ended(how: SessionEnd): void {
+    this.endedHow = how;
   }
 
-  /** The oldest skipped chunk with frames unfinished, when nothing older is unfinished. */
-  private pendingSkip(): SkipPos | undefined {
-    while (this.skips.length && this.skips[0]!.toIndex < this.low) this.skips.shift();
-    const s = this.skips[0];
-    return s && this.low >= s.fromIndex ? s : undefined;
-  }
-
-  /** Registers indices that will never be decoded (lost to a decoder restart); they await their drop report. */
-  framesLost(fromIndex: number, toIndex: number): void {
-    while (toIndex >= this.low + this.doneFlags.length) this.growRing();
-    for (let i = Math.max(fromIndex, this.low); i <= toIndex; i++) this.doneFlags[i % this.doneFlags.length] = 0;
-    if (toIndex + 1 > this.high) this.high = toIndex + 1;
+  /** The session received chunks again after it had ended idle. */
+  reopen(): void {
+    this.endedHow = undefined;
+    this.partition.forgetEnded(this.stream, this.session);
   }
 
   framePublished(index: number): void {
@@ -198,54 +110,38 @@ export class SessionTracker implements FrameOwner {
     if (index < this.low || index >= this.high) return;
     this.doneFlags[index % this.doneFlags.length] = 1;
     while (this.low < this.high && this.doneFlags[this.low % this.doneFlags.length] === 1) this.low++;
-    // Drop keyframes older than the one governing the oldest unfinished frame.
-    while (this.keys.length > 1 && this.keys[1]!.index <= this.low) this.keys.shift();
+    // Anchors older than the one governing the oldest unfinished frame are no longer needed.
+    while (this.anchors.length > 1 && this.anchors[1]!.index <= this.low) this.anchors.shift();
   }
 
   get unfinished(): number {
     return this.high - this.low;
   }
 
-  /** Where to resume this session; undefined when there is nothing to resume from. */
+  /** The anchor a restart would decode from: the last one at or before the oldest unfinished frame. */
+  private governing(): Anchor | undefined {
+    return this.anchors[0];
+  }
+
+  /** Where to resume this session; undefined when there is nothing to resume. */
   resumePoint(): ResumePoint | undefined {
-    if (this.closed && this.unfinished === 0) {
-      if (this.replaced || !this.ending || Number.isNaN(this.ending.lastPts)) return undefined;
-      return { kind: 'continue', stream: this.stream, session: this.session, seq: this.nextSeq, basePts: this.basePts, ...this.ending };
-    }
-    const skip = this.pendingSkip();
-    if (skip) return { kind: 'continue', stream: this.stream, session: this.session, seq: skip.seq, basePts: this.basePts, lastIndex: skip.fromIndex - 1, lastPts: skip.prevPts, frameDur: skip.frameDur };
-    const key = this.keys[0];
-    if (!key) return undefined;
-    return { kind: 'keyframe', stream: this.stream, session: this.session, seq: key.seq, offset: key.offset, keyIndex: key.index, keyPts: key.pts, nextIndex: this.low, basePts: this.basePts };
+    if (this.closed && this.unfinished === 0) return this.endedHow === 'idle' ? this.continuePoint() : undefined;
+    const a = this.governing();
+    if (!a) return undefined;
+    return { stream: this.stream, session: this.session, seq: a.seq, index: a.index, pts: a.pts, next: this.low, basePts: this.basePts };
+  }
+
+  /** Where the session goes on if its chunks continue: the next chunk, numbered after the last frame found. */
+  continuePoint(): ResumePoint | undefined {
+    if (Number.isNaN(this.basePts)) return undefined;
+    return { stream: this.stream, session: this.session, seq: this.nextSeq, index: this.high, pts: null, next: this.high, basePts: this.basePts, ended: true };
   }
 
   /** Lowest Kafka offset this session still needs (as a bigint), or undefined if none. */
   neededOffset(): bigint | undefined {
     if (this.closed && this.unfinished === 0) return undefined;
-    const skip = this.pendingSkip();
-    if (skip) return BigInt(skip.offset);
-    const key = this.keys[0];
-    if (key) return BigInt(key.offset);
-    // No keyframe decoded yet: the session's first chunk fed to this decoder is still needed.
-    const first = this.chunks[0] ?? this.skips[0];
-    return first ? BigInt(first.offset) : undefined;
-  }
-
-  private chunkAt(pos: number): ChunkPos | undefined {
-    if (pos < 0) return this.chunks[this.chunks.length - 1];
-    let found: ChunkPos | undefined;
-    for (const c of this.chunks) {
-      if (c.startByte <= pos) found = c;
-      else break;
-    }
-    return found;
-  }
-
-  private trimChunks(): void {
-    const oldest = this.keys[0];
-    if (!oldest) return;
-    const i = this.chunks.findIndex((c) => c.seq === oldest.seq);
-    if (i > 0) this.chunks.splice(0, i);
+    const a = this.governing();
+    return a ? BigInt(a.offset) : undefined;
   }
 
   private growRing(): void {
@@ -255,8 +151,10 @@ export class SessionTracker implements FrameOwner {
   }
 }
 
+export type DeadLetterFn = (chunk: EncodedChunk, reason: DeadLetterReason, detail: string) => Promise<void>;
+
 /** One Kafka partition: records not yet handed on, and the sessions fed from it. */
-export class PartitionTracker {
+export class PartitionTracker implements InputAck {
   /** Offsets of records received but not yet fed to a decoder or dead-lettered. */
   private readonly pending = new Set<string>();
   readonly sessions = new Set<SessionTracker>();
@@ -266,7 +164,13 @@ export class PartitionTracker {
   private next: bigint | undefined;
   lastCommitted: string | undefined;
 
-  constructor(readonly topic: string, readonly partition: number) {}
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly deadLetter: DeadLetterFn = () => Promise.resolve(),
+    /** Resume points read from the last commit (shared by every partition of the source). */
+    private readonly committed: Map<string, ResumePoint> = new Map(),
+  ) {}
 
   received(offset: string): void {
     this.pending.add(offset);
@@ -276,6 +180,36 @@ export class PartitionTracker {
 
   handled(offset: string): void {
     this.pending.delete(offset);
+  }
+
+  /** Where a session seen before resumes: a live or ended session of this run, else the last commit. */
+  resumeOf(stream: string, session: string): ResumePoint | undefined {
+    const key = stream + '\u0000' + session;
+    for (const s of this.sessions) if (s.stream === stream && s.session === session && s.closed) return s.continuePoint();
+    return this.ended.get(key)?.rp ?? this.committed.get(key);
+  }
+
+  openSession(stream: string, session: string, resume: ResumePoint | undefined): SessionTracker {
+    // Any other session of this stream is over for good: its continue point goes.
+    for (const [k, e] of this.ended) if (e.rp.stream === stream && e.rp.session !== session) this.ended.delete(k);
+    for (const s of this.sessions) {
+      if (s.stream !== stream) continue;
+      if (s.session === session && s.closed) {
+        s.reopen();
+        return s;
+      }
+      if (s.session !== session && !s.closed) s.ended('replaced');
+    }
+    const key = stream + '\u0000' + session;
+    this.ended.delete(key);
+    this.committed.delete(key);
+    const t = new SessionTracker(stream, session, this, resume);
+    this.sessions.add(t);
+    return t;
+  }
+
+  reject(chunk: EncodedChunk, reason: DeadLetterReason, detail: string): Promise<void> {
+    return this.deadLetter(chunk, reason, detail);
   }
 
   /** The offset that is safe to commit now and the resume points to store with it. */
@@ -290,12 +224,11 @@ export class PartitionTracker {
     for (const e of this.ended.values()) resume.push(e.rp);
     for (const s of this.sessions) {
       const need = s.neededOffset();
-      if (need === undefined) continue;
-      if (need < min) min = need;
+      if (need !== undefined && need < min) min = need;
       const rp = s.resumePoint();
       if (rp) resume.push(rp);
     }
-    return { offset: min.toString(), metadata: JSON.stringify({ v: 2, resume }) };
+    return { offset: min.toString(), metadata: JSON.stringify({ v: 3, resume }) };
   }
 
   /** Moves ended sessions with every frame finished out of the way, keeping their continue points a while. */
@@ -312,22 +245,27 @@ export class PartitionTracker {
     }
   }
 
-  /** A session came back or was superseded: its continue point is no longer needed. */
-  forgetEnded(stream: string, session?: string): void {
-    if (session !== undefined) {
-      this.ended.delete(stream + '\u0000' + session);
-      return;
-    }
-    for (const [k, e] of this.ended) if (e.rp.stream === stream) this.ended.delete(k);
+  /** A session came back: its continue point is no longer needed. */
+  forgetEnded(stream: string, session: string): void {
+    this.ended.delete(stream + '\u0000' + session);
   }
 }
 
+/** Commit metadata → resume points. Version 2 (pts-numbered, before the demuxer) is read too. */
 export function parseCommitMetadata(metadata: string | null | undefined): ResumePoint[] {
   if (!metadata) return [];
   try {
-    const parsed = JSON.parse(metadata) as { v?: number; resume?: ResumePoint[] };
-    if (parsed.v !== 2 || !Array.isArray(parsed.resume)) return [];
-    return parsed.resume.filter((r) => r && (r.kind === 'keyframe' || r.kind === 'continue'));
+    const parsed = JSON.parse(metadata) as { v?: number; resume?: unknown[] };
+    if (!Array.isArray(parsed.resume)) return [];
+    if (parsed.v === 3) return (parsed.resume as ResumePoint[]).filter((r) => r && typeof r.seq === 'number' && typeof r.index === 'number');
+    if (parsed.v !== 2) return [];
+    const out: ResumePoint[] = [];
+    for (const r of parsed.resume as Record<string, unknown>[]) {
+      const base = { stream: String(r.stream), session: String(r.session), seq: Number(r.seq), basePts: Number(r.basePts) };
+      if (r.kind === 'keyframe') out.push({ ...base, index: Number(r.keyIndex), pts: Number(r.keyPts), next: Number(r.nextIndex) });
+      else if (r.kind === 'continue') out.push({ ...base, index: Number(r.lastIndex) + 1, pts: null, next: Number(r.lastIndex) + 1 });
+    }
+    return out;
   } catch {
     return [];
   }

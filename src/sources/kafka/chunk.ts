@@ -1,34 +1,19 @@
-/** The video chunk record (CONTRACTS.md) and its validation. */
+/** The video chunk record (docs/contracts.md) and its validation. */
 import type { IHeaders } from 'kafkajs';
+import type { DeadLetterReason, EncodedChunk } from '../../core/ack.js';
+
+export type { DeadLetterReason } from '../../core/ack.js';
 
 export const MAX_CHUNK_BYTES = 1 << 20;
 export const SUPPORTED_FORMATS = new Set(['mpegts']);
 
-export interface Chunk {
+export interface Chunk extends EncodedChunk {
   topic: string;
   partition: number;
-  offset: string;
   key: Buffer | null;
-  value: Buffer;
   headers: IHeaders;
-  stream: string;
-  session: string;
-  seq: number;
   format: string;
-  epochMs: number;
-  traceparent: string | undefined;
 }
-
-/** Short codes carried in fw-dlq-reason. */
-export type DeadLetterReason =
-  | 'missing-header'
-  | 'invalid-header'
-  | 'unknown-format'
-  | 'out-of-sequence'
-  | 'too-large'
-  | 'decoder-rejected';
-
-export type DeadLetter = (chunk: RawRecord, reason: DeadLetterReason, detail: string) => Promise<void>;
 
 export interface RawRecord {
   topic: string;
@@ -81,5 +66,13 @@ export function parseChunk(r: RawRecord): Chunk | { reason: DeadLetterReason; de
     format: format!,
     epochMs: Number(epochText),
     traceparent: header(r.headers, 'traceparent'),
+    // fw-eos: present (any value but 0/false, the empty one included) on a session's last record.
+    eos: isEos(r.headers),
   };
+}
+
+function isEos(h: IHeaders | undefined): boolean {
+  if (!h || !('fw-eos' in h) || h['fw-eos'] === undefined) return false;
+  const v = header(h, 'fw-eos');
+  return v !== '0' && v !== 'false';
 }

@@ -7,9 +7,15 @@
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { log } from '../../core/log.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { DecodeStage } from '../../decode/sessions.js';
+import type { EncodedChunk, InputAck, ResumePoint } from '../../core/ack.js';
 import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';
-import { parseChunk, type DeadLetterReason, type RawRecord } from './chunk.js';
+import { parseChunk, type Chunk, type DeadLetterReason, type RawRecord } from './chunk.js';
+
+/** What the source hands validated chunks to (the decode stage). */
+export interface ChunkHandler {
+  /** Returns a promise only when the partition must wait before its next record. */
+  handle(chunk: EncodedChunk, input: InputAck): void | Promise<void>;
+}
 import type { KafkaSourceConfig } from './config.js';
 
 export class KafkaSource {
@@ -21,13 +27,15 @@ export class KafkaSource {
   private stopped = false;
   private inProgress = 0;
   private idleWaiter: (() => void) | undefined;
+  /** Resume points read from the group's last commit, by stream + session. */
+  private readonly committed = new Map<string, ResumePoint>();
 
   constructor(
     kafka: Kafka,
     private readonly admin: Admin,
     private readonly producer: Producer,
     private readonly config: KafkaSourceConfig,
-    private readonly decode: DecodeStage,
+    private readonly decode: ChunkHandler,
     private readonly metrics: Metrics,
   ) {
     this.consumer = kafka.consumer({
@@ -68,7 +76,7 @@ export class KafkaSource {
   private async loadResumePoints(): Promise<void> {
     try {
       const res = await this.admin.fetchOffsets({ groupId: this.config.group, topics: [this.config.topic] });
-      for (const t of res) for (const p of t.partitions) this.decode.addResumePoints(parseCommitMetadata(p.metadata));
+      for (const t of res) for (const p of t.partitions) for (const rp of parseCommitMetadata(p.metadata)) this.committed.set(rp.stream + '\u0000' + rp.session, rp);
     } catch (err) {
       log.warn('could not read committed resume points', { err });
     }
@@ -76,7 +84,7 @@ export class KafkaSource {
 
   private tracker(topic: string, partition: number): PartitionTracker {
     let t = this.partitions.get(partition);
-    if (!t) this.partitions.set(partition, (t = new PartitionTracker(topic, partition)));
+    if (!t) this.partitions.set(partition, (t = new PartitionTracker(topic, partition, (c, reason, detail) => this.deadLetter(c as Chunk, reason, detail), this.committed)));
     return t;
   }
 
@@ -96,12 +104,15 @@ export class KafkaSource {
         await this.deadLetter(raw, chunk.reason, chunk.detail);
         return;
       }
-      // While the decoder is backed up, this await holds the partition; keep the group alive meanwhile.
-      const beat = setInterval(() => void heartbeat().catch(() => {}), 1_000);
-      try {
-        await this.decode.handle(chunk, tracker);
-      } finally {
-        clearInterval(beat);
+      const wait = this.decode.handle(chunk, tracker);
+      if (wait) {
+        // While the decoder is backed up, this await holds the partition; keep the group alive meanwhile.
+        const beat = setInterval(() => void heartbeat().catch(() => {}), 1_000);
+        try {
+          await wait;
+        } finally {
+          clearInterval(beat);
+        }
       }
     } finally {
       tracker.handled(message.offset);

@@ -1,0 +1,285 @@
+/**
+ * One stream session on its way from chunks to frames: our demuxer cuts the byte stream into
+ * numbered frames, each frame is decoded, skipped before decoding (sampling, load shedding) or,
+ * when it cannot be decoded (no keyframe yet after a start or a decoder crash), reported. So every
+ * frame found is accounted for at the moment it is found or when its decoder gives it back.
+ *
+ *   chunk → TsDemuxer → FrameNumbering → ShedPolicy (live) → Sampler.before → FfmpegDecoder → Route.push
+ *                                        └───────────── dropped with a reason ─────────────┘
+ */
+import { performance } from 'node:perf_hooks';
+import type { DropReason, Frame } from '../core/frame.js';
+import type { EncodedChunk, InputAck, ResumePoint, SessionAck, SessionEnd } from '../core/ack.js';
+import { log } from '../core/log.js';
+import { poolFor, type BufferPool } from '../core/pool.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { DropReporter } from '../topology/drops.js';
+import { TsDemuxer, type AccessUnit } from './mpegts.js';
+import { FrameNumbering } from './numbering.js';
+import { SHED, ShedPolicy } from './shedding.js';
+import { DECODE_ONLY, LOOK, SKIP, Sampler, type SamplingRule } from './sampling.js';
+import { FfmpegDecoder } from './ffmpeg/decoder.js';
+import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
+
+/** Where frames of a stream go: the model lane's size and queue, and the stream's policies. */
+export interface Route {
+  model: string;
+  width: number;
+  height: number;
+  budgetMs: number;
+  sampling: SamplingRule;
+  /** Hands a frame on; a promise only when it must wait (replay mode, full queue). */
+  push(frame: Frame): void | Promise<void>;
+  /** The session's last frame has been pushed: its open windows (clip models) may close. */
+  sessionEnded(stream: string, session: string): Promise<void>;
+}
+
+/** What every session shares: the decode stage's settings and outlets. */
+export interface SessionContext {
+  config: FfmpegDecodeConfig;
+  metrics: Metrics;
+  drops: DropReporter;
+  /** Live mode with `decode.shedLoad`. */
+  shed: boolean;
+  /** Shutdown in progress: frames a decoder holds are left to the resume point, not reported. */
+  shuttingDown(): boolean;
+  decoderStarted(): void;
+  decoderExited(crashed: boolean): void;
+}
+
+/** Tags that travel with a frame through its decoder. */
+const EMIT = 0;
+/** Sampled out, decoded only because later frames reference it. */
+const SAMPLED = 1;
+/** Finished before a restart: decoded for its references only. */
+const DONE = 2;
+/** Scene sampling: decided on its pixels. */
+const SCENE = 3;
+
+/** Decoder errors reported per session before the rest are only counted. */
+const REJECTED_MEMORY = 64;
+
+export class StreamSession {
+  readonly stream: string;
+  readonly session: string;
+  nextSeq: number;
+  lastChunkAt = Date.now();
+  private readonly demux = new TsDemuxer();
+  private readonly numbering: FrameNumbering;
+  private readonly policy: ShedPolicy | undefined;
+  private readonly sampler: Sampler;
+  private readonly framePool: BufferPool;
+  private readonly epochMs: number;
+  private readonly traceparent: string | undefined;
+  private basePts: number;
+  private decoder: FfmpegDecoder | undefined;
+  /** The next frame fed must be a keyframe (decoder new, or frames were skipped). */
+  private needKey = true;
+  /** Why frames that cannot be decoded for want of a keyframe are dropped. */
+  private gapReason: DropReason = 'decoder-reset';
+  private mustDrain = false;
+  private current: EncodedChunk | undefined;
+  private lastFed: EncodedChunk | undefined;
+  private readonly rejected = new Set<string>();
+  private ending: Promise<void> | undefined;
+  private readonly decodedCount;
+  private readonly decodeStage;
+  private readonly captureToDecoded;
+
+  constructor(
+    first: EncodedChunk,
+    readonly ack: SessionAck,
+    private readonly input: InputAck,
+    readonly route: Route,
+    resume: ResumePoint | undefined,
+    private readonly ctx: SessionContext,
+  ) {
+    this.stream = first.stream;
+    this.session = first.session;
+    this.nextSeq = first.seq;
+    this.epochMs = first.epochMs;
+    this.traceparent = first.traceparent;
+    this.basePts = resume?.basePts ?? Number.NaN;
+    this.numbering = new FrameNumbering(resume);
+    this.sampler = new Sampler(route.sampling, route.width, route.height);
+    this.framePool = poolFor(route.width * route.height * 3);
+    const c = ctx.config;
+    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, freshFraction: c.shedFreshFraction, relaxAfterMs: c.shedRelaxAfterMs, giveUpAfterMs: c.shedGiveUpAfterMs }) : undefined;
+    this.decodedCount = ctx.metrics.framesDecoded.labels({ model: route.model });
+    this.decodeStage = ctx.metrics.stageSeconds.labels({ stage: 'decode' });
+    this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
+  }
+
+  get decoding(): boolean {
+    return !!this.decoder && !this.decoder.isExited;
+  }
+
+  /**
+   * The next chunk of the session (in sequence). Returns a promise only when the caller must wait
+   * before the next one (replay mode: the decoder's input is full), or when the chunk ends the session.
+   */
+  push(chunk: EncodedChunk): void | Promise<void> {
+    this.nextSeq = chunk.seq + 1;
+    this.lastChunkAt = Date.now();
+    this.ack.chunkFed(chunk.seq, chunk.offset);
+    this.current = chunk;
+    this.demux.push(chunk.value, chunk.seq, chunk.offset, this.onUnit);
+    if (chunk.eos) return this.end('eos');
+    if (!this.mustDrain) return;
+    this.mustDrain = false;
+    return this.decoder?.drained();
+  }
+
+  /**
+   * No more chunks: the last frame (a PES without a length ends only here) is found, the decoder
+   * puts out what it holds, and the session's windows close. Idempotent.
+   */
+  end(how: SessionEnd): Promise<void> {
+    if (!this.ending) {
+      this.demux.flush(this.onUnit);
+      this.ack.ended(how);
+      const decoder = this.decoder;
+      this.ending = (decoder ? decoder.close() : Promise.resolve()).then(() => this.route.sessionEnded(this.stream, this.session));
+    }
+    return this.ending;
+  }
+
+  /** Shutdown: the decoder stops at once; what it holds is re-decoded from the resume point next run. */
+  kill(): Promise<void> {
+    return this.decoder?.kill() ?? Promise.resolve();
+  }
+
+  private captureOf(pts: number): number {
+    return this.epochMs + Math.round((pts - this.basePts) * 1000);
+  }
+
+  private drop(index: number, reason: DropReason): void {
+    if (index < this.numbering.doneBelow) return; // finished before the restart
+    this.ctx.drops.drop(this.ack, this.stream, this.session, index, index, reason);
+  }
+
+  /** One frame found by the demuxer (bound once: no closure per frame). */
+  private readonly onUnit = (au: AccessUnit): void => {
+    const index = this.numbering.assign(au.pts);
+    if (index < 0) return;
+    if (Number.isNaN(this.basePts)) this.basePts = au.pts;
+    this.ack.frameFound(index, au.pts, au.key, au.seq, au.offset);
+    const done = index < this.numbering.doneBelow;
+    if (this.policy) {
+      const now = Date.now();
+      const held = this.decoder?.holding ? now - this.captureOf(this.decoder.oldestHeldPts) : 0;
+      const episodes = this.policy.episodes;
+      if (this.policy.decide(now, this.captureOf(au.pts), au.key, held) === SHED) {
+        if (this.policy.episodes !== episodes) {
+          this.ctx.metrics.loadSheds.inc();
+          log.once('info', `shed:${this.stream}`, 'stream fell behind its latency budget; skipping ahead to a fresh keyframe', { stream: this.stream, session: this.session, budgetMs: this.route.budgetMs });
+        }
+        this.ctx.metrics.framesShed.inc();
+        this.needKey = true;
+        this.drop(index, 'overload');
+        return;
+      }
+    }
+    let tag = DONE;
+    if (!done) {
+      const pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
+      if (pre === SKIP) {
+        if (!au.disposable) this.needKey = true;
+        this.drop(index, 'sampled');
+        return;
+      }
+      tag = pre === DECODE_ONLY ? SAMPLED : pre === LOOK ? SCENE : EMIT;
+    } else if (au.disposable) {
+      return; // finished, and nothing needs it as a reference
+    }
+    if (this.needKey && !au.key) {
+      this.drop(index, this.gapReason);
+      return;
+    }
+    if (!this.decoder || this.decoder.isExited) this.startDecoder();
+    this.needKey = false;
+    this.gapReason = 'decoder-reset';
+    this.lastFed = this.current;
+    if (!this.decoder!.feed(au, index, tag)) this.mustDrain = true;
+  };
+
+  private startDecoder(): void {
+    const decoder: FfmpegDecoder = new FfmpegDecoder({
+      codec: this.demux.codec ?? 'h264',
+      width: this.route.width,
+      height: this.route.height,
+      ffmpegPath: this.ctx.config.ffmpegPath,
+      inputBufferBytes: this.ctx.config.inputBufferBytes,
+      hooks: {
+        frame: this.onFrame,
+        error: (line) => this.onDecoderError(line),
+        exited: (code, signal, held, lastLines) => {
+          if (this.decoder === decoder) this.decoder = undefined;
+          const crashed = code !== 0 && !this.ending;
+          this.ctx.decoderExited(crashed);
+          if (this.ctx.shuttingDown()) return;
+          // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
+          for (const h of held) if (h.tag !== DONE) this.drop(h.index, 'decoder-reset');
+          if (!crashed) return;
+          this.needKey = true;
+          log.once('warn', `decoder-exit:${this.stream}:${this.session}`, 'decoder exited; restarting at the next keyframe', {
+            stream: this.stream,
+            session: this.session,
+            code,
+            signal,
+            ffmpeg: lastLines.split('\n').slice(-3).join(' | '),
+          });
+        },
+      },
+    });
+    this.decoder = decoder;
+    this.ctx.decoderStarted();
+  }
+
+  /** A decoded frame (bound once). */
+  private readonly onFrame = (data: Buffer, index: number, pts: number, key: boolean, tag: number, fedAt: number): void | Promise<void> => {
+    this.decodedCount.inc();
+    if (tag === DONE || tag === SAMPLED) {
+      this.framePool.give(data);
+      if (tag === DONE) this.ctx.metrics.framesResumeSkipped.inc();
+      else this.drop(index, 'sampled');
+      return;
+    }
+    const ptsMs = Math.round((pts - this.basePts) * 1000);
+    const captureTs = this.epochMs + ptsMs;
+    const now = performance.now();
+    const frame: Frame = {
+      stream: this.stream,
+      session: this.session,
+      index,
+      ptsMs,
+      captureTs,
+      deadlineTs: captureTs + this.route.budgetMs,
+      keyframe: key,
+      data,
+      traceparent: this.traceparent,
+      decodedAt: now,
+      owner: this.ack,
+    };
+    if (tag === SCENE) {
+      const skip = this.sampler.decide(frame, key);
+      if (skip) {
+        this.framePool.give(data);
+        this.drop(index, skip);
+        return;
+      }
+    }
+    this.decodeStage.observe((now - fedAt) / 1000);
+    this.captureToDecoded.observe((Date.now() - captureTs) / 1000);
+    return this.route.push(frame);
+  };
+
+  /** ffmpeg rejected bytes: the chunk most recently fed goes to the dead-letter topic (once). */
+  private onDecoderError(line: string): void {
+    const c = this.lastFed;
+    if (!c || this.rejected.has(c.offset)) return;
+    if (this.rejected.size >= REJECTED_MEMORY) this.rejected.clear();
+    this.rejected.add(c.offset);
+    void this.input.reject(c, 'decoder-rejected', line.replace(/^(\[[^\]]*\]\s*)+/, '').slice(0, 300));
+  }
+}
