@@ -60,10 +60,10 @@ export class TsDemuxer {
    * decode order. Synchronous; `out` must not keep the AccessUnit object (its `data` it may).
    */
   push(buf: Buffer, seq: number, offset: string, out: (au: AccessUnit) => void): void {
-    this.chunkSeq = seq;
-    this.chunkOffset = offset;
     let p = 0;
     if (this.carryLen > 0) {
+      // The carried packet began in an earlier chunk: a frame starting in it belongs to that chunk
+      // (a resume from this chunk would never see the packet's start).
       const need = PACKET - this.carryLen;
       if (buf.length < need) {
         buf.copy(this.carry, this.carryLen);
@@ -77,6 +77,8 @@ export class TsDemuxer {
         p = need;
       } // else: lost sync; resynchronise within this chunk
     }
+    this.chunkSeq = seq;
+    this.chunkOffset = offset;
     while (p < buf.length) {
       if (buf[p] !== SYNC) {
         p = resync(buf, p);

@@ -36,7 +36,7 @@ import {
  * ffmpeg decoders of the processor: MPEG-TS read from stdin (input options may sit between
  * `-f mpegts` and `-i pipe:0`, so a regular expression, for pgrep -f too).
  */
-const DECODER_PATTERN = 'ffmpeg -f mpegts .*-i pipe:0';
+const DECODER_PATTERN = 'ffmpeg .*-f h(264|evc) .*-i pipe:0';
 const DECODER_RE = new RegExp(DECODER_PATTERN);
 
 describe('crash: SIGKILL mid-stream, a successor resumes', { timeout: 150_000 }, () => {
