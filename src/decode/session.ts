@@ -16,9 +16,9 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { DropReporter } from '../topology/drops.js';
 import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
-import { SHED, ShedPolicy } from './shedding.js';
+import { LATE, SHED, ShedPolicy } from './shedding.js';
 import { DECODE_ONLY, LOOK, SKIP, Sampler, type SamplingRule } from './sampling.js';
-import { FfmpegDecoder } from './ffmpeg/decoder.js';
+import type { DecoderSpares, FfmpegDecoder } from './ffmpeg/decoder.js';
 import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
 
 /** Where frames of a stream go: the model lane's size and queue, and the stream's policies. */
@@ -41,6 +41,7 @@ export interface SessionContext {
   drops: DropReporter;
   /** Live mode with `decode.shedLoad`. */
   shed: boolean;
+  spares: DecoderSpares;
   /** Shutdown in progress: frames a decoder holds are left to the resume point, not reported. */
   shuttingDown(): boolean;
   decoderStarted(): void;
@@ -55,6 +56,8 @@ const SAMPLED = 1;
 const DONE = 2;
 /** Scene sampling: decided on its pixels. */
 const SCENE = 3;
+/** Too late to classify, decoded because later frames reference it: dropped as `deadline`. */
+const TOO_LATE = 4;
 
 /** Decoder errors reported per session before the rest are only counted. */
 const REJECTED_MEMORY = 64;
@@ -104,7 +107,7 @@ export class StreamSession {
     this.sampler = new Sampler(route.sampling, route.width, route.height);
     this.framePool = poolFor(route.width * route.height * 3);
     const c = ctx.config;
-    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, freshFraction: c.shedFreshFraction, relaxAfterMs: c.shedRelaxAfterMs, giveUpAfterMs: c.shedGiveUpAfterMs }) : undefined;
+    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, shedAfterBudgets: c.shedAfterBudgets, freshFraction: c.shedFreshFraction, relaxAfterMs: c.shedRelaxAfterMs, giveUpAfterMs: c.shedGiveUpAfterMs }) : undefined;
     this.decodedCount = ctx.metrics.framesDecoded.labels({ model: route.model });
     this.decodeStage = ctx.metrics.stageSeconds.labels({ stage: 'decode' });
     this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
@@ -165,11 +168,16 @@ export class StreamSession {
     if (Number.isNaN(this.basePts)) this.basePts = au.pts;
     this.ack.frameFound(index, au.pts, au.key, au.seq, au.offset);
     const done = index < this.numbering.doneBelow;
+    let late = false;
     if (this.policy) {
       const now = Date.now();
-      const held = this.decoder?.holding ? now - this.captureOf(this.decoder.oldestHeldPts) : 0;
+      // A decoder that has not put out its first frame yet is starting, not behind.
+      const d = this.decoder;
+      const held = d && d.holding && d.emitted > 0 ? now - this.captureOf(d.oldestHeldPts) : 0;
       const episodes = this.policy.episodes;
-      if (this.policy.decide(now, this.captureOf(au.pts), au.key, held) === SHED) {
+      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held);
+      late = decision === LATE;
+      if (decision === SHED) {
         if (this.policy.episodes !== episodes) {
           this.ctx.metrics.loadSheds.inc();
           log.once('info', `shed:${this.stream}`, 'stream fell behind its latency budget; skipping ahead to a fresh keyframe', { stream: this.stream, session: this.session, budgetMs: this.route.budgetMs });
@@ -188,7 +196,11 @@ export class StreamSession {
         this.drop(index, 'sampled');
         return;
       }
-      tag = pre === DECODE_ONLY ? SAMPLED : pre === LOOK ? SCENE : EMIT;
+      tag = late ? TOO_LATE : pre === DECODE_ONLY ? SAMPLED : pre === LOOK ? SCENE : EMIT;
+      if (tag === TOO_LATE && au.disposable) {
+        this.drop(index, 'deadline');
+        return;
+      }
     } else if (au.disposable) {
       return; // finished, and nothing needs it as a reference
     }
@@ -204,13 +216,7 @@ export class StreamSession {
   };
 
   private startDecoder(): void {
-    const decoder: FfmpegDecoder = new FfmpegDecoder({
-      codec: this.demux.codec ?? 'h264',
-      width: this.route.width,
-      height: this.route.height,
-      ffmpegPath: this.ctx.config.ffmpegPath,
-      inputBufferBytes: this.ctx.config.inputBufferBytes,
-      hooks: {
+    const decoder: FfmpegDecoder = this.ctx.spares.take(this.demux.codec ?? 'h264', this.route.width, this.route.height, {
         frame: this.onFrame,
         error: (line) => this.onDecoderError(line),
         exited: (code, signal, held, lastLines) => {
@@ -230,7 +236,6 @@ export class StreamSession {
             ffmpeg: lastLines.split('\n').slice(-3).join(' | '),
           });
         },
-      },
     });
     this.decoder = decoder;
     this.ctx.decoderStarted();
@@ -239,10 +244,10 @@ export class StreamSession {
   /** A decoded frame (bound once). */
   private readonly onFrame = (data: Buffer, index: number, pts: number, key: boolean, tag: number, fedAt: number): void | Promise<void> => {
     this.decodedCount.inc();
-    if (tag === DONE || tag === SAMPLED) {
+    if (tag === DONE || tag === SAMPLED || tag === TOO_LATE) {
       this.framePool.give(data);
       if (tag === DONE) this.ctx.metrics.framesResumeSkipped.inc();
-      else this.drop(index, 'sampled');
+      else this.drop(index, tag === SAMPLED ? 'sampled' : 'deadline');
       return;
     }
     const ptsMs = Math.round((pts - this.basePts) * 1000);

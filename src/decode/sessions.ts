@@ -9,6 +9,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { DropReporter } from '../topology/drops.js';
 import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
 import { StreamSession, type Route, type SessionContext } from './session.js';
+import { DecoderSpares } from './ffmpeg/decoder.js';
 
 export type { Route } from './session.js';
 
@@ -28,11 +29,14 @@ export class DecodeStage {
   private shuttingDown = false;
   private decoders = 0;
   private readonly ctx: SessionContext;
+  private readonly spares: DecoderSpares;
 
   constructor(private readonly o: DecodeStageOptions) {
     this.idleTimer = setInterval(() => this.endIdle(), Math.min(1000, o.config.idleTimeoutMs / 2));
     this.idleTimer.unref();
+    this.spares = new DecoderSpares({ ffmpegPath: o.config.ffmpegPath, inputBufferBytes: o.config.inputBufferBytes });
     this.ctx = {
+      spares: this.spares,
       config: o.config,
       metrics: o.metrics,
       drops: o.drops,
@@ -44,6 +48,11 @@ export class DecodeStage {
         if (crashed && !this.shuttingDown) o.metrics.decoderRestarts.inc();
       },
     };
+  }
+
+  /** Starts a spare decoder for a model input size ahead of the first stream (H.264, the common case). */
+  warm(width: number, height: number): void {
+    this.spares.warm('h264', width, height);
   }
 
   get activeDecoders(): number {
@@ -97,5 +106,6 @@ export class DecodeStage {
     clearInterval(this.idleTimer);
     await Promise.all([...this.streams.values()].map((st) => st.kill()));
     await Promise.all(this.ending);
+    await this.spares.close();
   }
 }

@@ -1,15 +1,19 @@
 /**
- * Live-mode load shedding, per frame and before decoding. A frame already past its budget when
- * it arrives (a backlog in Kafka: the processor started late, a partition was held up) or whose
+ * Live-mode load shedding, per frame and before decoding. A frame far past its budget when it
+ * arrives (a backlog in Kafka: the processor started late, a partition was held up) or whose
  * decoder is a budget behind (the machine cannot keep up) would only be decoded to be dropped, so
  * it is skipped undecoded and reported `overload`. Decoding can only resume at a keyframe, so
  * once shedding, every frame is skipped until a keyframe fresh enough that its GOP can make it.
+ * A frame only a little late (a burst after a network hiccup) is still decoded, because the
+ * fresher frames behind it reference it, but not classified: it is dropped as `deadline`.
  *
  * Pure: the caller passes the clock, so it is tested with a fake one.
  */
 
 export interface ShedSettings {
   budgetMs: number;
+  /** A frame more than this many budgets old on arrival starts shedding (between one and this many: LATE). */
+  shedAfterBudgets: number;
   /** A keyframe this fresh (fraction of the budget) ends shedding. */
   freshFraction: number;
   /** Shedding this long, a keyframe up to a whole budget old will do. */
@@ -20,7 +24,9 @@ export interface ShedSettings {
 
 export const FEED = 0;
 export const SHED = 1;
-export type ShedDecision = typeof FEED | typeof SHED;
+/** Decode (later frames reference it) but do not classify: it cannot make its deadline. */
+export const LATE = 2;
+export type ShedDecision = typeof FEED | typeof SHED | typeof LATE;
 
 export class ShedPolicy {
   shedding = false;
@@ -32,12 +38,17 @@ export class ShedPolicy {
 
   /**
    * One frame, in decode order: its capture time, whether it is a keyframe, and how far behind the
-   * decoder is (capture age of the oldest frame it holds; 0 when it holds none).
+   * decoder is (capture age of the oldest frame it holds; 0 when it holds none or has not yet
+   * put out its first frame: a decoder's start is not a backlog).
    */
   decide(now: number, captureTs: number, key: boolean, decoderLagMs: number): ShedDecision {
     const budget = this.s.budgetMs;
     if (!this.shedding) {
-      if (now - captureTs <= budget && decoderLagMs <= budget) return FEED;
+      const age = now - captureTs;
+      if (decoderLagMs <= budget) {
+        if (age <= budget) return FEED;
+        if (age <= budget * this.s.shedAfterBudgets) return LATE;
+      }
       this.shedding = true;
       this.since = now;
       this.episodes++;

@@ -227,6 +227,7 @@ export class Pipeline {
       metrics: this.metrics,
       shed: t.batch.mode === 'live' && t.decode.shedLoad,
     });
+    for (const l of this.lanes) this.decode.warm(l.spec.width, l.spec.height);
     this.source = new KafkaSource(this.kafka, this.admin, this.producer, src, this.decode, this.metrics);
 
     this.http = await startHttp(t.http.listen, this.metrics, { notReadyReason: () => this.notReadyReason() });

@@ -1,16 +1,19 @@
 /** Load shedding and frame numbering on a fake clock: pure decisions, no decoder. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FEED, SHED, ShedPolicy } from '../../src/decode/shedding.js';
+import { FEED, LATE, SHED, ShedPolicy } from '../../src/decode/shedding.js';
 import { FrameNumbering } from '../../src/decode/numbering.js';
 
-const settings = { budgetMs: 250, freshFraction: 0.5, relaxAfterMs: 2000, giveUpAfterMs: 5000 };
+const settings = { budgetMs: 250, shedAfterBudgets: 2, freshFraction: 0.5, relaxAfterMs: 2000, giveUpAfterMs: 5000 };
 
 test('fresh frames are fed; a frame past its budget starts shedding, which lasts until a fresh keyframe', () => {
   const p = new ShedPolicy(settings);
   const now = 10_000;
   assert.equal(p.decide(now, now - 100, false, 0), FEED);
-  assert.equal(p.decide(now, now - 251, false, 0), SHED, 'past the budget on arrival');
+  assert.equal(p.decide(now, now - 251, false, 0), LATE, 'a little late: decoded for the frames that reference it, not classified');
+  assert.equal(p.decide(now, now - 500, false, 0), LATE);
+  assert.equal(p.episodes, 0);
+  assert.equal(p.decide(now, now - 501, false, 0), SHED, 'more than two budgets late on arrival');
   assert.equal(p.episodes, 1);
   assert.equal(p.decide(now, now - 10, false, 0), SHED, 'a fresh P-frame cannot be decoded without its GOP');
   assert.equal(p.decide(now, now - 200, true, 0), SHED, 'a keyframe older than half the budget leaves its GOP no room');
@@ -38,6 +41,14 @@ test('keyframes never that fresh: after 2 s a whole budget will do, after 5 s an
   assert.equal(p.episodes, 2);
   assert.equal(p.decide(t0 + 7039, t0 + 7039 - 900, true, 0), SHED);
   assert.equal(p.decide(t0 + 7040, t0 + 7040 - 900, true, 0), FEED, 'gave up waiting: a camera whose clock is off is decoded (and dropped as deadline)');
+});
+
+test('a burst after a hiccup: late frames are decoded (LATE) and the stream goes on without shedding', () => {
+  const p = new ShedPolicy(settings);
+  const ages = [20, 394, 361, 323, 286, 252, 213, 177, 139, 30];
+  const got = ages.map((a, i) => p.decide(1000 + i, 1000 + i - a, false, 0));
+  assert.deepEqual(got, [FEED, LATE, LATE, LATE, LATE, LATE, FEED, FEED, FEED, FEED]);
+  assert.equal(p.episodes, 0);
 });
 
 test('a backlog: thousands of stale frames are shed without a decision costing anything but arithmetic', () => {

@@ -17,8 +17,13 @@ export const ffmpegDecodeSchema = z
       .boolean()
       .default(true)
       .describe(
-        "Live mode: a frame that arrives past its budget, or whose stream's decoder is a budget behind, is skipped without decoding (`overload`), and so is every frame after it until a keyframe fresh enough for its GOP to make it (`shedFreshFraction`). Ignored in replay mode.",
+        "Live mode: a frame that arrives more than `shedAfterBudgets` budgets after capture, or whose stream's decoder is a budget behind, is skipped without decoding (`overload`), and so is every frame after it until a keyframe fresh enough for its GOP to make it (`shedFreshFraction`). Ignored in replay mode.",
       ),
+    shedAfterBudgets: z
+      .number()
+      .min(1)
+      .default(2)
+      .describe('A frame this many budgets old on arrival starts shedding. One between one budget and this is still decoded (fresher frames after it reference it) and dropped as `deadline`, so a burst after a network hiccup costs no GOP.'),
     shedFreshFraction: z
       .number()
       .gt(0)

@@ -33,7 +33,8 @@ export interface DecoderOptions {
   codec: VideoCodec;
   width: number;
   height: number;
-  hooks: DecoderHooks;
+  /** Given now, or later with `attach` (a spare started ahead of need). */
+  hooks?: DecoderHooks;
   ffmpegPath?: string;
   /** Bytes of stdin buffered before `feed` reports backpressure. */
   inputBufferBytes?: number;
@@ -65,6 +66,12 @@ const OUTPUT_ARGS = [
   '-nostats',
   '-f', 'rawvideo',
 ];
+
+const IDLE_HOOKS: DecoderHooks = { frame: () => {}, error: () => {}, exited: () => {} };
+
+export function decoderKey(codec: VideoCodec, width: number, height: number): string {
+  return `${codec}:${width}x${height}`;
+}
 
 /** Frames fed and not yet out: a small ring (the low-delay decoder holds at most a few). */
 class Held {
@@ -177,8 +184,10 @@ export class FfmpegDecoder {
   /** Frames this decoder has put out. */
   emitted = 0;
   private readonly taken = { index: 0, pts: 0, key: false, tag: 0, fedAt: 0 };
+  private hooks: DecoderHooks;
 
   constructor(private readonly opts: DecoderOptions) {
+    this.hooks = opts.hooks ?? IDLE_HOOKS;
     this.frameBytes = opts.width * opts.height * 3;
     this.pool = poolFor(this.frameBytes);
     this.buf = this.pool.take();
@@ -208,6 +217,12 @@ export class FfmpegDecoder {
     this.out.on('end', () => this.onOutEnd());
     this.out.on('close', () => this.onOutEnd());
     this.out.on('error', () => this.onOutEnd());
+  }
+
+  /** A spare's owner arrives. */
+  attach(hooks: DecoderHooks): this {
+    this.hooks = hooks;
+    return this;
   }
 
   get isExited(): boolean {
@@ -294,7 +309,7 @@ export class FfmpegDecoder {
       this.buf = this.pool.take();
       this.emitted++;
       const t = this.taken;
-      const wait = this.opts.hooks.frame(data, t.index, t.pts, t.key, t.tag, t.fedAt);
+      const wait = this.hooks.frame(data, t.index, t.pts, t.key, t.tag, t.fedAt);
       if (wait) {
         this.waiting = true;
         this.out.pause();
@@ -323,7 +338,7 @@ export class FfmpegDecoder {
     this.lastLines.push(line);
     // After the input ends, the delimiter written after the last frame is an empty access unit.
     if (this.closingFlag) return;
-    if (line.includes('[error]') || line.includes('[fatal]')) this.opts.hooks.error(line);
+    if (line.includes('[error]') || line.includes('[fatal]')) this.hooks.error(line);
   }
 
   private onExit(code: number | null, signal: string | null, resolve: () => void): void {
@@ -332,8 +347,49 @@ export class FfmpegDecoder {
     // Frames still in stdout's pipe are handed on first; then what never came out is reported.
     void this.framesDone.then(() => {
       this.pool.give(this.buf);
-      this.opts.hooks.exited(code, signal, this.held.drain(), this.lastLines.join('\n'));
+      this.hooks.exited(code, signal, this.held.drain(), this.lastLines.join('\n'));
       resolve();
     });
+  }
+}
+
+/**
+ * A started decoder waiting for each (codec, size) in use, so a new session's first frame does
+ * not wait for ffmpeg to start: ~120 ms here (its shared libraries), ~600 ms for the first one of
+ * a process (fluent-ffmpeg's capability probes). An idle spare only blocks on its stdin.
+ */
+export class DecoderSpares {
+  private readonly spares = new Map<string, FfmpegDecoder>();
+  private closed = false;
+
+  constructor(private readonly base: { ffmpegPath?: string; inputBufferBytes?: number }) {}
+
+  /** A running decoder for these parameters with `hooks` attached; a new spare starts behind it. */
+  take(codec: VideoCodec, width: number, height: number, hooks: DecoderHooks): FfmpegDecoder {
+    const key = decoderKey(codec, width, height);
+    const spare = this.spares.get(key);
+    this.spares.delete(key);
+    const dec = spare && !spare.isExited ? spare.attach(hooks) : new FfmpegDecoder({ ...this.base, codec, width, height, hooks });
+    this.warm(codec, width, height);
+    return dec;
+  }
+
+  /** Starts a spare for these parameters unless one is waiting. */
+  warm(codec: VideoCodec, width: number, height: number): void {
+    const key = decoderKey(codec, width, height);
+    if (this.closed || this.spares.get(key)?.isExited === false) return;
+    this.spares.set(key, new FfmpegDecoder({ ...this.base, codec, width, height }));
+  }
+
+  get count(): number {
+    return this.spares.size;
+  }
+
+  /** Stops every spare. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.spares.values()];
+    this.spares.clear();
+    await Promise.all(all.map((d) => d.kill()));
   }
 }
