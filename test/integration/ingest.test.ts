@@ -19,6 +19,8 @@ import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BROKERS = (process.env.FRAMEWIRE_BROKERS || '127.0.0.1:9092').split(',');
 const TS_PACKET = 188;
+/** How much later than its chunk was produced a paced, encoded frame may claim to be captured. */
+const ENCODE_JITTER_MS = 10;
 const PATTERN_100 = 'lavfi:testsrc2=size=320x240:rate=25,trim=end_frame=100';
 
 const kafka = new Kafka({ clientId: 'framewire-ingest-test', brokers: BROKERS, logLevel: logLevel.ERROR });
@@ -298,11 +300,15 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     const ends: number[] = [];
     let offset = 0;
     for (const r of records) ends.push((offset += r.value.length));
+    // The epoch is the best of the first 300 ms; a later frame that x264 encodes faster than any
+    // of those may come out a few ms sooner than they predict (2 cores shared: 1 ms seen).
+    let worst = -Infinity;
     for (const [pts, pos] of packets) {
       const claimed = epoch + (pts - pts0) * 1000;
-      const rec = records[ends.findIndex((end) => pos < end)]!;
-      assert.ok(claimed <= rec.timestamp, `frame at ${pts}s claims ${claimed}, its chunk was produced at ${rec.timestamp}`);
+      worst = Math.max(worst, claimed - records[ends.findIndex((end) => pos < end)]!.timestamp);
     }
+    console.log(`# paced lavfi: worst claimed capture − produced ${worst.toFixed(1)} ms`);
+    assert.ok(worst <= ENCODE_JITTER_MS, `a frame claims a capture time ${worst.toFixed(1)} ms after its chunk was produced`);
   });
 
   test('a missing input file rejects with INGEST_SOURCE_FAILED and leaves no ffmpeg behind', { timeout: 30_000 }, async () => {
@@ -360,6 +366,7 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.equal(await ingestCommand(['--stream']), 2);
     assert.equal(await ingestCommand(['--input', 'lavfi:testsrc2']), 2);
     assert.equal(await ingestCommand(['--stream', 's', '--input', 'x', '--bogus']), 2);
+    assert.equal(await ingestCommand(['--stream', 's', '--input', 'x', '--codec', 'h265']), 2);
 
     const topic = newTopic();
     const brokers = BROKERS.join(',');

@@ -282,4 +282,26 @@ describe('framewire ingest from RTSP', { timeout: 90_000 }, () => {
       await camera.stop();
     }
   });
+
+  test('a camera that goes away mid-stream still ends the session with exactly one fw-eos record', { timeout: 60_000 }, async (t) => {
+    if (skip) return t.skip(skip);
+    const camera = await startCamera();
+    const topic = await logAppendTopic();
+    const stream = `cam-${rand()}`;
+    let outcome: unknown;
+    try {
+      const running = runIngest({ stream, input: camera.url, brokers: BROKERS, topic, signal: AbortSignal.timeout(20_000) });
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      await camera.stop();
+      outcome = await running.then((r) => r, (err: unknown) => err);
+    } finally {
+      await camera.stop();
+    }
+    // The server closing the connection is an end of input to ffmpeg (or an error): either way the session is over.
+    const produced = await consumeAll(topic, 1_000_000, 5000);
+    assert.ok(produced.length > 1, `only ${produced.length} records (${String(outcome)})`);
+    const eos = produced.map((r, i) => (r.headers['fw-eos'] === '1' ? i : -1)).filter((i) => i >= 0);
+    assert.deepEqual(eos, [produced.length - 1], 'fw-eos must be on the last record only');
+    produced.forEach((r, i) => assert.equal(r.headers['fw-seq'], String(i)));
+  });
 });
