@@ -69,8 +69,9 @@ export const CHUNK_FORMAT = 'mpegts';
 
 /**
  * Default idle time before a partial chunk is sent: none. With -flush_packets 1 each stdout read
- * is one frame's packets, so a read followed by nothing buffered is a whole frame (measured: the
- * same number of records as a 10 ms linger at 25 fps, each frame 10 ms sooner; README).
+ * is one frame's packets, so a read followed by nothing buffered is a whole frame. Measured with a
+ * paced 320x240 25 fps pattern, 5 s, 3 runs each: 115 records for 122 frames vs 111 for 120 with a
+ * 10 ms linger, capture→appended median 14 ms vs 20 ms.
  */
 const LINGER_MS = 0;
 /**
