@@ -50,6 +50,10 @@ apt_install() {
 
 install_system() {
   local pkgs=(ffmpeg python3 python3-venv libpython3-dev)
+  # A live RTSP camera for the ingest tests (test/helpers/rtsp-server.py): GStreamer's RTSP
+  # server, its Python bindings, and x264enc/rtph264pay/appsrc.
+  pkgs+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-ugly gstreamer1.0-tools)
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)

@@ -1,17 +1,19 @@
 /**
- * `framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop]`
+ * `framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto]`
  * Exit codes: 0 when the input ended (or SIGINT/SIGTERM stopped it cleanly), 1 on failure, 2 on bad arguments.
  */
 import { parseArgs } from 'node:util';
-import { runIngest } from './ingest.js';
+import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
 
-const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop]
+const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto]
   --stream ID    stream id (record key and fw-stream header)
   --input SRC    file path, rtsp:// or http(s):// URL, or lavfi:<filtergraph> test pattern
   --brokers B    comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default 127.0.0.1:9092)
   --topic T      chunk topic (env FRAMEWIRE_CHUNKS_TOPIC, default video.chunks)
   --realtime     pace at the source frame rate
   --loop         repeat a file forever as one continuous session
+  --codec C      copy: remux the source's H.264/H.265; x264: encode (veryfast, zerolatency);
+                 auto (default): copy when the source is H.264, else x264 (lavfi: always x264)
 `;
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
@@ -31,6 +33,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
         topic: { type: 'string' },
         realtime: { type: 'boolean' },
         loop: { type: 'boolean' },
+        codec: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -51,6 +54,9 @@ export async function ingestCommand(argv: string[]): Promise<number> {
   const topic = values.topic ?? (process.env.FRAMEWIRE_CHUNKS_TOPIC || DEFAULT_TOPIC);
   if (!topic) return usageError('--topic must not be empty');
 
+  const codec = (values.codec ?? 'auto') as IngestCodec;
+  if (!INGEST_CODECS.includes(codec)) return usageError(`--codec must be one of ${INGEST_CODECS.join(', ')}`);
+
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.on('SIGINT', onSignal);
@@ -63,11 +69,13 @@ export async function ingestCommand(argv: string[]): Promise<number> {
       topic,
       realtime: values.realtime ?? false,
       loop: values.loop ?? false,
+      codec,
       signal: controller.signal,
     });
     const stopped = controller.signal.aborted ? ' (stopped by signal)' : '';
+    const how = result.codec === 'copy' ? 'remuxed' : 'encoded';
     process.stderr.write(
-      `framewire ingest: stream ${values.stream} session ${result.session}: ${result.chunks} chunks, ${result.bytes} bytes to ${topic}${stopped}\n`,
+      `framewire ingest: stream ${values.stream} session ${result.session} (${how}): ${result.chunks} chunks, ${result.bytes} bytes to ${topic}${stopped}\n`,
     );
     return 0;
   } catch (err) {

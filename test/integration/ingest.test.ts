@@ -19,6 +19,8 @@ import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BROKERS = (process.env.FRAMEWIRE_BROKERS || '127.0.0.1:9092').split(',');
 const TS_PACKET = 188;
+/** How much later than its chunk was produced a paced, encoded frame may claim to be captured. */
+const ENCODE_JITTER_MS = 10;
 const PATTERN_100 = 'lavfi:testsrc2=size=320x240:rate=25,trim=end_frame=100';
 
 const kafka = new Kafka({ clientId: 'framewire-ingest-test', brokers: BROKERS, logLevel: logLevel.ERROR });
@@ -73,6 +75,32 @@ async function consume(topic: string, expected?: number, timeoutMs = 15_000): Pr
   return records;
 }
 
+/** As consume, with each record's producer timestamp (kafkajs stamps a record when it sends it). */
+async function consumeWithTimestamps(topic: string, expected: number): Promise<(ChunkRecord & { timestamp: number })[]> {
+  const consumer = kafka.consumer({ groupId: `fw-test-${rand()}`, maxWaitTimeInMs: 250 });
+  const records: (ChunkRecord & { timestamp: number })[] = [];
+  let done!: () => void;
+  const complete = new Promise<void>((resolve) => (done = resolve));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+        records.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers, timestamp: Number(message.timestamp) });
+        if (records.length >= expected) done();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([complete, new Promise<void>((resolve) => (timer = setTimeout(resolve, 15_000)))]);
+    clearTimeout(timer);
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
 function probeStream(ts: Buffer): { codec: string; frames: number } {
   const out = execFileSync(
     'ffprobe',
@@ -112,11 +140,42 @@ function processesMentioning(needle: string): number[] {
   return pids;
 }
 
+/** Lengths of the video PES packets (PID 0x100) that start in a TS stream. */
+function videoPesLengths(ts: Buffer): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + TS_PACKET <= ts.length; i += TS_PACKET) {
+    assert.equal(ts[i], 0x47, `lost TS sync at ${i}`);
+    const pid = ((ts[i + 1]! & 0x1f) << 8) | ts[i + 2]!;
+    if (pid !== 0x100 || (ts[i + 1]! & 0x40) === 0) continue;
+    let p = i + 4;
+    if (ts[i + 3]! & 0x20) p += 1 + ts[p]!;
+    out.push(ts.readUInt16BE(p + 4));
+  }
+  return out;
+}
+
+/** Captures what the code under test writes to stderr (the logger's JSON lines) while `fn` runs. */
+async function withStderr<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
+  const original = process.stderr.write.bind(process.stderr);
+  let text = '';
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  try {
+    return { value: await fn(), stderr: text };
+  } finally {
+    process.stderr.write = original;
+  }
+}
+
 /** Headers, key and order every chunk topic must satisfy; returns the concatenated stream. */
 function assertChunkContract(records: ChunkRecord[], stream: string, session: string, maxChunk: number): Buffer {
   assert.ok(records.length > 0, 'no records');
   const epoch = records[0]!.headers['fw-epoch-ms'];
   records.forEach((r, i) => {
+    // Exactly one end-of-session marker, on the last record.
+    assert.equal(r.headers['fw-eos'], i === records.length - 1 ? '1' : undefined, `record ${i} of ${records.length} fw-eos`);
     assert.equal(r.key, stream, `record ${i} key`);
     assert.equal(r.headers['fw-stream'], stream, `record ${i} fw-stream`);
     assert.equal(r.headers['fw-session'], session, `record ${i} fw-session`);
@@ -172,6 +231,84 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.equal(ts[0], 0x47, 'stream starts with a TS sync byte');
 
     assert.deepEqual(probeStream(ts), { codec: 'h264', frames: 100 });
+    // -omit_video_pes_length 0: every (small) frame's PES says how long it is.
+    const pes = videoPesLengths(ts);
+    assert.equal(pes.length, 100);
+    assert.ok(pes.every((len) => len > 0), `PES lengths ${pes.filter((l) => l === 0).length} of 100 are 0`);
+  });
+
+  test('--codec: an H.264 file is remuxed (auto, copy) with a B-frame warning, re-encoded (x264), a non-H.264 one encoded', { timeout: 60_000 }, async () => {
+    const h264 = join(scratch, `bframes-${rand()}.mp4`);
+    // libx264's default preset: 3 B-frames, written into its SEI as "bframes=3".
+    execFileSync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi',
+      '-i', 'testsrc2=size=160x120:rate=25,trim=end_frame=30', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', h264]);
+    const mpeg4 = join(scratch, `mpeg4-${rand()}.avi`);
+    execFileSync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi',
+      '-i', 'testsrc2=size=160x120:rate=25,trim=end_frame=30', '-c:v', 'mpeg4', mpeg4]);
+
+    const run = async (input: string, codec?: 'copy' | 'x264' | 'auto') => {
+      const topic = newTopic();
+      const stream = `cam-${rand()}`;
+      const { value: result, stderr } = await withStderr(() => runIngest({ stream, input, brokers: BROKERS, topic, codec }));
+      const ts = assertChunkContract(await consume(topic, result.chunks), stream, result.session, MAX_CHUNK_BYTES);
+      return { result, stderr, ts, probe: probeStream(ts) };
+    };
+    const bWarnings = (stderr: string) => stderr.split('\n').filter((l) => l.includes('B-frames')).length;
+
+    const auto = await run(h264);
+    assert.equal(auto.result.codec, 'copy');
+    assert.deepEqual(auto.probe, { codec: 'h264', frames: 30 });
+    assert.ok(auto.ts.includes('bframes=3'), 'auto did not keep the source encoder\'s stream');
+    assert.equal(bWarnings(auto.stderr), 1, `expected one B-frame warning, stderr: ${auto.stderr}`);
+
+    const copy = await run(h264, 'copy');
+    assert.equal(copy.result.codec, 'copy');
+    assert.ok(copy.ts.includes('bframes=3'));
+
+    const x264 = await run(h264, 'x264');
+    assert.equal(x264.result.codec, 'x264');
+    assert.deepEqual(x264.probe, { codec: 'h264', frames: 30 });
+    assert.ok(x264.ts.includes('bframes=0') && !x264.ts.includes('bframes=3'), 'x264 did not re-encode with zerolatency');
+
+    const encoded = await run(mpeg4);
+    assert.equal(encoded.result.codec, 'x264');
+    assert.deepEqual(encoded.probe, { codec: 'h264', frames: 30 });
+    assert.equal(bWarnings(encoded.stderr), 0);
+
+    await assert.rejects(runIngest({ stream: 's', input: mpeg4, brokers: BROKERS, topic: newTopic(), codec: 'copy' }), (err: unknown) => {
+      assert.ok(err instanceof FramewireError);
+      assert.equal(err.code, 'INGEST_SOURCE_FAILED');
+      assert.equal(err.retriable, false);
+      assert.match(err.message, /mpeg4/);
+      return true;
+    });
+  });
+
+  test('a paced test pattern: no frame claims a capture time after it reached Kafka', { timeout: 30_000 }, async () => {
+    const topic = newTopic();
+    const stream = `cam-${rand()}`;
+    const t0 = Date.now();
+    const result = await runIngest({ stream, input: 'lavfi:testsrc2=size=320x240:rate=25,trim=end_frame=25', brokers: BROKERS, topic, realtime: true });
+    const records = await consumeWithTimestamps(topic, result.chunks);
+    const ts = assertChunkContract(records, stream, result.session, MAX_CHUNK_BYTES);
+    const epoch = Number(records[0]!.headers['fw-epoch-ms']);
+    assert.ok(epoch >= t0, `epoch ${epoch} before the run started at ${t0}`);
+    const packets = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,pos', '-of', 'csv=p=0', '-'], { input: ts })
+      .toString().split('\n').filter((l) => l.trim()).map((l) => l.split(',').map(Number) as [number, number]);
+    assert.equal(packets.length, 25);
+    const pts0 = Math.min(...packets.map((p) => p[0]));
+    const ends: number[] = [];
+    let offset = 0;
+    for (const r of records) ends.push((offset += r.value.length));
+    // The epoch is the best of the first 300 ms; a later frame that x264 encodes faster than any
+    // of those may come out a few ms sooner than they predict (2 cores shared: 1 ms seen).
+    let worst = -Infinity;
+    for (const [pts, pos] of packets) {
+      const claimed = epoch + (pts - pts0) * 1000;
+      worst = Math.max(worst, claimed - records[ends.findIndex((end) => pos < end)]!.timestamp);
+    }
+    console.log(`# paced lavfi: worst claimed capture − produced ${worst.toFixed(1)} ms`);
+    assert.ok(worst <= ENCODE_JITTER_MS, `a frame claims a capture time ${worst.toFixed(1)} ms after its chunk was produced`);
   });
 
   test('a missing input file rejects with INGEST_SOURCE_FAILED and leaves no ffmpeg behind', { timeout: 30_000 }, async () => {
@@ -229,6 +366,7 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.equal(await ingestCommand(['--stream']), 2);
     assert.equal(await ingestCommand(['--input', 'lavfi:testsrc2']), 2);
     assert.equal(await ingestCommand(['--stream', 's', '--input', 'x', '--bogus']), 2);
+    assert.equal(await ingestCommand(['--stream', 's', '--input', 'x', '--codec', 'h265']), 2);
 
     const topic = newTopic();
     const brokers = BROKERS.join(',');
