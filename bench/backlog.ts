@@ -40,6 +40,7 @@ import {
   spawnFramewire,
   stopGroup,
   waitReadyAt,
+  machineMeter,
   type PacedCamera,
   type Video,
 } from './lib.js';
@@ -159,6 +160,7 @@ async function preload(topic: string, video: Video, producer: kafkajs.Producer, 
 }
 
 await requireStack();
+const machine = machineMeter();
 const dir = mkdtempSync(path.join(tmpdir(), 'fw-bench-backlog-'));
 const prefix = runPrefix('bbacklog');
 let proc: ReturnType<typeof spawnFramewire> | undefined;
@@ -280,6 +282,7 @@ try {
     },
   ]);
   console.log(`recovery = from /readyz to the publish of the first of ${RUN_FRAMES} consecutive frames labelled within ${BUDGET} ms, worst live stream; "on budget after" = share of each live stream's frames from there on labelled within budget.`);
+  console.log(machine.report());
   console.log(`backlog consumed = /readyz until framewire_chunks_received_total reached the chunks in the topic (polled every 100 ms); accounting counted ${IDLE_MS + 5000} ms after the cameras stopped.`);
 } catch (err) {
   if (proc) console.error(proc.stderr());

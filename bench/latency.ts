@@ -37,6 +37,7 @@ import {
   spawnFramewire,
   stopGroup,
   waitReadyAt,
+  machineMeter,
   type Video,
 } from './lib.js';
 
@@ -84,6 +85,7 @@ const ms = (s: number) => (Number.isNaN(s) ? '–' : (s * 1000).toFixed(0));
 async function run(kind: string, dir: string, video: Video): Promise<Record<string, string | number>> {
   const prefix = runPrefix(`blat-${kind}`);
   await createChunkTopic(`${prefix}.chunks`, 1);
+  const meter = machineMeter();
   const proc = spawnFramewire(['run', '--topology', topology(dir, prefix)]);
   let camera: ReturnType<typeof spawnFramewire> | undefined;
   let producer: kafkajs.Producer | undefined;
@@ -138,6 +140,7 @@ async function run(kind: string, dir: string, video: Video): Promise<Record<stri
       'decode p50 ms*': decode ? ms(decode.p50.value) : 'n/a',
       'decode p99 ms*': decode ? ms(decode.p99.value) : 'n/a',
       'hist n': decoded?.p50.count ?? 0,
+      'machine busy %': meter.busy().toFixed(0),
     };
   } catch (err) {
     console.error(proc.stderr());
@@ -152,6 +155,7 @@ async function run(kind: string, dir: string, video: Video): Promise<Record<stri
 }
 
 await requireStack();
+const machine = machineMeter();
 const dir = mkdtempSync(path.join(tmpdir(), 'fw-bench-lat-'));
 try {
   const video = encodeVideo(path.join(dir, 'camera.ts'), { lavfi: `testsrc2=s=${SIZE}:r=${FPS}:d=${SECONDS + 2}`, gop: FPS, pesLength: PES });
@@ -161,6 +165,7 @@ try {
     `\nlatency benchmark: one camera, ${SIZE} H.264 at ${FPS} fps, ${SECONDS} s per row (first ${WARMUP_MS} ms and last 1 s left out), live, budget ${BUDGET} ms, colour_probe, PES lengths ${PES ? 'written' : 'omitted'} (paced row), 2 cores`,
   );
   console.table(rows);
+  console.log(machine.report());
   console.log('* interpolated linearly within the buckets of framewire_stage_seconds (bounds 5, 10, 25, 50, 100, 150, 200, 250 ms, …): only as exact as the buckets.');
   console.log('  decode = chunk received → frame out of the decoder (framewire_stage_seconds{stage="decode"}); n/a: this processor does not expose it.');
   console.log(`  targets (ingest on the same host): capture→publish p50 ≤ 80 ms, p99 ≤ 120 ms; decode p50 ≤ 10 ms`);

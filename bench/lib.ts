@@ -456,3 +456,27 @@ export async function collectOutputs(prefix: string): Promise<Collector> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How busy the whole machine was over a run (all users: the cores are shared), from /proc/stat,
+ * and the load average at the end: the context for noisy figures.
+ */
+export function machineMeter(): { busy(): number; report(): string } {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3]! + (f[4] ?? 0);
+    return { total: f.reduce((a, b) => a + b, 0), idle };
+  };
+  const a = read();
+  const busy = () => {
+    const b = read();
+    return (100 * (b.total - a.total - (b.idle - a.idle))) / Math.max(1, b.total - a.total);
+  };
+  return {
+    busy,
+    report() {
+      const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+      return `machine over the run: ${busy().toFixed(0)} % of all cores busy (every process, other users' included), load average ${load}`;
+    },
+  };
+}

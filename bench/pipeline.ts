@@ -44,6 +44,7 @@ import {
   spawnGroup,
   stopGroup,
   waitReadyAt,
+  machineMeter,
   type Video,
 } from './lib.js';
 
@@ -223,6 +224,7 @@ async function processor(dir: string, vs: Video[]) {
 }
 
 await requireStack();
+const machine = machineMeter();
 const dir = mkdtempSync(path.join(tmpdir(), 'fw-bench-pipe-'));
 const rows: Record<string, string | number>[] = [];
 try {
@@ -230,6 +232,7 @@ try {
   for (const content of CONTENTS) {
     for (const n of NS) {
       const vs = videos(dir, content, n, cache);
+      const meter = machineMeter();
       const f = await floor(vs);
       const p = await processor(dir, vs);
       const floorCpuPerFrame = (1000 * f.cpu) / f.frames;
@@ -253,6 +256,7 @@ try {
         'Triton CPU %': ((100 * p.triton) / p.wall).toFixed(0),
         'mean batch': p.meanBatch.toFixed(1),
         'peak RSS MB': p.peakRss.toFixed(0),
+        'machine busy %': meter.busy().toFixed(0),
       });
       if (p.decoderRestarts) console.error(`note: ${p.decoderRestarts} decoder restarts in the ${content} ${n}-stream run`);
     }
@@ -264,6 +268,7 @@ console.log(
   `\npipeline benchmark: replay mode vs the decode-only floor; ${SECONDS} s × ${FPS} fps per stream, ${SIZE} H.264 (GOP ${FPS}, PES lengths ${PES ? 'written' : 'omitted'}), chunks ${MIN_KIB}–${MAX_KIB} KiB, colour_probe 224×224, 2 cores`,
 );
 console.table(rows);
+console.log(machine.report());
 console.log('steady = the 10th–90th percentile of labels by publish time (no start-up, no idle flush); the ratio uses the whole-run figure.');
 console.log('proc = framewire run (node + its ffmpeg decoders, whole process group) from /readyz to the last label; frames/s = labelled / (last publishedTs − ready).');
 console.log(`floor = N × plain ffmpeg → 224×224 rgb24 on the same files, spawn to exit. The processor's time includes its decoders' idle flush (decode.idleTimeoutMs ${IDLE_MS}) when it ignores fw-eos.`);

@@ -31,6 +31,7 @@ import {
   spawnFramewire,
   stopGroup,
   waitReady,
+  machineMeter,
   type Group,
 } from './lib.js';
 import { tmpdir } from 'node:os';
@@ -158,6 +159,7 @@ smoothing: { method: off }
 sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
 `,
   );
+  const meter = machineMeter();
   const proc: Group = spawnFramewire(['run', '--topology', topo]);
   const kafka = new kafkajs.Kafka({ clientId: 'bench', brokers: ['127.0.0.1:9092'], logLevel: kafkajs.logLevel.NOTHING });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -208,7 +210,6 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     return {
       model,
       streams: n,
-      ...(INGEST ? { cameras: n } : {}),
       'frames/s labelled': (labelled / wall).toFixed(1),
       // Of the frames the cameras sent (their whole sessions, start-up included).
       'labelled %': ((100 * labelled) / sent).toFixed(1),
@@ -227,6 +228,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       'group CPU %': ((100 * groupCpu) / wall).toFixed(0),
       ...(INGEST ? { 'cameras CPU %': ((100 * camerasCpu) / wall).toFixed(0) } : {}),
       'mean batch': atEnd.meanBatch,
+      'machine busy %': meter.busy().toFixed(0),
     };
   } catch (err) {
     console.error(proc.stderr());
@@ -259,6 +261,7 @@ async function processorFigures(port: number): Promise<{ heap: string; meanBatch
 
 // The stack must be up already; benchmarks never start one (the machine's stack may be shared).
 await requireStack();
+const machine = machineMeter();
 const dir = mkdtempSync(path.join(tmpdir(), 'fw-bench-sched-'));
 const video = INGEST ? { ts: Buffer.alloc(0), packets: [] } : prepareVideo(dir);
 const rows = [];
@@ -268,3 +271,4 @@ const camerasText = INGEST
   : `640×360 H.264 at ${FPS} fps per stream, pre-encoded and paced`;
 console.log(`\nscheduling benchmark: ${values.mode} mode, fairShares ${values.fair}, budget ${BUDGET} ms, ${camerasText}, ${SECONDS} s per row, 2 cores`);
 console.table(rows);
+console.log(machine.report());
