@@ -170,6 +170,7 @@ const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
 try {
   const video = encodeVideo(path.join(dir, 'camera.ts'), { lavfi: `testsrc2=s=640x360:r=${FPS}:d=${BACKLOG_MS / 1000 + SECONDS + 2}`, gop: FPS, pesLength: PES });
   await createChunkTopic(`${prefix}.chunks`, 3);
+  await createChunkTopic(`${prefix}.dlq`, 1);
   await producer.connect();
   const pre = await preload(`${prefix}.chunks`, video, producer, Date.now());
   const backlogChunks = pre.liveChunks + pre.deadChunks;
@@ -178,7 +179,7 @@ try {
   const started = Date.now();
   proc = spawnFramewire(['run', '--topology', topology(dir, prefix)]);
   const ready = await waitReadyAt(PORT);
-  out = await collectOutputs(prefix);
+  out = await collectOutputs(prefix, true);
   // Until the backlog is consumed: /metrics every 100 ms against the chunks in the topic so far.
   let drainedAt = Number.NaN;
   let drained = { received: 0, shed: 0 };
@@ -282,6 +283,7 @@ try {
     },
   ]);
   console.log(`recovery = from /readyz to the publish of the first of ${RUN_FRAMES} consecutive frames labelled within ${BUDGET} ms, worst live stream; "on budget after" = share of each live stream's frames from there on labelled within budget.`);
+  for (const d of out.dlq.slice(0, 5)) console.log(`dead letter: ${d}`);
   console.log(machine.report());
   console.log(`backlog consumed = /readyz until framewire_chunks_received_total reached the chunks in the topic (polled every 100 ms); accounting counted ${IDLE_MS + 5000} ms after the cameras stopped.`);
 } catch (err) {

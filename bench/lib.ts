@@ -435,18 +435,26 @@ export interface DroppedRecord {
 export interface Collector {
   labels: LabelRecord[];
   dropped: DroppedRecord[];
+  /** Dead letters (`fw-dlq-reason: fw-dlq-detail`), when collected. */
+  dlq: string[];
   stop(): Promise<void>;
 }
 
-export async function collectOutputs(prefix: string): Promise<Collector> {
+/** `withDlq`: also the dead-letter topic, which must exist by then (create it first). */
+export async function collectOutputs(prefix: string, withDlq = false): Promise<Collector> {
   const kafka = new kafkajs.Kafka({ clientId: 'bench-reader', brokers: ['127.0.0.1:9092'], logLevel: kafkajs.logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `${prefix}-reader`, maxWaitTimeInMs: 100 });
-  const out: Collector = { labels: [], dropped: [], stop: async () => void (await consumer.disconnect().catch(() => {})) };
+  const out: Collector = { labels: [], dropped: [], dlq: [], stop: async () => void (await consumer.disconnect().catch(() => {})) };
   await consumer.connect();
   // The processor creates these when it starts; subscribing first would fail on a missing topic.
-  await consumer.subscribe({ topics: [`${prefix}.labels`, `${prefix}.events`], fromBeginning: true });
+  await consumer.subscribe({ topics: [`${prefix}.labels`, `${prefix}.events`, ...(withDlq ? [`${prefix}.dlq`] : [])], fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ topic, message }) => {
+      if (topic.endsWith('.dlq')) {
+        const h = (k: string) => message.headers?.[k]?.toString() ?? '?';
+        out.dlq.push(`${h('fw-stream')} seq ${h('fw-seq')}: ${h('fw-dlq-reason')}: ${h('fw-dlq-detail')}`);
+        return;
+      }
       const v = JSON.parse(message.value!.toString()) as { type?: string };
       if (topic.endsWith('.labels')) out.labels.push(v as LabelRecord);
       else if (v.type === 'dropped') out.dropped.push(v as DroppedRecord);
