@@ -95,7 +95,15 @@ export function spawnGroup(cmd: string, args: string[], opts: SpawnOptions = {})
   groups.add(pid);
   let tail = '';
   child.stderr?.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      // Whatever the leader left behind (its ffmpeg children) goes with it; then the id is
+      // forgotten, so a later kill can never reach a process that reused it.
+      killGroup(pid, 'SIGKILL');
+      groups.delete(pid);
+      resolve(code);
+    }),
+  );
   return { child, pid, stderr: () => tail, exited };
 }
 
@@ -106,12 +114,13 @@ export function spawnFramewire(args: string[], opts: SpawnOptions = {}): Group {
 
 /** SIGTERM to the whole group, SIGKILL to whatever is left after the grace period (ffmpeg children too). */
 export async function stopGroup(g: Group, graceMs = 8000): Promise<void> {
+  if (!groups.has(g.pid)) return; // exited already (and its group was killed then)
   killGroup(g.pid, 'SIGTERM');
-  const timer = new Promise((r) => setTimeout(r, graceMs));
-  await Promise.race([g.exited, timer]);
-  killGroup(g.pid, 'SIGKILL'); // the leader may have exited leaving children in the group
-  await Promise.race([g.exited, new Promise((r) => setTimeout(r, 2000))]);
-  groups.delete(g.pid);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([g.exited, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+  clearTimeout(timer);
+  if (groups.has(g.pid)) killGroup(g.pid, 'SIGKILL'); // the leader ignored SIGTERM for the whole grace period
+  await g.exited;
 }
 
 /**
