@@ -2,17 +2,38 @@
  * Scheduling benchmark on the real local stack (prints a table; not a test).
  *
  *   node dist/bench/scheduling.js [--streams 1,4,16,32] [--seconds 20] [--models colour_probe,open_nsfw] [--mode live]
+ *        [--cameras simulated|ingest] [--pes-length on|off]
  *
- * For each model and N: a fresh processor (`framewire run`, budget 250 ms) and N simulated
- * realtime cameras, 640×360 H.264 at 25 fps. The cameras publish a pre-encoded MPEG-TS file
- * paced by its packets' pts (no encoder per camera, so the machine's 2 cores go to the pipeline),
- * cut at arbitrary byte boundaries, with the contract's headers. Reported per row: frames/s
- * labelled, capture→publish p50/p99 of labelled frames, drop rate by reason, processor peak RSS
- * and CPU% (of one core).
+ * For each model and N: a fresh processor (`framewire run`, budget 250 ms) and N realtime cameras.
+ *  - simulated (default): 640×360 H.264 at 25 fps; the cameras publish a pre-encoded MPEG-TS file
+ *    paced by its packets' pts (no encoder per camera, so the machine's 2 cores go to the
+ *    pipeline), cut where the packets end, with the contract's headers;
+ *  - ingest: each camera is a real `framewire ingest --realtime` child process encoding a lavfi
+ *    pattern (testsrc2, smptebars, solid colour) at mixed sizes and rates (320×240, 640×360,
+ *    1280×720; 25 and 30 fps; GOPs 12–250 when the CLI takes --gop, otherwise x264's default),
+ *    so the encoders share the cores as camera boxes on the same host would.
+ * Reported per row: frames/s labelled, labelled % of the frames the cameras sent, capture→publish
+ * p50/p99 of labelled frames, drop rate by reason, processor peak RSS and CPU% (of one core; node
+ * alone, and its whole process group with the ffmpeg decoders), and in ingest mode the cameras' CPU%.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { ROOT, cpuSeconds, quantile, removeRunTopics, rssMb, waitReady } from './lib.js';
+import {
+  ROOT,
+  cpuSeconds,
+  groupCpuSeconds,
+  quantile,
+  reapedChildrenCpuSeconds,
+  removeRunTopics,
+  requireStack,
+  rssMb,
+  runPrefix,
+  spawnFramewire,
+  stopGroup,
+  waitReady,
+  machineMeter,
+  type Group,
+} from './lib.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +48,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: '18081' },
     // batch.fairShares: 'true' (default) or 'false' (earliest deadline first only), to compare.
     fair: { type: 'string', default: 'true' },
+    cameras: { type: 'string', default: 'simulated' },
+    'pes-length': { type: 'string', default: 'on' },
   },
 });
 const NS = values.streams!.split(',').map(Number);
@@ -35,20 +58,38 @@ const MODELS = values.models!.split(',');
 const PORT = Number(values.port);
 const FPS = 25;
 const BUDGET = 250;
+const INGEST = values.cameras === 'ingest';
+const PES = values['pes-length'] !== 'off';
+
+/** The ingest-mode cameras, cycled: mixed sizes, rates, patterns and keyframe intervals. */
+const INGEST_CAMERAS = [
+  { size: '320x240', fps: 25, src: 'testsrc2', gop: 25 },
+  { size: '640x360', fps: 25, src: 'testsrc2', gop: 50 },
+  { size: '1280x720', fps: 30, src: 'testsrc2', gop: 30 },
+  { size: '640x360', fps: 30, src: 'smptebars', gop: 12 },
+  { size: '320x240', fps: 30, src: 'color=c=red', gop: 250 },
+  { size: '640x360', fps: 25, src: 'color=c=blue', gop: 25 },
+  { size: '1280x720', fps: 25, src: 'smptebars', gop: 100 },
+  { size: '640x360', fps: 30, src: 'testsrc2', gop: 60 },
+];
+/** Whether this tree's `framewire ingest` takes --gop (it may not: then x264's default applies). */
+const INGEST_GOP = INGEST && execFileSync('node', [path.join(ROOT, 'bin/framewire.js'), 'ingest', '--help'], { encoding: 'utf8' }).includes('--gop');
 
 /** A pre-encoded TS file and, per video packet, where its bytes end and its pts. */
 function prepareVideo(dir: string): { ts: Buffer; packets: { end: number; ptsMs: number }[] } {
   const file = path.join(dir, 'camera.ts');
-  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=640x360:r=${FPS}:d=${SECONDS + 2},format=yuv420p`, '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', String(FPS), '-f', 'mpegts', file]);
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=640x360:r=${FPS}:d=${SECONDS + 2},format=yuv420p`, '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', String(FPS), '-f', 'mpegts', ...(PES ? ['-omit_video_pes_length', '0'] : []), file]);
   const csv = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,pos', '-of', 'csv=p=0', file], { encoding: 'utf8' });
-  const rows = csv.split('\n').filter((l) => l.trim()).map((l) => l.split(',').map(Number) as [number, number]);
+  // Lines can be blank (ffprobe's side data); a packet row has both fields.
+  const rows = csv.split('\n').map((l) => l.trim().split(',')).filter((f) => f.length >= 2 && f[0] !== '' && f[1] !== '').map((f) => [Number(f[0]), Number(f[1])] as [number, number]);
   const ts = readFileSync(file);
   const p0 = rows[0]![0];
   // Bytes of packet k are complete once the next packet starts.
   return { ts, packets: rows.map(([pts], k) => ({ ptsMs: (pts - p0) * 1000, end: k + 1 < rows.length ? rows[k + 1]![1] : ts.length })) };
 }
 
-async function cameras(n: number, topic: string, video: ReturnType<typeof prepareVideo>, producer: kafkajs.Producer): Promise<void> {
+/** Frames the cameras sent. */
+async function cameras(n: number, topic: string, video: ReturnType<typeof prepareVideo>, producer: kafkajs.Producer): Promise<number> {
   const t0 = Date.now() + 200;
   const sent = new Array<number>(n).fill(0);
   const seq = new Array<number>(n).fill(0);
@@ -71,10 +112,38 @@ async function cameras(n: number, topic: string, video: ReturnType<typeof prepar
     }
     await producer.send({ topic, acks: -1, messages });
   }
+  return n * (last < 0 ? video.packets.length : last);
+}
+
+/**
+ * Ingest mode: N `framewire ingest --realtime` children (each its own process group), for
+ * SECONDS of their lavfi pattern. Frames they sent and the CPU they used (reaped, so the
+ * processor must still be running: it is not reaped yet).
+ */
+async function ingestCameras(n: number, topic: string): Promise<{ frames: number; cpu: number }> {
+  const cpu0 = reapedChildrenCpuSeconds();
+  const groups: Group[] = [];
+  let frames = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      const c = INGEST_CAMERAS[i % INGEST_CAMERAS.length]!;
+      frames += c.fps * SECONDS;
+      const args = ['ingest', '--realtime', '--stream', `bench-${i}`, '--topic', topic, '--input', `lavfi:${c.src}${c.src.includes('=') ? ':' : '='}s=${c.size}:r=${c.fps}:d=${SECONDS}`];
+      if (INGEST_GOP) args.push('--gop', String(c.gop));
+      groups.push(spawnFramewire(args));
+    }
+    const codes = await Promise.all(groups.map((g) => g.exited));
+    codes.forEach((code, i) => {
+      if (code !== 0) console.error(`camera bench-${i} exited ${code}: ${groups[i]!.stderr()}`);
+    });
+  } finally {
+    for (const g of groups) await stopGroup(g, 2000);
+  }
+  return { frames, cpu: reapedChildrenCpuSeconds() - cpu0 };
 }
 
 async function run(model: string, n: number, video: ReturnType<typeof prepareVideo>, dir: string): Promise<Record<string, string | number>> {
-  const prefix = `bsched-${model}-${n}-${Date.now().toString(36)}`;
+  const prefix = runPrefix(`bsched-${model}-${n}`);
   const topo = path.join(dir, `${prefix}.yaml`);
   writeFileSync(
     topo,
@@ -90,9 +159,8 @@ smoothing: { method: off }
 sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
 `,
   );
-  const proc: ChildProcess = spawn('node', [path.join(ROOT, 'bin/framewire.js'), 'run', '--topology', topo], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-3000)));
+  const meter = machineMeter();
+  const proc: Group = spawnFramewire(['run', '--topology', topo]);
   const kafka = new kafkajs.Kafka({ clientId: 'bench', brokers: ['127.0.0.1:9092'], logLevel: kafkajs.logLevel.NOTHING });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const reader = kafka.consumer({ groupId: `${prefix}-reader`, maxWaitTimeInMs: 100 });
@@ -113,20 +181,25 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
         } else if (v.type === 'dropped') dropped[v.reason!] = (dropped[v.reason!] ?? 0) + v.count!;
       },
     });
-    const cpu0 = cpuSeconds(proc.pid!);
+    const cpu0 = cpuSeconds(proc.pid);
+    const group0 = groupCpuSeconds(proc.pid);
     let peak = 0;
     let rssQuarter = 0;
     let heapQuarter = '';
     const quarter = setTimeout(() => {
-      rssQuarter = rssMb(proc.pid!);
+      rssQuarter = rssMb(proc.pid);
       void processorFigures(PORT).then((f) => (heapQuarter = f.heap));
     }, (SECONDS * 1000) / 4);
-    const rssTimer = setInterval(() => (peak = Math.max(peak, rssMb(proc.pid!))), 500);
+    const rssTimer = setInterval(() => (peak = Math.max(peak, rssMb(proc.pid))), 500);
     const t0 = Date.now();
-    await cameras(n, `${prefix}.chunks`, video, producer);
+    let sent: number;
+    let camerasCpu = Number.NaN;
+    if (INGEST) ({ frames: sent, cpu: camerasCpu } = await ingestCameras(n, `${prefix}.chunks`));
+    else sent = await cameras(n, `${prefix}.chunks`, video, producer);
     const wall = (Date.now() - t0) / 1000;
-    const cpu = cpuSeconds(proc.pid!) - cpu0;
-    const rssEnd = rssMb(proc.pid!);
+    const cpu = cpuSeconds(proc.pid) - cpu0;
+    const groupCpu = groupCpuSeconds(proc.pid) - group0;
+    const rssEnd = rssMb(proc.pid);
     const atEnd = await processorFigures(PORT);
     clearTimeout(quarter);
     await new Promise((r) => setTimeout(r, 4000)); // decoders flush after the idle timeout
@@ -138,6 +211,8 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       model,
       streams: n,
       'frames/s labelled': (labelled / wall).toFixed(1),
+      // Of the frames the cameras sent (their whole sessions, start-up included).
+      'labelled %': ((100 * labelled) / sent).toFixed(1),
       'p50 ms': quantile(lat, 0.5),
       'p99 ms': quantile(lat, 0.99),
       'drop %': total ? ((100 * (total - labelled)) / total).toFixed(1) : '0.0',
@@ -150,16 +225,18 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       // Where RSS growth is: V8 heap used / memory outside the heap (Buffers), MB.
       'heap+ext ¼ → end MB': `${heapQuarter} → ${atEnd.heap}`,
       'CPU %': ((100 * cpu) / wall).toFixed(0),
+      'group CPU %': ((100 * groupCpu) / wall).toFixed(0),
+      ...(INGEST ? { 'cameras CPU %': ((100 * camerasCpu) / wall).toFixed(0) } : {}),
       'mean batch': atEnd.meanBatch,
+      'machine busy %': meter.busy().toFixed(0),
     };
   } catch (err) {
-    console.error(stderr);
+    console.error(proc.stderr());
     throw err;
   } finally {
     await reader.disconnect().catch(() => {});
     await producer.disconnect().catch(() => {});
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await stopGroup(proc);
     await removeRunTopics(prefix, [prefix, `${prefix}-reader`]);
   }
 }
@@ -182,10 +259,16 @@ async function processorFigures(port: number): Promise<{ heap: string; meanBatch
   }
 }
 
-execFileSync('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up'], { stdio: 'inherit' });
+// The stack must be up already; benchmarks never start one (the machine's stack may be shared).
+await requireStack();
+const machine = machineMeter();
 const dir = mkdtempSync(path.join(tmpdir(), 'fw-bench-sched-'));
-const video = prepareVideo(dir);
+const video = INGEST ? { ts: Buffer.alloc(0), packets: [] } : prepareVideo(dir);
 const rows = [];
 for (const model of MODELS) for (const n of NS) rows.push(await run(model, n, video, dir));
-console.log(`\nscheduling benchmark: ${values.mode} mode, fairShares ${values.fair}, budget ${BUDGET} ms, 640×360 H.264 at ${FPS} fps per stream, ${SECONDS} s per row, 2 cores`);
+const camerasText = INGEST
+  ? `framewire ingest --realtime cameras cycling ${INGEST_CAMERAS.map((c) => `${c.size}@${c.fps} ${c.src.replace('color=c=', '')}${INGEST_GOP ? ` g${c.gop}` : ''}`).join(', ')}${INGEST_GOP ? '' : ' (GOP: x264 default; this ingest has no --gop)'}`
+  : `640×360 H.264 at ${FPS} fps per stream, pre-encoded and paced`;
+console.log(`\nscheduling benchmark: ${values.mode} mode, fairShares ${values.fair}, budget ${BUDGET} ms, ${camerasText}, ${SECONDS} s per row, 2 cores`);
 console.table(rows);
+console.log(machine.report());
