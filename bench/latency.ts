@@ -80,6 +80,13 @@ shutdown: { drainTimeoutMs: 2000 }
   return file;
 }
 
+/** Dropped frames by reason, e.g. "12 deadline, 3 overload" ("–" for none). */
+function dropSummary(events: { reason: string; count: number }[]): string {
+  const by = new Map<string, number>();
+  for (const e of events) by.set(e.reason, (by.get(e.reason) ?? 0) + e.count);
+  return [...by].map(([r, n]) => `${n} ${r}`).join(', ') || '–';
+}
+
 const ms = (s: number) => (Number.isNaN(s) ? '–' : (s * 1000).toFixed(0));
 
 async function run(kind: string, dir: string, video: Video): Promise<Record<string, string | number>> {
@@ -133,6 +140,7 @@ async function run(kind: string, dir: string, video: Video): Promise<Record<stri
     return {
       camera: kind === 'paced' ? 'pre-encoded, paced in-process' : 'framewire ingest --realtime (encodes)',
       'labelled / frames': `${new Set(out.labels.map((l) => l.frame)).size}/${expected}`,
+      dropped: dropSummary(out.dropped),
       'capture→publish p50 ms': quantile(lat, 0.5),
       'p99 ms': quantile(lat, 0.99),
       'capture→decoded p50 ms*': decoded ? ms(decoded.p50.value) : 'n/a',
