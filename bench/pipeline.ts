@@ -42,6 +42,7 @@ import {
   sleep,
   spawnFramewire,
   spawnGroup,
+  ROOT,
   stopGroup,
   waitReadyAt,
   machineMeter,
@@ -160,7 +161,11 @@ async function processor(dir: string, vs: Video[]) {
   const prefix = runPrefix(`bpipe-${vs.length}`);
   await createChunkTopic(`${prefix}.chunks`, 3);
   const { chunks, frames } = await preload(`${prefix}.chunks`, vs);
-  const proc = spawnFramewire(['run', '--topology', topology(dir, prefix)]);
+  // FW_PROF_DIR=<dir>: the processor writes a CPU profile there (node --cpu-prof) when it exits.
+  const prof = process.env.FW_PROF_DIR;
+  const proc = prof
+    ? spawnGroup('node', ['--cpu-prof', `--cpu-prof-dir=${prof}`, path.join(ROOT, 'bin/framewire.js'), 'run', '--topology', topology(dir, prefix)])
+    : spawnFramewire(['run', '--topology', topology(dir, prefix)]);
   let out: Awaited<ReturnType<typeof collectOutputs>> | undefined;
   try {
     const ready = await waitReadyAt(PORT);

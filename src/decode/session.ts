@@ -66,7 +66,8 @@ export class StreamSession {
   readonly stream: string;
   readonly session: string;
   nextSeq: number;
-  lastChunkAt = Date.now();
+  /** When its last chunk came, on the decode stage's input clock (idleness is measured on it). */
+  lastChunkAt = 0;
   private readonly demux = new TsDemuxer();
   private readonly numbering: FrameNumbering;
   private readonly policy: ShedPolicy | undefined;
@@ -123,7 +124,6 @@ export class StreamSession {
    */
   push(chunk: EncodedChunk): void | Promise<void> {
     this.nextSeq = chunk.seq + 1;
-    this.lastChunkAt = Date.now();
     this.ack.chunkFed(chunk.seq, chunk.offset);
     this.current = chunk;
     this.demux.push(chunk.value, chunk.seq, chunk.offset, this.onUnit);

@@ -30,6 +30,10 @@ export class DecodeStage {
   private decoders = 0;
   private readonly ctx: SessionContext;
   private readonly spares: DecoderSpares;
+  /** Chunks whose handling waits (backpressure), and the time the input has spent waiting so far. */
+  private waiting = 0;
+  private waitingSince = 0;
+  private waitedMs = 0;
 
   constructor(private readonly o: DecodeStageOptions) {
     this.idleTimer = setInterval(() => this.endIdle(), Math.min(1000, o.config.idleTimeoutMs / 2));
@@ -67,7 +71,8 @@ export class DecodeStage {
     const st = this.streams.get(chunk.stream);
     if (st && st.session === chunk.session) {
       if (chunk.seq !== st.nextSeq) return input.reject(chunk, 'out-of-sequence', `fw-seq ${chunk.seq}, expected ${st.nextSeq} in session ${chunk.session}`);
-      return st.push(chunk);
+      st.lastChunkAt = this.inputClock();
+      return this.track(st.push(chunk));
     }
     const rp = input.resumeOf(chunk.stream, chunk.session);
     if (rp && chunk.seq < rp.seq) return; // finished before the restart
@@ -77,7 +82,8 @@ export class DecodeStage {
     const open = (): void | Promise<void> => {
       const session = new StreamSession(chunk, input.openSession(chunk.stream, chunk.session, rp), input, this.o.route(chunk.stream), rp, this.ctx);
       this.streams.set(chunk.stream, session);
-      return session.push(chunk);
+      session.lastChunkAt = this.inputClock();
+      return this.track(session.push(chunk));
     };
     if (!st) return open();
     // A new session of the stream: the old one is over (its last frames go out first).
@@ -85,8 +91,26 @@ export class DecodeStage {
     return st.end('replaced').then(open);
   }
 
+  /**
+   * Wall time less the time the input spent waiting on backpressure. A session is idle when no
+   * chunk came for `idleTimeoutMs` of it: while a partition waits for a decoder (replay mode),
+   * chunks cannot come, and its other sessions are not idle for that.
+   */
+  private inputClock(): number {
+    const now = Date.now();
+    return now - this.waitedMs - (this.waiting > 0 ? now - this.waitingSince : 0);
+  }
+
+  private track(wait: void | Promise<void>): void | Promise<void> {
+    if (!wait) return;
+    if (this.waiting++ === 0) this.waitingSince = Date.now();
+    return wait.finally(() => {
+      if (--this.waiting === 0) this.waitedMs += Date.now() - this.waitingSince;
+    });
+  }
+
   private endIdle(): void {
-    const cutoff = Date.now() - this.o.config.idleTimeoutMs;
+    const cutoff = this.inputClock() - this.o.config.idleTimeoutMs;
     for (const st of this.streams.values()) {
       if (st.lastChunkAt >= cutoff) continue;
       // Forgotten at once: if its chunks come back, the source knows where it goes on.
