@@ -62,8 +62,8 @@ async function serverMeanMs(client: TritonClient, model: string, fn: () => Promi
 
 async function framewireCell(client: TritonClient, spec: ModelSpec, cell: Cell): Promise<Result> {
   const data = solidFrames(spec, new Array(cell.batch).fill('red'));
-  const ring = cell.transport === 'shm' ? new ShmRing({ tag: 'bench', slots: cell.concurrency, inputSlotBytes: data.length }) : undefined;
-  if (ring) await ring.register(client);
+  // One ring (and region name) per cell; registered inside the try so a failure still deletes its file.
+  const ring = cell.transport === 'shm' ? new ShmRing({ tag: `bench-${cells.indexOf(cell)}`, slots: cell.concurrency, inputSlotBytes: data.length }) : undefined;
   const latencies: number[] = [];
   let requests = 0;
   const outputs = [{ name: spec.outputName, parameters: { classification: { int64_param: 1 } } }];
@@ -85,6 +85,7 @@ async function framewireCell(client: TritonClient, spec: ModelSpec, cell: Cell):
   const workers = (until: number, record: boolean) => Promise.all(Array.from({ length: cell.concurrency }, (_, w) => worker(w, until, record)));
   let elapsed = 0;
   try {
+    if (ring) await ring.register(client);
     await workers(performance.now() + WARMUP * 1000, false);
     const serverMs = await serverMeanMs(client, spec.name, async () => {
       const t0 = performance.now();

@@ -24,6 +24,19 @@ def frames(batch, datatype):
     return x
 
 
+def unregister(control, name):
+    # Triton refuses ("currently in use") until it has let go of the last request that read the
+    # region, which can be just after that request's response arrived: retry for a while.
+    for attempt in range(40):
+        try:
+            control.unregister_system_shared_memory(name)
+            return
+        except Exception:
+            if attempt == 39:
+                raise
+            time.sleep(0.05)
+
+
 async def run_cell(url, cell, seconds, warmup):
     client = grpcclient.InferenceServerClient(url)
     control = grpcsync.InferenceServerClient(url)
@@ -73,7 +86,7 @@ async def run_cell(url, cell, seconds, warmup):
         c1, ns1 = success()
     finally:
         for name, handle in regions:
-            control.unregister_system_shared_memory(name)
+            unregister(control, name)
             shm.destroy_shared_memory_region(handle)
         await client.close()
         control.close()
