@@ -5,6 +5,12 @@
  * top functions by self time from the profile it wrote.
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/fwprof dist/bench/profile-infer.js [--batch 8] [--concurrency 4] [--seconds 5]
+ *        [--model colour_probe] [--path unary|grpcjs|stream|all]
+ *
+ * --path: `unary` is TritonClient.modelInfer (the pipeline's call: our HTTP/2 unary path, tensor
+ * not copied), `grpcjs` the same request through grpc-js's generic unary call (protobufjs message
+ * + framed copy; what modelInfer was), `stream` ModelStreamInfer on one stream (grpc-js duplex,
+ * requests matched by id), `all` each in turn, repeated --rounds times, alternating the order.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +19,7 @@ import { TritonClient } from '../src/infer/triton/client.js';
 import { describeModel, classificationRequest } from '../src/infer/triton/model.js';
 import { cpuSeconds } from './lib.js';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '8' }, concurrency: { type: 'string', default: '4' }, seconds: { type: 'string', default: '5' }, url: { type: 'string', default: '127.0.0.1:8001' }, profile: { type: 'string' } } });
+const { values } = parseArgs({ options: { batch: { type: 'string', default: '8' }, concurrency: { type: 'string', default: '4' }, seconds: { type: 'string', default: '5' }, url: { type: 'string', default: '127.0.0.1:8001' }, profile: { type: 'string' }, model: { type: 'string', default: 'colour_probe' }, path: { type: 'string', default: 'unary' }, rounds: { type: 'string', default: '1' } } });
 
 if (values.profile) {
   // Summarise a .cpuprofile (or the newest in a directory): self time per function.
@@ -41,22 +47,41 @@ if (values.profile) {
   const batch = Number(values.batch);
   const concurrency = Number(values.concurrency);
   const client = new TritonClient({ url: values.url! });
-  const spec = await describeModel(client, 'colour_probe');
-  const pixels = Buffer.alloc(batch * spec.height * spec.width * 3, 128);
-  const req = classificationRequest(spec, pixels, batch, 1, 'p');
-  let frames = 0;
-  const until = performance.now() + Number(values.seconds) * 1000;
-  const cpu0 = cpuSeconds(process.pid);
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        await client.modelInfer(req, 10_000);
-        frames += batch;
-      }
-    }),
-  );
-  const wall = (performance.now() - t0) / 1000;
-  console.log(`batch ${batch}, concurrency ${concurrency}: ${(frames / wall).toFixed(0)} frames/s; node CPU ${((100 * (cpuSeconds(process.pid) - cpu0)) / wall).toFixed(0)}% of one core`);
+  const spec = await describeModel(client, values.model!);
+  const pixels = Buffer.alloc(batch * spec.height * spec.width * 3 * spec.elementBytes, 0);
+  const paths = values.path === 'all' ? ['unary', 'grpcjs', 'stream'] : [values.path!];
+  const seconds = Number(values.seconds);
+  const run = async (p: string) => {
+    const stream = p === 'stream' ? client.modelStreamInfer() : undefined;
+    let seq = 0;
+    const call = (w: number) => {
+      const req = classificationRequest(spec, pixels, batch, 1, `w${w}-${++seq}`);
+      if (p === 'unary') return client.modelInfer(req, 10_000);
+      if (p === 'grpcjs') return client.modelInferGrpcJs(req, 10_000);
+      return stream!.infer(req, 10_000);
+    };
+    // Warm-up, then the measured window.
+    const loop = async (until: number, count: boolean) => {
+      let frames = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async (_, w) => {
+          while (performance.now() < until) {
+            await call(w);
+            if (count) frames += batch;
+          }
+        }),
+      );
+      return frames;
+    };
+    await loop(performance.now() + 300, false);
+    const cpu0 = cpuSeconds(process.pid);
+    const t0 = performance.now();
+    const frames = await loop(t0 + seconds * 1000, true);
+    const wall = (performance.now() - t0) / 1000;
+    stream?.end();
+    const cpu = cpuSeconds(process.pid) - cpu0;
+    console.log(`${p.padEnd(6)} ${spec.name} batch ${batch}, concurrency ${concurrency}: ${(frames / wall).toFixed(0)} frames/s; node CPU ${((100 * cpu) / wall).toFixed(0)}% of one core, ${((1000 * cpu) / (frames / batch)).toFixed(2)} ms CPU per request`);
+  };
+  for (let r = 0; r < Number(values.rounds); r++) for (const p of r % 2 ? [...paths].reverse() : paths) await run(p);
   client.close();
 }
