@@ -5,7 +5,7 @@
  * top functions by self time from the profile it wrote.
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/fwprof dist/bench/profile-infer.js [--batch 8] [--concurrency 4] [--seconds 5]
- *        [--model colour_probe] [--path unary|grpcjs|stream|all]
+ *        [--model colour_probe] [--path unary|grpcjs|stream|rawstream|all, or several: unary,stream] [--rounds 1]
  *
  * --path: `unary` is TritonClient.modelInfer (the pipeline's call: our HTTP/2 unary path, tensor
  * not copied), `grpcjs` the same request through grpc-js's generic unary call (protobufjs message
@@ -110,7 +110,7 @@ if (values.profile) {
   const client = new TritonClient({ url: values.url! });
   const spec = await describeModel(client, values.model!);
   const pixels = Buffer.alloc(batch * spec.height * spec.width * 3 * spec.elementBytes, 0);
-  const paths = values.path === 'all' ? ['unary', 'grpcjs', 'stream', 'rawstream'] : [values.path!];
+  const paths = values.path === 'all' ? ['unary', 'grpcjs', 'stream', 'rawstream'] : values.path!.split(',');
   const seconds = Number(values.seconds);
   const run = async (p: string) => {
     const stream = p === 'stream' ? client.modelStreamInfer() : undefined;

@@ -2,6 +2,10 @@
  * Typed client for Triton's gRPC `inference.GRPCInferenceService`, loaded at runtime from the
  * project's own proto/ definitions (wire-compatible with Triton's). Every call has a deadline;
  * failures become FramewireErrors whose `retriable` the caller's retry logic reads.
+ *
+ * Control calls and ModelStreamInfer go through grpc-js; ModelInfer, the one call per batch,
+ * through unary.ts on its own HTTP/2 connection (cached request header + the caller's tensor
+ * buffer, not copied), with the same status codes and errors.
  */
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
