@@ -2,12 +2,12 @@
  * framewire's Triton client vs Triton's reference Python client (tritonclient[grpc] asyncio),
  * same model, batch, concurrency and transport, in one run (prints a table; not a test).
  *
- *   node dist/bench/triton-client.js [--seconds 1.5] [--url host:port]
+ *   node dist/bench/triton-client.js [--seconds 1.5] [--url host:port] [--only UINT8/shm/8/4,FP32/grpc]
  *
  * Cells: input 224×224×3 UINT8 (colour_probe) and FP32 (colour_probe_fp32); batch 1, 8, 32;
  * concurrency 1 and 4; tensors in the gRPC message or in system shared memory (outputs are
  * classification strings, always in the message). Each cell: a short warm-up, then --seconds of
- * closed-loop requests. Reported: frames/s, p50/p99 latency, framewire/reference throughput, and
+ * closed-loop requests; the reference client runs each cell right after framewire does. Reported: frames/s, p50/p99 latency, framewire/reference throughput, and
  * at batch 1 the client overhead: mean client latency minus Triton's own mean request time
  * (ModelStatistics `success` over the cell).
  *
@@ -28,7 +28,7 @@ import { startTriton, type TritonProcess } from '../test/helpers/triton.js';
 import { solidFrames } from '../test/helpers/frames.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '1.5' }, warmup: { type: 'string', default: '0.3' }, url: { type: 'string' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '1.5' }, warmup: { type: 'string', default: '0.3' }, url: { type: 'string' }, only: { type: 'string' } } });
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 
@@ -45,6 +45,8 @@ interface Result {
   elapsed: number;
   latencies: number[];
   serverMs: number;
+  /** Client process CPU seconds (user + system, all threads) over the measured window. */
+  cpuS: number;
 }
 
 const cells: Cell[] = [];
@@ -52,6 +54,12 @@ for (const [model, datatype] of [['colour_probe', 'UINT8'], ['colour_probe_fp32'
   for (const transport of ['grpc', 'shm'] as const)
     for (const batch of [1, 8, 32])
       for (const concurrency of [1, 4]) cells.push({ model, datatype, batch, concurrency, transport });
+// --only UINT8/shm/8/4,FP32/grpc: rerun the rows whose `datatype/transport/batch/conc` starts with one of these.
+if (values.only) {
+  const keep = values.only.split(',');
+  const id = (c: Cell) => `${c.datatype}/${c.transport}/${c.batch}/${c.concurrency}`;
+  cells.splice(0, cells.length, ...cells.filter((c) => keep.some((k) => id(c).startsWith(k))));
+}
 
 async function serverMeanMs(client: TritonClient, model: string, fn: () => Promise<void>): Promise<number> {
   const s0 = (await client.modelStatistics(model))[0]!.inference_stats.success;
@@ -62,8 +70,8 @@ async function serverMeanMs(client: TritonClient, model: string, fn: () => Promi
 
 async function framewireCell(client: TritonClient, spec: ModelSpec, cell: Cell): Promise<Result> {
   const data = solidFrames(spec, new Array(cell.batch).fill('red'));
-  const ring = cell.transport === 'shm' ? new ShmRing({ tag: 'bench', slots: cell.concurrency, inputSlotBytes: data.length }) : undefined;
-  if (ring) await ring.register(client);
+  // One ring (and region name) per cell; registered inside the try so a failure still deletes its file.
+  const ring = cell.transport === 'shm' ? new ShmRing({ tag: `bench-${cells.indexOf(cell)}`, slots: cell.concurrency, inputSlotBytes: data.length }) : undefined;
   const latencies: number[] = [];
   let requests = 0;
   const outputs = [{ name: spec.outputName, parameters: { classification: { int64_param: 1 } } }];
@@ -85,13 +93,18 @@ async function framewireCell(client: TritonClient, spec: ModelSpec, cell: Cell):
   const workers = (until: number, record: boolean) => Promise.all(Array.from({ length: cell.concurrency }, (_, w) => worker(w, until, record)));
   let elapsed = 0;
   try {
+    if (ring) await ring.register(client);
     await workers(performance.now() + WARMUP * 1000, false);
+    let cpuS = 0;
     const serverMs = await serverMeanMs(client, spec.name, async () => {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await workers(t0 + SECONDS * 1000, true);
       elapsed = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      cpuS = (c.user + c.system) / 1e6;
     });
-    return { frames: requests * cell.batch, requests, elapsed, latencies, serverMs };
+    return { frames: requests * cell.batch, requests, elapsed, latencies, serverMs, cpuS };
   } finally {
     if (ring) {
       await ring.unregister(client);
@@ -100,22 +113,44 @@ async function framewireCell(client: TritonClient, spec: ModelSpec, cell: Cell):
   }
 }
 
-/** Runs every cell in one Python process (one interpreter start), one JSON line per cell. */
-async function referenceCells(url: string): Promise<Result[]> {
-  const py = path.join(process.env.FRAMEWIRE_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'framewire'), 'venv/bin/python');
-  const child = spawn(py, [path.join(ROOT, 'bench/triton_reference.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  child.stdin.end(JSON.stringify({ url, seconds: SECONDS, warmup: WARMUP, cells }));
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`reference client exited with ${code}`);
-  return out
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const r = JSON.parse(line) as { frames: number; requests: number; elapsed: number; latencies_ms: number[]; server_ms: number | null };
-      return { frames: r.frames, requests: r.requests, elapsed: r.elapsed, latencies: r.latencies_ms, serverMs: r.server_ms ?? NaN };
+/**
+ * The reference client in one Python process (one interpreter start), run cell by cell: each
+ * cell right after framewire's run of it, so a change in the machine's load (2 shared cores)
+ * hits both sides of a row alike instead of one whole column.
+ */
+class Reference {
+  private readonly child;
+  private out = '';
+  private readonly waiting: ((line: string) => void)[] = [];
+  private readonly exited: Promise<number | null>;
+
+  constructor(url: string) {
+    const py = path.join(process.env.FRAMEWIRE_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'framewire'), 'venv/bin/python');
+    this.child = spawn(py, [path.join(ROOT, 'bench/triton_reference.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child.stdin.write(JSON.stringify({ url, seconds: SECONDS, warmup: WARMUP }) + '\n');
+    this.child.stdout.on('data', (d) => {
+      this.out += d;
+      for (let nl = this.out.indexOf('\n'); nl >= 0; nl = this.out.indexOf('\n')) {
+        const line = this.out.slice(0, nl);
+        this.out = this.out.slice(nl + 1);
+        this.waiting.shift()?.(line);
+      }
     });
+    this.exited = new Promise((resolve) => this.child.once('exit', resolve));
+  }
+
+  async cell(cell: Cell): Promise<Result> {
+    const line = new Promise<string>((resolve) => this.waiting.push(resolve));
+    this.child.stdin.write(JSON.stringify(cell) + '\n');
+    const got = await Promise.race([line, this.exited.then((code) => Promise.reject(new Error(`reference client exited with ${code}`)))]);
+    const r = JSON.parse(got) as { frames: number; requests: number; elapsed: number; latencies_ms: number[]; server_ms: number | null; cpu_s: number };
+    return { frames: r.frames, requests: r.requests, elapsed: r.elapsed, latencies: r.latencies_ms, serverMs: r.server_ms ?? NaN, cpuS: r.cpu_s };
+  }
+
+  async close(): Promise<void> {
+    this.child.stdin.end();
+    await this.exited;
+  }
 }
 
 function pct(xs: number[], p: number): number {
@@ -135,11 +170,16 @@ async function main(): Promise<void> {
     for (const m of ['colour_probe', 'colour_probe_fp32']) specs.set(m, await describeModel(client, m));
     const t0 = Date.now();
     const fw: Result[] = [];
-    for (const cell of cells) fw.push(await framewireCell(client, specs.get(cell.model)!, cell));
-    const ref = await referenceCells(url);
+    const ref: Result[] = [];
+    const reference = new Reference(url);
+    for (const cell of cells) {
+      fw.push(await framewireCell(client, specs.get(cell.model)!, cell));
+      ref.push(await reference.cell(cell));
+    }
+    await reference.close();
     console.log(`\nTriton client benchmark: ${os.cpus().length} CPUs, Triton at ${url}, ${SECONDS}s per cell after ${WARMUP}s warm-up (${((Date.now() - t0) / 1000).toFixed(0)}s)\n`);
-    console.log('| input | transport | batch | conc | framewire frames/s | p50 ms | p99 ms | reference frames/s | p50 ms | p99 ms | fw/ref | fw overhead ms | ref overhead ms |');
-    console.log('| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |');
+    console.log('| input | transport | batch | conc | framewire frames/s | p50 ms | p99 ms | reference frames/s | p50 ms | p99 ms | fw/ref | fw overhead ms | ref overhead ms | fw CPU ms/req | ref CPU ms/req |');
+    console.log('| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |');
     for (const [i, c] of cells.entries()) {
       const a = fw[i]!;
       const b = ref[i]!;
@@ -148,10 +188,11 @@ async function main(): Promise<void> {
       const ovA = c.batch === 1 ? mean(a.latencies) - a.serverMs : NaN;
       const ovB = c.batch === 1 ? mean(b.latencies) - b.serverMs : NaN;
       console.log(
-        `| ${c.datatype} | ${c.transport} | ${c.batch} | ${c.concurrency} | ${f(tpA, 0)} | ${f(pct(a.latencies, 50), 2)} | ${f(pct(a.latencies, 99), 2)} | ${f(tpB, 0)} | ${f(pct(b.latencies, 50), 2)} | ${f(pct(b.latencies, 99), 2)} | ${f(tpA / tpB, 2)} | ${c.batch === 1 ? f(ovA, 2) : ''} | ${c.batch === 1 ? f(ovB, 2) : ''} |`,
+        `| ${c.datatype} | ${c.transport} | ${c.batch} | ${c.concurrency} | ${f(tpA, 0)} | ${f(pct(a.latencies, 50), 2)} | ${f(pct(a.latencies, 99), 2)} | ${f(tpB, 0)} | ${f(pct(b.latencies, 50), 2)} | ${f(pct(b.latencies, 99), 2)} | ${f(tpA / tpB, 2)} | ${c.batch === 1 ? f(ovA, 2) : ''} | ${c.batch === 1 ? f(ovB, 2) : ''} | ${f((1000 * a.cpuS) / a.requests, 2)} | ${f((1000 * b.cpuS) / b.requests, 2)} |`,
       );
     }
     console.log('\noverhead = mean client latency − Triton\'s mean request time (ModelStatistics success) over the same cell; batch 1 only.');
+    console.log('CPU ms/req = the client process\'s CPU time (user + system, all threads) over the cell / requests: what the client takes from the cores Triton shares.');
   } finally {
     client.close();
     await triton?.stop();

@@ -126,3 +126,30 @@ test('a passed deadline surfaces as a typed retriable error (unary and stream)',
     stream.end();
   }
 });
+
+test('ModelInfer without the tensor copy: same answers as grpc-js\'s generic call, Triton\'s errors typed the same, buffers reused', async () => {
+  for (const model of ['colour_probe', 'colour_probe_fp32']) {
+    const s = await describeModel(client, model);
+    // One pooled-style buffer reused for different batches and sizes (only a prefix is sent).
+    const pooled = Buffer.alloc(8 * s.height * s.width * 3 * s.elementBytes);
+    for (const colours of [['red', 'green', 'blue'], ['white'], ['cyan', 'black', 'magenta', 'yellow', 'red', 'green', 'blue', 'white']]) {
+      solidFrames(s, colours).copy(pooled);
+      const req = classificationRequest(s, pooled.subarray(0, colours.length * s.height * s.width * 3 * s.elementBytes), colours.length, 2, `eq-${model}-${colours.length}`);
+      req.parameters = { priority: { int64_param: 0 } };
+      const [ours, generic] = await Promise.all([client.modelInfer(req, 10_000), client.modelInferGrpcJs(req, 10_000)]);
+      assert.equal(ours.id, req.id);
+      assert.deepEqual(ours.outputs, generic.outputs);
+      assert.deepEqual(ours.raw_output_contents, generic.raw_output_contents);
+      assert.deepEqual(parseClassification(ours.raw_output_contents[0]!, colours.length, 2).map((l) => l[0]!.label), colours);
+    }
+  }
+  // A tensor whose size does not match its shape: Triton's INVALID_ARGUMENT, not retriable, from both paths.
+  const bad = classificationRequest(spec, Buffer.alloc(100), 1, 1, 'bad');
+  for (const call of [client.modelInfer(bad, 10_000), client.modelInferGrpcJs(bad, 10_000)]) {
+    await assert.rejects(call, (err: FramewireError) => err.code === 'INFER_INVALID_ARGUMENT' && !err.retriable && /ModelInfer: 3 INVALID_ARGUMENT/.test(err.message));
+  }
+  // Concurrency on one connection, answers matched to their own requests.
+  const colours = ['red', 'green', 'blue', 'yellow', 'cyan', 'magenta', 'white', 'black'];
+  const answers = await Promise.all(colours.map((c, i) => client.modelInfer(classificationRequest(spec, solidFrames(spec, [c]), 1, 1, `c${i}`), 10_000)));
+  assert.deepEqual(answers.map((r) => parseClassification(r.raw_output_contents[0]!, 1, 1)[0]![0]!.label), colours);
+});

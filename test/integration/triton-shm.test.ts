@@ -192,3 +192,81 @@ test('live regions of this run are never treated as stale', async () => {
     ring.close();
   }
 });
+
+/** One classification through a ring slot; the answer shows which file Triton actually maps. */
+async function classifyThroughRing(ring: ShmRing, colours: string[]): Promise<string[]> {
+  const data = solidFrames(spec, colours);
+  const slot = ring.acquire()!;
+  try {
+    ring.writeInput(slot, data);
+    const res = await client.modelInfer(
+      {
+        model_name: 'colour_probe',
+        inputs: [{ name: 'FRAME', datatype: 'UINT8', shape: [colours.length, 224, 224, 3], parameters: ring.inputParameters(slot, data.length) }],
+        outputs: [{ name: 'SCORES', parameters: { classification: { int64_param: 1 } } }],
+        raw_input_contents: [],
+      },
+      10_000,
+    );
+    return parseClassification(res.raw_output_contents[0]!, colours.length, 1).map((l) => l[0]!.label);
+  } finally {
+    ring.release(slot);
+  }
+}
+
+test('a region name Triton already has (a leftover registration) is unregistered and registered again', async () => {
+  // A ring whose unregistration never happened: its file is gone, Triton still maps the old pages.
+  const old = new ShmRing({ tag: 'again', slots: 1, inputSlotBytes: 2 * frameTensorBytes(spec) });
+  const again = () => new ShmRing({ tag: 'again', slots: 1, inputSlotBytes: 2 * frameTensorBytes(spec) });
+  let ring: ShmRing | undefined;
+  try {
+    await old.register(client);
+    assert.deepEqual(await classifyThroughRing(old, ['cyan', 'cyan']), ['cyan', 'cyan']);
+    old.close();
+    const name = old.input.name;
+    assert.ok((await client.systemSharedMemoryStatus(name)).some((r) => r.name === name), 'the leftover registration is there');
+    // Triton refuses the same name outright...
+    await assert.rejects(client.systemSharedMemoryRegister(name, old.input.key, old.input.byteSize), /ALREADY_EXISTS|already in manager/);
+
+    // ...and a new ring under it recovers: same name, new file, and Triton reads the new file.
+    ring = again();
+    assert.equal(ring.input.name, name);
+    await ring.register(client);
+    assert.equal(await ring.isRegistered(client), true);
+    assert.deepEqual(await classifyThroughRing(ring, ['magenta', 'green']), ['magenta', 'green']);
+    assert.equal(await ring.unregister(client), true, 'unregistered right after its last request');
+    ring.close();
+
+    // The same through the pool (the processor's path): a restarted lane meets the leftover.
+    const leftover = again();
+    await leftover.register(client);
+    leftover.close();
+    const pool = new TritonPool({ endpoints: [TRITON_URL], models: ['colour_probe'], transport: 'shm' });
+    ring = again();
+    try {
+      await pool.start();
+      await pool.addRing(ring);
+      assert.equal(pool.endpoints[0]!.transport, 'shm');
+      assert.ok(pool.endpoints[0]!.rings.has(ring));
+      const slot = ring.acquire()!;
+      const data = solidFrames(spec, ['yellow']);
+      ring.writeInput(slot, data);
+      const res = await pool.infer(
+        { model: 'colour_probe', id: 'again', inputName: 'FRAME', datatype: 'UINT8', shape: [1, 224, 224, 3], data: Buffer.alloc(data.length), ring, slot, outputs: [{ name: 'SCORES', parameters: { classification: { int64_param: 1 } } }] },
+        10_000,
+        Date.now() + 1000,
+      );
+      assert.equal(parseClassification(res.raw_output_contents[0]!, 1, 1)[0]![0]!.label, 'yellow', 'read from the new file');
+    } finally {
+      await pool.close();
+    }
+    assert.equal(await ring.isRegistered(client), false);
+  } finally {
+    for (const r of [old, ring]) {
+      if (!r) continue;
+      await r.unregister(client);
+      r.close();
+    }
+  }
+  assert.deepEqual(ours(), [], 'no files left');
+});

@@ -2,6 +2,10 @@
  * Typed client for Triton's gRPC `inference.GRPCInferenceService`, loaded at runtime from the
  * project's own proto/ definitions (wire-compatible with Triton's). Every call has a deadline;
  * failures become FramewireErrors whose `retriable` the caller's retry logic reads.
+ *
+ * Control calls and ModelStreamInfer go through grpc-js; ModelInfer, the one call per batch,
+ * through unary.ts on its own HTTP/2 connection (cached request header + the caller's tensor
+ * buffer, not copied), with the same status codes and errors.
  */
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -10,15 +14,23 @@ import * as protoLoader from '@grpc/proto-loader';
 import { FramewireError } from '../../core/errors.js';
 import { toInferError } from './errors.js';
 import { InferStream, type DuplexCall } from './stream.js';
+import { UnaryInfer } from './unary.js';
 import type * as T from './types.js';
 
 export { toInferError };
 
 const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../proto');
 
-let serviceCtor: grpc.ServiceClientConstructor | undefined;
-function loadService(): grpc.ServiceClientConstructor {
-  if (serviceCtor) return serviceCtor;
+interface Loaded {
+  ctor: grpc.ServiceClientConstructor;
+  /** ModelInfer's protobuf codec (proto-loader's), for the lean unary path. */
+  inferSerialize: (msg: unknown) => Buffer;
+  inferDeserialize: (buf: Buffer) => unknown;
+}
+
+let loaded: Loaded | undefined;
+function loadService(): Loaded {
+  if (loaded) return loaded;
   const def = protoLoader.loadSync(path.join(PROTO_DIR, 'grpc_service.proto'), {
     keepCase: true,
     longs: Number,
@@ -28,8 +40,10 @@ function loadService(): grpc.ServiceClientConstructor {
     includeDirs: [PROTO_DIR],
   });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
-  serviceCtor = pkg.inference.GRPCInferenceService;
-  return serviceCtor;
+  const infer = (def['inference.GRPCInferenceService'] as protoLoader.ServiceDefinition).ModelInfer!;
+  const l: Loaded = { ctor: pkg.inference.GRPCInferenceService, inferSerialize: (m) => infer.requestSerialize(m as object), inferDeserialize: (b) => infer.responseDeserialize(b) };
+  loaded = l;
+  return l;
 }
 
 export interface TritonClientOptions {
@@ -46,13 +60,16 @@ export class TritonClient {
   readonly url: string;
   private readonly client: grpc.Client & Record<string, Unary>;
   private readonly controlDeadlineMs: number;
+  /** ModelInfer's own HTTP/2 connection: requests built around the caller's tensor buffers, not copied. */
+  private readonly unary: UnaryInfer;
   private closed = false;
 
   constructor(opts: TritonClientOptions) {
     this.url = opts.url;
     this.controlDeadlineMs = opts.controlDeadlineMs ?? 5000;
-    const Ctor = loadService();
-    this.client = new Ctor(opts.url, grpc.credentials.createInsecure(), {
+    const svc = loadService();
+    this.unary = new UnaryInfer({ url: opts.url, serialize: svc.inferSerialize, deserialize: svc.inferDeserialize, keepaliveTimeMs: 10_000, keepaliveTimeoutMs: 5_000 });
+    this.client = new svc.ctor(opts.url, grpc.credentials.createInsecure(), {
       // Batches of frames are large: lift gRPC's 4 MiB default both ways.
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
@@ -109,8 +126,17 @@ export class TritonClient {
     return (await this.call<{ models: T.RepositoryModel[] }>('RepositoryIndex', { repository_name: '', ready })).models;
   }
 
-  /** One inference. `deadlineMs` bounds the whole call (gRPC deadline). */
+  /**
+   * One inference. `deadlineMs` bounds the whole call (gRPC deadline). The request's
+   * raw_input_contents go on the wire as they are (see unary.ts): they must not change until the
+   * promise settles.
+   */
   modelInfer(req: T.InferRequest, deadlineMs: number): Promise<T.InferResponse> {
+    return this.unary.infer(req, deadlineMs);
+  }
+
+  /** The same call through grpc-js's generic path (protobufjs message, framed copy): comparisons and tests. */
+  modelInferGrpcJs(req: T.InferRequest, deadlineMs: number): Promise<T.InferResponse> {
     return this.call('ModelInfer', req, deadlineMs);
   }
 
@@ -143,6 +169,7 @@ export class TritonClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.unary.close();
     this.client.close();
   }
 }

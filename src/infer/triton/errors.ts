@@ -17,3 +17,11 @@ export function toInferError(err: grpc.ServiceError | Error, method: string): Fr
   const [fwCode, retriable] = (code !== undefined && STATUS_MAP[code as grpc.status]) || ['INFER_FAILED', false];
   return new FramewireError(fwCode, 'infer', `Triton ${method}: ${err.message}`, { retriable, cause: err });
 }
+
+/** The gRPC status code behind a Triton call's failure (its cause), if it has one. */
+export function grpcStatusOf(err: unknown): grpc.status | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'number') return e.code as grpc.status;
+  }
+  return undefined;
+}

@@ -121,10 +121,15 @@ const FP16_OF_BYTE = new Uint16Array(256);
   }
 }
 
+/** Typed arrays are in platform byte order; Triton wants little-endian (every platform Node runs on today). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
  * Writes one item's UINT8 RGB pixels (a frame, or a clip's frames in time order) into `out` at
- * item position `index` as the model's input datatype (little-endian). No allocation: `out` is
- * a pooled batch buffer.
+ * item position `index` as the model's input datatype (little-endian). No allocation beyond a
+ * typed-array view: `out` is a pooled batch buffer. FP32 widens through a Float32Array over
+ * `out`, FP16 maps each byte to its half-precision bits through a Uint16Array (a 256-entry
+ * table); a buffer not aligned to the element size falls back to per-element writes.
  */
 export function packFrame(spec: ModelSpec, pixels: Buffer, out: Buffer, index: number): void {
   const n = itemPixels(spec);
@@ -132,11 +137,21 @@ export function packFrame(spec: ModelSpec, pixels: Buffer, out: Buffer, index: n
     pixels.copy(out, index * n, 0, n);
     return;
   }
-  let pos = index * n * spec.elementBytes;
+  const pos = index * n * spec.elementBytes;
+  const at = out.byteOffset + pos;
+  if (pos + n * spec.elementBytes > out.length) throw new RangeError(`item ${index} does not fit a ${out.length}-byte batch buffer`);
   if (spec.inputDatatype === 'FP32') {
-    for (let i = 0; i < n; i++, pos += 4) out.writeFloatLE(pixels[i]!, pos);
+    if (LITTLE_ENDIAN && at % 4 === 0) {
+      const f32 = new Float32Array(out.buffer, at, n);
+      for (let i = 0; i < n; i++) f32[i] = pixels[i]!;
+    } else {
+      for (let i = 0; i < n; i++) out.writeFloatLE(pixels[i]!, pos + 4 * i);
+    }
+  } else if (LITTLE_ENDIAN && at % 2 === 0) {
+    const u16 = new Uint16Array(out.buffer, at, n);
+    for (let i = 0; i < n; i++) u16[i] = FP16_OF_BYTE[pixels[i]!]!;
   } else {
-    for (let i = 0; i < n; i++, pos += 2) out.writeUInt16LE(FP16_OF_BYTE[pixels[i]!]!, pos);
+    for (let i = 0; i < n; i++) out.writeUInt16LE(FP16_OF_BYTE[pixels[i]!]!, pos + 2 * i);
   }
 }
 

@@ -8,13 +8,22 @@
  * deleted on close. Regions are named `framewire-<pid>-<run>-<tag>-in|out`; a later run removes
  * those whose process is gone (a killed run), both the files and Triton's registrations. The run
  * id tells runs apart when the pid repeats (pid 1 in containers).
+ *
+ * A name can still be registered already when a ring is registered: an earlier ring of this
+ * process under the same tag whose unregistration failed (Triton refuses to unregister a region
+ * while it still holds a request that used it), or a registration a killed run left under a
+ * name it shares with us. Names carry our pid and run id, so such a registration is a leftover:
+ * register() unregisters that name and registers it again (Triton then maps our file, not the
+ * old one).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import { FramewireError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
 import type { TritonClient } from './client.js';
+import { grpcStatusOf } from './errors.js';
 import type { InferParameter } from './types.js';
 
 export const SHM_DIR = '/dev/shm';
@@ -139,11 +148,13 @@ export class ShmRing {
     };
   }
 
-  /** Registers the regions with one Triton; throws INFER_SHM_FAILED when Triton cannot map them. */
+  /**
+   * Registers the regions with one Triton; throws INFER_SHM_FAILED when Triton cannot map them.
+   * A name Triton already has (ALREADY_EXISTS) is a leftover of ours: unregistered and registered again.
+   */
   async register(client: TritonClient): Promise<void> {
     try {
-      await client.systemSharedMemoryRegister(this.input.name, this.input.key, this.input.byteSize);
-      if (this.output) await client.systemSharedMemoryRegister(this.output.name, this.output.key, this.output.byteSize);
+      for (const r of this.output ? [this.input, this.output] : [this.input]) await registerRegion(client, r.name, r.key, r.byteSize);
     } catch (err) {
       await this.unregister(client);
       throw shmError(`Triton at ${client.url} cannot register shared memory ${this.input.key}: ${(err as Error).message}`, err);
@@ -156,9 +167,14 @@ export class ShmRing {
     return this.regionNames.every((n) => names.has(n));
   }
 
-  /** Best effort: a Triton that is down has forgotten the regions anyway. */
-  async unregister(client: TritonClient): Promise<void> {
-    for (const name of this.regionNames) await client.systemSharedMemoryUnregister(name).catch(() => {});
+  /**
+   * Best effort: a Triton that is down has forgotten the regions anyway. Returns whether every
+   * region is unregistered (a region Triton still reports in use is retried for a while first).
+   */
+  async unregister(client: TritonClient): Promise<boolean> {
+    let all = true;
+    for (const name of this.regionNames) if (!(await unregisterRegion(client, name))) all = false;
+    return all;
   }
 
   /** Deletes the files; Triton's mappings stay valid until it unregisters. Idempotent. */
@@ -167,6 +183,39 @@ export class ShmRing {
     this.closed = true;
     this.input.close();
     this.output?.close();
+  }
+}
+
+/** How long unregistering waits for Triton to let go of a region it reports in use, ms. */
+const UNREGISTER_PATIENCE_MS = 2000;
+
+/**
+ * Unregisters one region. Triton answers INTERNAL "currently in use" while it still holds a
+ * request that read the region (it lets go just after the response is sent): retried with
+ * backoff for up to UNREGISTER_PATIENCE_MS. False when it is still registered (or Triton is down).
+ */
+async function unregisterRegion(client: TritonClient, name: string): Promise<boolean> {
+  const until = Date.now() + UNREGISTER_PATIENCE_MS;
+  for (let wait = 5; ; wait = Math.min(200, wait * 2)) {
+    try {
+      await client.systemSharedMemoryUnregister(name);
+      return true;
+    } catch (err) {
+      if (grpcStatusOf(err) !== grpc.status.INTERNAL || Date.now() + wait > until) return false;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+/** Registers one region; a name Triton already has is unregistered and registered again (once). */
+async function registerRegion(client: TritonClient, name: string, key: string, byteSize: number): Promise<void> {
+  try {
+    await client.systemSharedMemoryRegister(name, key, byteSize);
+  } catch (err) {
+    if (grpcStatusOf(err) !== grpc.status.ALREADY_EXISTS) throw err;
+    log.warn('shared-memory region name already registered in Triton (a leftover); registering it again', { endpoint: client.url, region: name });
+    await unregisterRegion(client, name);
+    await client.systemSharedMemoryRegister(name, key, byteSize);
   }
 }
 
@@ -211,7 +260,7 @@ export async function cleanStaleRegions(clients: readonly TritonClient[], dir = 
     }
     for (const r of regions) {
       if (!r.name.startsWith(SHM_PREFIX) || !isStaleName(r.name)) continue;
-      await client.systemSharedMemoryUnregister(r.name).catch(() => {});
+      if (!(await unregisterRegion(client, r.name))) continue;
       registrations.push(`${client.url}/${r.name}`);
     }
   }
