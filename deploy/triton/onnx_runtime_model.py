@@ -25,6 +25,10 @@ class TritonPythonModel:
         # Two cores on the reference machine: keep onnxruntime from oversubscribing them.
         options.intra_op_num_threads = int(params.get("intra_op_threads", "2"))
         options.inter_op_num_threads = 1
+        # onnxruntime's worker threads spin after each run by default: with the decoders sharing
+        # the two cores, that spinning was most of Triton's CPU per frame (measured in bench/pipeline.ts).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             os.path.join(version_dir, params["onnx_file"]), options, providers=["CPUExecutionProvider"]
         )

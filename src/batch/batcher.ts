@@ -175,7 +175,11 @@ export class Batcher {
     if (this.total === 0) return { waitMs: undefined };
     if (this.o.mode === 'replay') {
       if (this.total >= this.maxBatch) return { take: this.maxBatch };
-      const waitUntil = this.pendingSince + this.o.maxWaitMs;
+      // No deadlines: while the server is still busy with what it has, waiting costs nothing and
+      // the batch grows (Triton's cost per frame falls with the batch size), until just before
+      // the work in flight is expected to finish.
+      let waitUntil = this.pendingSince + this.o.maxWaitMs;
+      if (this.inflight.length > 0 && this.busyUntil - this.o.marginMs > waitUntil) waitUntil = this.busyUntil - this.o.marginMs;
       return now >= waitUntil ? { take: this.total } : { waitMs: waitUntil - now };
     }
     // Live: the largest batch that still finishes before its earliest deadline (EDF takes that frame first).

@@ -47,8 +47,16 @@ export interface InferStageOptions {
 
 interface InFlight {
   frames: Frame[];
-  result: Promise<Label[][] | FramewireError>;
+  result: Label[][] | FramewireError | undefined;
 }
+
+/**
+ * Batches answered by Triton and waiting to be published, beyond those in Triton. Publishing is
+ * taken off the request slots: a batch's slot frees when Triton answers, and whatever has been
+ * answered meanwhile is published together in one delivery (one Kafka request), so a 10–15 ms
+ * acknowledgement no longer paces inference.
+ */
+const PUBLISH_BACKLOG_BATCHES = 4;
 
 let requestSeq = 0;
 
@@ -62,7 +70,10 @@ export function dropItem(drops: DropReporter, f: Frame, reason: DropReason): voi
 }
 
 export class InferStage {
+  /** Batches in Triton or waiting to be published, in the order they were taken. */
   private readonly inflight: InFlight[] = [];
+  /** Of those, requests Triton has not answered yet. */
+  private requesting = 0;
   private slotWaiter: (() => void) | undefined;
   private resultWaiter: (() => void) | undefined;
   private batching = true;
@@ -101,19 +112,34 @@ export class InferStage {
 
   private async batchLoop(): Promise<void> {
     for (;;) {
-      while (this.inflight.length >= this.o.maxInflight) await new Promise<void>((r) => (this.slotWaiter = r));
+      while (this.requesting >= this.o.maxInflight || this.inflight.length >= this.o.maxInflight + PUBLISH_BACKLOG_BATCHES) {
+        await new Promise<void>((r) => (this.slotWaiter = r));
+      }
       const frames = await this.o.batcher.next();
       if (!frames) break;
       if (frames.length === 0) continue;
-      this.inflight.push({ frames, result: this.infer(frames) });
-      const w = this.resultWaiter;
-      this.resultWaiter = undefined;
-      if (w) w();
+      const entry: InFlight = { frames, result: undefined };
+      this.inflight.push(entry);
+      this.requesting++;
+      // infer() reports failures as a result; anything it throws is one too (never a stalled head).
+      void this.infer(frames).catch((err: unknown) => new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err })).then((result) => {
+        entry.result = result;
+        this.requesting--;
+        this.wake();
+      });
     }
     this.batching = false;
-    const w = this.resultWaiter;
+    this.wake();
+  }
+
+  /** A request was answered or a delivery finished: both loops may go on. */
+  private wake(): void {
+    const s = this.slotWaiter;
+    this.slotWaiter = undefined;
+    if (s) s();
+    const r = this.resultWaiter;
     this.resultWaiter = undefined;
-    if (w) w();
+    if (r) r();
   }
 
   private async infer(frames: Frame[]): Promise<Label[][] | FramewireError> {
@@ -190,52 +216,60 @@ export class InferStage {
     const { spec, metrics, drops } = this.o;
     for (;;) {
       const head = this.inflight[0];
-      if (!head) {
-        if (!this.batching) return;
+      if (!head || head.result === undefined) {
+        if (!head && !this.batching) return;
         await new Promise<void>((r) => (this.resultWaiter = r));
         continue;
       }
-      const result = await head.result;
-      const frames = head.frames;
-      if (result instanceof FramewireError) {
-        log.once('warn', `infer-failed:${spec.name}:${result.code}`, 'inference failed; frames dropped', { model: spec.name, err: result });
-        for (const f of frames) dropItem(drops, f, 'infer-failed');
-      } else {
-        const now = Date.now();
-        const records: LabelRecord[] = [];
-        const traces: (string | undefined)[] = [];
+      // Every answered batch at the head goes out in one delivery, in the order taken.
+      let n = 0;
+      while (n < this.inflight.length && this.inflight[n]!.result !== undefined) n++;
+      const ready = this.inflight.slice(0, n);
+      const now = Date.now();
+      const records: LabelRecord[] = [];
+      const traces: (string | undefined)[] = [];
+      for (const { frames, result } of ready) {
+        if (result instanceof FramewireError) {
+          log.once('warn', `infer-failed:${spec.name}:${result.code}`, 'inference failed; frames dropped', { model: spec.name, err: result });
+          for (const f of frames) dropItem(drops, f, 'infer-failed');
+          continue;
+        }
+        const labels = result!;
         for (let i = 0; i < frames.length; i++) {
           const f = frames[i]!;
           if (f.clip) {
             // A clip's labels go to each frame it covers; the record names the window.
             const window = { fromFrame: f.clip.fromFrame, toFrame: f.index };
             for (const c of f.clip.covered) {
-              records.push({ stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model: spec.name, labels: result[i]!, publishedTs: now, clip: window });
+              records.push({ stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model: spec.name, labels: labels[i]!, publishedTs: now, clip: window });
               traces.push(c.traceparent);
             }
           } else {
-            records.push({ stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: result[i]!, publishedTs: now });
+            records.push({ stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: labels[i]!, publishedTs: now });
             traces.push(f.traceparent);
           }
         }
+      }
+      if (records.length > 0) {
         const publishStart = performance.now();
         await this.publish(records, traces);
         const publishSeconds = (performance.now() - publishStart) / 1000;
         const published = Date.now();
-        for (const f of frames) {
-          // A clip's latency runs from the capture of its last frame (when the window was complete).
-          this.captureToPublish.observe((published - f.captureTs) / 1000);
-          this.publishStage.observe(publishSeconds);
-          if (f.clip) for (const c of f.clip.covered) f.owner.framePublished(c.index);
-          else f.owner.framePublished(f.index);
+        for (const { frames, result } of ready) {
+          if (result instanceof FramewireError) continue;
+          for (const f of frames) {
+            // A clip's latency runs from the capture of its last frame (when the window was complete).
+            this.captureToPublish.observe((published - f.captureTs) / 1000);
+            this.publishStage.observe(publishSeconds);
+            if (f.clip) for (const c of f.clip.covered) f.owner.framePublished(c.index);
+            else f.owner.framePublished(f.index);
+          }
         }
         metrics.framesPublished.inc({ model: spec.name }, records.length);
         this.o.published?.(records);
       }
-      this.inflight.shift();
-      const w = this.slotWaiter;
-      this.slotWaiter = undefined;
-      if (w) w();
+      this.inflight.splice(0, n);
+      this.wake();
     }
   }
 
