@@ -171,14 +171,19 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     await reader.subscribe({ topics: [`${prefix}.labels`, `${prefix}.events`], fromBeginning: true });
     const lat: number[] = [];
     const dropped: Record<string, number> = {};
+    /** Dropped frames among each session's first 2 s (decoders starting, all streams at once). */
+    let droppedAtStart = 0;
     let labelled = 0;
     await reader.run({
       eachMessage: async ({ topic, message }) => {
-        const v = JSON.parse(message.value!.toString()) as { type?: string; reason?: string; count?: number; captureTs?: number; publishedTs?: number };
+        const v = JSON.parse(message.value!.toString()) as { type?: string; reason?: string; count?: number; captureTs?: number; publishedTs?: number; fromFrame?: number; toFrame?: number };
         if (topic.endsWith('.labels')) {
           labelled++;
           lat.push(v.publishedTs! - v.captureTs!);
-        } else if (v.type === 'dropped') dropped[v.reason!] = (dropped[v.reason!] ?? 0) + v.count!;
+        } else if (v.type === 'dropped') {
+          dropped[v.reason!] = (dropped[v.reason!] ?? 0) + v.count!;
+          droppedAtStart += Math.max(0, Math.min(v.toFrame!, 2 * FPS - 1) - v.fromFrame! + 1);
+        }
       },
     });
     const cpu0 = cpuSeconds(proc.pid);
@@ -218,6 +223,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       'drop %': total ? ((100 * (total - labelled)) / total).toFixed(1) : '0.0',
       'deadline %': rate('deadline'),
       'overload %': rate('overload'),
+      'of drops, in first 2 s %': total > labelled ? ((100 * droppedAtStart) / (total - labelled)).toFixed(0) : '–',
       'other %': total ? ((100 * Object.entries(dropped).filter(([r]) => r !== 'deadline' && r !== 'overload').reduce((a, [, c]) => a + c, 0)) / total).toFixed(1) : '0.0',
       'RSS MB': peak.toFixed(0),
       // Flat memory: RSS a quarter into the run vs at its end.

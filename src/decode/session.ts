@@ -82,6 +82,8 @@ export class StreamSession {
   /** Why frames that cannot be decoded for want of a keyframe are dropped. */
   private gapReason: DropReason = 'decoder-reset';
   private mustDrain = false;
+  /** The current decoder has put out what it was fed while starting. */
+  private caughtUp = false;
   private current: EncodedChunk | undefined;
   private lastFed: EncodedChunk | undefined;
   private readonly rejected = new Set<string>();
@@ -171,9 +173,11 @@ export class StreamSession {
     let late = false;
     if (this.policy) {
       const now = Date.now();
-      // A decoder that has not put out its first frame yet is starting, not behind.
+      // A decoder still working through what arrived while it started is not behind: it catches
+      // up at its decode speed. Only once it has caught up does a growing backlog mean overload.
       const d = this.decoder;
-      const held = d && d.holding && d.emitted > 0 ? now - this.captureOf(d.oldestHeldPts) : 0;
+      if (d && !this.caughtUp && d.emitted > 0 && d.holding <= 1) this.caughtUp = true;
+      const held = d && d.holding && this.caughtUp ? now - this.captureOf(d.oldestHeldPts) : 0;
       const episodes = this.policy.episodes;
       const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held);
       late = decision === LATE;
@@ -238,6 +242,7 @@ export class StreamSession {
         },
     });
     this.decoder = decoder;
+    this.caughtUp = false;
     this.ctx.decoderStarted();
   }
 

@@ -38,7 +38,7 @@ export class DecodeStage {
   constructor(private readonly o: DecodeStageOptions) {
     this.idleTimer = setInterval(() => this.endIdle(), Math.min(1000, o.config.idleTimeoutMs / 2));
     this.idleTimer.unref();
-    this.spares = new DecoderSpares({ ffmpegPath: o.config.ffmpegPath, inputBufferBytes: o.config.inputBufferBytes });
+    this.spares = new DecoderSpares({ ffmpegPath: o.config.ffmpegPath, inputBufferBytes: o.config.inputBufferBytes }, o.config.spareDecoders);
     this.ctx = {
       spares: this.spares,
       config: o.config,

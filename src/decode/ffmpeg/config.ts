@@ -13,6 +13,11 @@ export const ffmpegDecodeSchema = z
       .min(64 * 1024)
       .default(1 << 20)
       .describe("Bytes of a decoder's stdin buffered before its stream waits (replay mode backpressure: the partition pauses)."),
+    spareDecoders: z
+      .int()
+      .min(0)
+      .default(2)
+      .describe("ffmpeg decoders kept started per codec and input size, so a new session's first frame does not wait for ffmpeg to start (~120 ms; several sessions starting at once wait longer). Each idle one is a process blocked on its stdin."),
     shedLoad: z
       .boolean()
       .default(true)

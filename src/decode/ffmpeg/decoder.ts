@@ -359,36 +359,48 @@ export class FfmpegDecoder {
  * a process (fluent-ffmpeg's capability probes). An idle spare only blocks on its stdin.
  */
 export class DecoderSpares {
-  private readonly spares = new Map<string, FfmpegDecoder>();
+  private readonly spares = new Map<string, FfmpegDecoder[]>();
   private closed = false;
 
-  constructor(private readonly base: { ffmpegPath?: string; inputBufferBytes?: number }) {}
+  constructor(private readonly base: { ffmpegPath?: string; inputBufferBytes?: number }, private readonly perKey = 2) {}
 
   /** A running decoder for these parameters with `hooks` attached; a new spare starts behind it. */
   take(codec: VideoCodec, width: number, height: number, hooks: DecoderHooks): FfmpegDecoder {
-    const key = decoderKey(codec, width, height);
-    const spare = this.spares.get(key);
-    this.spares.delete(key);
-    const dec = spare && !spare.isExited ? spare.attach(hooks) : new FfmpegDecoder({ ...this.base, codec, width, height, hooks });
+    const list = this.list(codec, width, height);
+    let dec: FfmpegDecoder | undefined;
+    while (!dec && list.length) {
+      const spare = list.shift()!;
+      if (!spare.isExited) dec = spare.attach(hooks);
+    }
     this.warm(codec, width, height);
-    return dec;
+    return dec ?? new FfmpegDecoder({ ...this.base, codec, width, height, hooks });
   }
 
-  /** Starts a spare for these parameters unless one is waiting. */
+  /** Starts spares for these parameters up to the number kept. */
   warm(codec: VideoCodec, width: number, height: number): void {
-    const key = decoderKey(codec, width, height);
-    if (this.closed || this.spares.get(key)?.isExited === false) return;
-    this.spares.set(key, new FfmpegDecoder({ ...this.base, codec, width, height }));
+    if (this.closed) return;
+    const list = this.list(codec, width, height);
+    for (let i = list.length - 1; i >= 0; i--) if (list[i]!.isExited) list.splice(i, 1);
+    while (list.length < this.perKey) list.push(new FfmpegDecoder({ ...this.base, codec, width, height }));
   }
 
   get count(): number {
-    return this.spares.size;
+    let n = 0;
+    for (const l of this.spares.values()) n += l.length;
+    return n;
+  }
+
+  private list(codec: VideoCodec, width: number, height: number): FfmpegDecoder[] {
+    const key = decoderKey(codec, width, height);
+    let l = this.spares.get(key);
+    if (!l) this.spares.set(key, (l = []));
+    return l;
   }
 
   /** Stops every spare. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.spares.values()];
+    const all = [...this.spares.values()].flat();
     this.spares.clear();
     await Promise.all(all.map((d) => d.kill()));
   }
