@@ -1,5 +1,5 @@
 /**
- * `framewire` command line (CONTRACTS.md): stack up|down|status, ingest, run.
+ * `framewire` command line (docs/contracts.md): stack up|down|status, ingest, run.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';

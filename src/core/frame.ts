@@ -3,7 +3,7 @@
  * Stages never reach into each other's internals; they exchange these.
  */
 
-/** Why a decoded frame has no label record (CONTRACTS.md, `dropped` events). */
+/** Why a decoded frame has no label record (docs/contracts.md, `dropped` events). */
 export type DropReason = 'deadline' | 'overload' | 'sampled' | 'unchanged' | 'decoder-reset' | 'infer-failed' | 'shutdown';
 
 /**
@@ -77,7 +77,7 @@ export interface LabelRecord {
   clip?: { fromFrame: number; toFrame: number };
 }
 
-/** `dropped` event (CONTRACTS.md): frames fromFrame..toFrame of a session were not labelled. */
+/** `dropped` event (docs/contracts.md): frames fromFrame..toFrame of a session were not labelled. */
 export interface DroppedEvent {
   type: 'dropped';
   stream: string;

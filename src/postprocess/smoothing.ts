@@ -1,7 +1,7 @@
 /**
  * Temporal smoothing of each stream's labels over a window, with hysteresis: the smoothed label
  * changes only after a new winner has held for `hysteresis` consecutive frames, and each change
- * becomes a `change` event (CONTRACTS.md) on the events topic and the WebSocket.
+ * becomes a `change` event (docs/contracts.md) on the events topic and the WebSocket.
  */
 import { z } from 'zod/v4';
 import type { LabelRecord } from '../core/frame.js';

@@ -1,5 +1,5 @@
 /**
- * Reports dropped frames as `dropped` events (CONTRACTS.md), merging consecutive indices of one
+ * Reports dropped frames as `dropped` events (docs/contracts.md), merging consecutive indices of one
  * session with the same reason into one record. A frame counts as finished only once its event
  * is published, so offsets never pass an unreported drop.
  */

@@ -36,7 +36,7 @@ describe('end of session and backlogs (live mode)', { timeout: 180_000 }, () => 
   let proc: Processor | undefined;
   let labels: TopicCollector | undefined;
   let events: TopicCollector | undefined;
-  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  let producer = kafka.producer();
 
   before(() => ensureStack());
   after(async () => {
@@ -55,7 +55,17 @@ describe('end of session and backlogs (live mode)', { timeout: 180_000 }, () => 
     const admin = kafka.admin();
     await admin.connect();
     await ensureTopics(admin, [{ topic: topo.chunks, numPartitions: 3 }]);
+    // Every partition's leader answers metadata before the first send (a new topic can take a moment).
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      const md = await admin.fetchTopicMetadata({ topics: [topo.chunks] }).catch(() => undefined);
+      if (md && md.topics[0]!.partitions.length === 3 && md.topics[0]!.partitions.every((p) => p.leader >= 0)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await admin.disconnect();
+    // A producer per test: one whose metadata predates the topic was refused by the broker.
+    await producer.disconnect().catch(() => undefined);
+    producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
   }
 
@@ -106,11 +116,13 @@ describe('end of session and backlogs (live mode)', { timeout: 180_000 }, () => 
     const DEAD = 12;
     // The backlog: dead sessions captured a minute ago (no fw-eos: they just stopped), 100 frames each.
     const t0 = Date.now();
-    await Promise.all(
+    // allSettled: a failed send must not leave the others running past the test.
+    const sends = await Promise.allSettled(
       Array.from({ length: DEAD }, (_, i) =>
         sendVideo(producer, video, { topic: topo!.chunks, stream: `${topo!.name}-dead${i}`, session: `d${i}`, epochMs: t0 - 60_000 - i * 5000, paced: false, eos: false }),
       ),
     );
+    for (const r of sends) if (r.status === 'rejected') throw r.reason;
     // A live camera that started before the processor: its first seconds are backlog too.
     const live = { stream: `${topo!.name}-live`, session: 'l1' };
     const liveVideo = encodeVideo(colourVideo(320, 240, FPS, [{ colour: 'green', frames: 375 }]).graph, FPS);

@@ -1,6 +1,6 @@
 /**
  * End to end: `framewire run --topology FILE` with an invalid topology exits non-zero quickly and
- * its stderr names the file and the field (CONTRACTS.md, command line). The unknown-model case is
+ * its stderr names the file and the field (docs/contracts.md, command line). The unknown-model case is
  * only detectable by asking the real Triton.
  */
 import assert from 'node:assert/strict';

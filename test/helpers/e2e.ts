@@ -1,7 +1,7 @@
 /**
  * Shared helpers of the end-to-end tests (test/e2e/): they run the real `framewire run` processor
  * as a child process against the real local stack (Kafka 127.0.0.1:9092, Triton gRPC
- * 127.0.0.1:8001, ffmpeg) and observe it only through its contracts (CONTRACTS.md): Kafka
+ * 127.0.0.1:8001, ffmpeg) and observe it only through its contracts (docs/contracts.md): Kafka
  * topics, the WebSocket, /metrics, /healthz, /readyz, exit codes and stderr.
  *
  * Every test uses its own random topics and consumer group, and a free HTTP port, so test files
@@ -666,7 +666,7 @@ export function randomSegments(rng: () => number, totalFrames: number, minFrames
 
 // ------------------------------------------------------------------------------------ labels
 
-/** The label record (CONTRACTS.md), as the processor writes it. */
+/** The label record (docs/contracts.md), as the processor writes it. */
 export type { LabelRecord } from '../../src/core/frame.js';
 import type { LabelRecord } from '../../src/core/frame.js';
 
@@ -727,7 +727,7 @@ export function hasAllFrames(records: LabelRecord[], stream: string, session: st
   return seen.size === frames;
 }
 
-/** A `dropped` event as published on the events topic (CONTRACTS.md). */
+/** A `dropped` event as published on the events topic (docs/contracts.md). */
 export interface DroppedRecord {
   type: string;
   stream: string;

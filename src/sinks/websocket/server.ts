@@ -1,5 +1,5 @@
 /**
- * WebSocket fan-out at /ws (CONTRACTS.md). Subscriptions by `?streams=a,b` or a
+ * WebSocket fan-out at /ws (docs/contracts.md). Subscriptions by `?streams=a,b` or a
  * `{"type":"subscribe","streams":[…]}` message; none means all streams. Sending never waits:
  * a client whose unsent bytes pass the limit is skipped, past 4× it is disconnected, so a slow
  * client never slows the pipeline or the others.

@@ -3,7 +3,7 @@ import { z } from 'zod/v4';
 export const kafkaSourceSchema = z
   .strictObject({
     type: z.literal('kafka'),
-    topic: z.string().min(1).default('video.chunks').describe('Topic of encoded video chunks (CONTRACTS.md).'),
+    topic: z.string().min(1).default('video.chunks').describe('Topic of encoded video chunks (docs/contracts.md).'),
     group: z.string().min(1).default('framewire').describe('Consumer group id; offsets and resume points are committed under it.'),
     partitions: z.int().min(1).default(3).describe('Partitions to create the topic with when it is missing.'),
     dlqTopic: z.string().min(1).default('video.dlq').describe('Dead-letter topic for records that cannot be used.'),

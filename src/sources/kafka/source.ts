@@ -120,7 +120,7 @@ export class KafkaSource {
     }
   }
 
-  /** Copies a record unchanged to the dead-letter topic with the reason headers (CONTRACTS.md). */
+  /** Copies a record unchanged to the dead-letter topic with the reason headers (docs/contracts.md). */
   readonly deadLetter = async (r: RawRecord, reason: DeadLetterReason, detail: string): Promise<void> => {
     this.metrics.chunksDeadLettered.inc({ reason });
     const stream = r.key?.toString('utf8') ?? '';
