@@ -145,8 +145,9 @@ test('ModelInfer without the tensor copy: same answers as grpc-js\'s generic cal
   }
   // A tensor whose size does not match its shape: Triton's INVALID_ARGUMENT, not retriable, from both paths.
   const bad = classificationRequest(spec, Buffer.alloc(100), 1, 1, 'bad');
-  for (const call of [client.modelInfer(bad, 10_000), client.modelInferGrpcJs(bad, 10_000)]) {
-    await assert.rejects(call, (err: FramewireError) => err.code === 'INFER_INVALID_ARGUMENT' && !err.retriable && /ModelInfer: 3 INVALID_ARGUMENT/.test(err.message));
+  // One at a time: a rejection not yet awaited would surface as an unhandled one.
+  for (const call of [() => client.modelInfer(bad, 10_000), () => client.modelInferGrpcJs(bad, 10_000)]) {
+    await assert.rejects(call(), (err: FramewireError) => err.code === 'INFER_INVALID_ARGUMENT' && !err.retriable && /ModelInfer: 3 INVALID_ARGUMENT/.test(err.message));
   }
   // Concurrency on one connection, answers matched to their own requests.
   const colours = ['red', 'green', 'blue', 'yellow', 'cyan', 'magenta', 'white', 'black'];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sampler, samplingRuleFor, samplingRuleSchema } from '../../src/decode/sampling.js';
+import { DECODE_ONLY, KEEP, LOOK, SKIP, Sampler, samplingRuleFor, samplingRuleSchema } from '../../src/decode/sampling.js';
 import type { Frame } from '../../src/core/frame.js';
 
 const W = 32;
@@ -48,4 +48,15 @@ test('the first matching rule applies; default classifies every frame', () => {
   assert.equal(samplingRuleFor(rules, 'lobby-3').mode, 'rate');
   assert.equal(samplingRuleFor(rules, 'gate-1').mode, 'keyframes');
   assert.equal(samplingRuleFor([], 'x').mode, 'all');
+});
+
+test('before decoding: keyframes mode decodes keyframes only; rate mode leaves undecoded only frames nothing references', () => {
+  const key = new Sampler(rule({ mode: 'keyframes' }), W, H);
+  assert.deepEqual([key.before(0, true, false), key.before(40, false, false), key.before(80, false, true)], [KEEP, SKIP, SKIP]);
+  const rate = new Sampler(rule({ mode: 'rate', fps: 5 }), W, H);
+  // 25 fps, keep every 5th: the others are skipped when disposable, decoded (not classified) when referenced.
+  const got = Array.from({ length: 10 }, (_, i) => rate.before(i * 40, i === 0, i % 2 === 1));
+  assert.deepEqual(got, [KEEP, SKIP, DECODE_ONLY, SKIP, DECODE_ONLY, KEEP, DECODE_ONLY, SKIP, DECODE_ONLY, SKIP]);
+  assert.equal(new Sampler(rule({ mode: 'all' }), W, H).before(0, false, true), KEEP);
+  assert.equal(new Sampler(rule({ mode: 'scene' }), W, H).before(0, false, true), LOOK, 'scene mode needs the pixels');
 });
