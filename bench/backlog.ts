@@ -15,7 +15,7 @@
  *  - recovery: from /readyz until, for every live stream, 1 s of consecutive frames (25) is
  *    labelled within the budget (the publish time of the first frame of that run; the worst stream);
  *  - the backlog: when the processor had consumed it (chunks received ≥ chunks in the topic, from
- *    /metrics), chunks/s consumed and chunks/s shed (skipped undecoded) meanwhile;
+ *    /metrics), chunks/s consumed and frames/s shed (skipped undecoded) meanwhile;
  *  - the accounting, after the cameras stop and the idle timeout has passed: every frame of every
  *    session labelled or dropped once, with its reason; frames with neither, or covered twice.
  */
@@ -191,7 +191,7 @@ try {
     const inTopic = pre.deadChunks + pre.live.reduce((a, c) => a + c.seq, 0);
     if (Number.isNaN(drainedAt) && received >= inTopic - 2 * LIVE) {
       drainedAt = Date.now();
-      drained = { received, shed: metricSum(text, 'framewire_chunks_shed_total') };
+      drained = { received, shed: metricSum(text, 'framewire_frames_shed_total') };
     }
     await sleep(100);
   }
@@ -265,8 +265,8 @@ try {
       'on budget after, %': onBudgetAfter.map((p) => p.toFixed(0)).join(' '),
       'backlog consumed s': Number.isNaN(backlogS) ? 'not within the run' : backlogS.toFixed(1),
       'chunks/s consumed': Number.isNaN(backlogS) ? '–' : (drained.received / backlogS).toFixed(0),
-      'chunks/s shed': Number.isNaN(backlogS) ? '–' : (drained.shed / backlogS).toFixed(0),
-      'chunks shed (run)': metricSum(atEnd, 'framewire_chunks_shed_total'),
+      'frames/s shed': Number.isNaN(backlogS) ? '–' : (drained.shed / backlogS).toFixed(0),
+      'frames shed (run)': metricSum(atEnd, 'framewire_frames_shed_total'),
       'load sheds': metricSum(final, 'framewire_load_sheds_total'),
     },
   ]);

@@ -17,7 +17,7 @@
  * alone, and its whole process group with the ffmpeg decoders), and in ingest mode the cameras' CPU%.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import {
   ROOT,
   cpuSeconds,
@@ -49,6 +49,8 @@ const { values } = parseArgs({
     // batch.fairShares: 'true' (default) or 'false' (earliest deadline first only), to compare.
     fair: { type: 'string', default: 'true' },
     cameras: { type: 'string', default: 'simulated' },
+    timeline: { type: 'boolean', default: false },
+    'camera-codec': { type: 'string', default: 'x264' },
     'pes-length': { type: 'string', default: 'on' },
   },
 });
@@ -59,6 +61,9 @@ const PORT = Number(values.port);
 const FPS = 25;
 const BUDGET = 250;
 const INGEST = values.cameras === 'ingest';
+const TIMELINE = values.timeline === true;
+/** --camera-codec copy: the ingest cameras remux pre-encoded H.264 files (IP cameras) instead of encoding lavfi patterns on this machine. */
+const COPY_CAMERAS = INGEST && values['camera-codec'] === 'copy';
 const PES = values['pes-length'] !== 'off';
 
 /** The ingest-mode cameras, cycled: mixed sizes, rates, patterns and keyframe intervals. */
@@ -120,7 +125,7 @@ async function cameras(n: number, topic: string, video: ReturnType<typeof prepar
  * SECONDS of their lavfi pattern. Frames they sent and the CPU they used (reaped, so the
  * processor must still be running: it is not reaped yet).
  */
-async function ingestCameras(n: number, topic: string): Promise<{ frames: number; cpu: number }> {
+async function ingestCameras(n: number, topic: string, dir: string): Promise<{ frames: number; cpu: number }> {
   const cpu0 = reapedChildrenCpuSeconds();
   const groups: Group[] = [];
   let frames = 0;
@@ -128,8 +133,16 @@ async function ingestCameras(n: number, topic: string): Promise<{ frames: number
     for (let i = 0; i < n; i++) {
       const c = INGEST_CAMERAS[i % INGEST_CAMERAS.length]!;
       frames += c.fps * SECONDS;
-      const args = ['ingest', '--realtime', '--stream', `bench-${i}`, '--topic', topic, '--input', `lavfi:${c.src}${c.src.includes('=') ? ':' : '='}s=${c.size}:r=${c.fps}:d=${SECONDS}`];
-      if (INGEST_GOP) args.push('--gop', String(c.gop));
+      const pattern = `${c.src}${c.src.includes('=') ? ':' : '='}s=${c.size}:r=${c.fps}:d=${SECONDS}`;
+      let input = `lavfi:${pattern}`;
+      if (COPY_CAMERAS) {
+        // An IP camera: its H.264 comes encoded (here: beforehand), ingest remuxes it (--codec copy).
+        input = path.join(dir, `camera-${i % INGEST_CAMERAS.length}.mp4`);
+        if (!existsSync(input)) execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', pattern, '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', String(c.gop), '-pix_fmt', 'yuv420p', input]);
+      }
+      const args = ['ingest', '--realtime', '--stream', `bench-${i}`, '--topic', topic, '--input', input];
+      if (COPY_CAMERAS) args.push('--codec', 'copy');
+      else if (INGEST_GOP) args.push('--gop', String(c.gop));
       groups.push(spawnFramewire(args));
     }
     const codes = await Promise.all(groups.map((g) => g.exited));
@@ -171,6 +184,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     await reader.subscribe({ topics: [`${prefix}.labels`, `${prefix}.events`], fromBeginning: true });
     const lat: number[] = [];
     const dropped: Record<string, number> = {};
+    const timeline: Record<string, number>[] = [];
     /** Dropped frames among each session's first 2 s (decoders starting, all streams at once). */
     let droppedAtStart = 0;
     let labelled = 0;
@@ -183,6 +197,12 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
         } else if (v.type === 'dropped') {
           dropped[v.reason!] = (dropped[v.reason!] ?? 0) + v.count!;
           droppedAtStart += Math.max(0, Math.min(v.toFrame!, 2 * FPS - 1) - v.fromFrame! + 1);
+          // --timeline: dropped frames per second of stream time, by reason.
+          if (TIMELINE) for (let f = v.fromFrame!; f <= v.toFrame!; f++) {
+            const sec = Math.floor(f / FPS);
+            const row = (timeline[sec] ??= {});
+            row[v.reason!] = (row[v.reason!] ?? 0) + 1;
+          }
         }
       },
     });
@@ -199,7 +219,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     const t0 = Date.now();
     let sent: number;
     let camerasCpu = Number.NaN;
-    if (INGEST) ({ frames: sent, cpu: camerasCpu } = await ingestCameras(n, `${prefix}.chunks`));
+    if (INGEST) ({ frames: sent, cpu: camerasCpu } = await ingestCameras(n, `${prefix}.chunks`, dir));
     else sent = await cameras(n, `${prefix}.chunks`, video, producer);
     const wall = (Date.now() - t0) / 1000;
     const cpu = cpuSeconds(proc.pid) - cpu0;
@@ -210,6 +230,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     await new Promise((r) => setTimeout(r, 4000)); // decoders flush after the idle timeout
     clearInterval(rssTimer);
     const total = labelled + Object.values(dropped).reduce((a, b) => a + b, 0);
+    if (TIMELINE) console.log(`drops per second of stream time (${model}, ${n} streams): ${timeline.map((r, i) => `${i}s ${JSON.stringify(r ?? {})}`).join(' ')}`);
     lat.sort((a, b) => a - b);
     const rate = (r: string) => (total ? ((100 * (dropped[r] ?? 0)) / total).toFixed(1) : '0.0');
     return {
@@ -273,7 +294,7 @@ const video = INGEST ? { ts: Buffer.alloc(0), packets: [] } : prepareVideo(dir);
 const rows = [];
 for (const model of MODELS) for (const n of NS) rows.push(await run(model, n, video, dir));
 const camerasText = INGEST
-  ? `framewire ingest --realtime cameras cycling ${INGEST_CAMERAS.map((c) => `${c.size}@${c.fps} ${c.src.replace('color=c=', '')}${INGEST_GOP ? ` g${c.gop}` : ''}`).join(', ')}${INGEST_GOP ? '' : ' (GOP: x264 default; this ingest has no --gop)'}`
+  ? `framewire ingest --realtime${COPY_CAMERAS ? ' --codec copy (pre-encoded H.264 files)' : ''} cameras cycling ${INGEST_CAMERAS.map((c) => `${c.size}@${c.fps} ${c.src.replace('color=c=', '')}${INGEST_GOP ? ` g${c.gop}` : ''}`).join(', ')}${INGEST_GOP ? '' : ' (GOP: x264 default; this ingest has no --gop)'}`
   : `640×360 H.264 at ${FPS} fps per stream, pre-encoded and paced`;
 console.log(`\nscheduling benchmark: ${values.mode} mode, fairShares ${values.fair}, budget ${BUDGET} ms, ${camerasText}, ${SECONDS} s per row, 2 cores`);
 console.table(rows);

@@ -1,17 +1,18 @@
 /**
- * `framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto]`
+ * `framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto] [--gop N]`
  * Exit codes: 0 when the input ended (or SIGINT/SIGTERM stopped it cleanly), 1 on failure, 2 on bad arguments.
  */
 import { parseArgs } from 'node:util';
 import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
 
-const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto]
+const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto] [--gop N]
   --stream ID    stream id (record key and fw-stream header)
   --input SRC    file path, rtsp:// or http(s):// URL, or lavfi:<filtergraph> test pattern
   --brokers B    comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default 127.0.0.1:9092)
   --topic T      chunk topic (env FRAMEWIRE_CHUNKS_TOPIC, default video.chunks)
   --realtime     pace at the source frame rate
   --loop         repeat a file forever as one continuous session
+  --gop N        when encoding: a keyframe every N frames (default: every 2 s)
   --codec C      copy: remux the source's H.264/H.265; x264: encode (veryfast, zerolatency);
                  auto (default): copy when the source is H.264, else x264 (lavfi: always x264)
 `;
@@ -34,6 +35,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
         realtime: { type: 'boolean' },
         loop: { type: 'boolean' },
         codec: { type: 'string' },
+        gop: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -56,6 +58,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
 
   const codec = (values.codec ?? 'auto') as IngestCodec;
   if (!INGEST_CODECS.includes(codec)) return usageError(`--codec must be one of ${INGEST_CODECS.join(', ')}`);
+  if (values.gop !== undefined && !/^[1-9]\d*$/.test(values.gop)) return usageError(`--gop must be a positive whole number of frames, got '${values.gop}'`);
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
@@ -69,6 +72,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
       topic,
       realtime: values.realtime ?? false,
       loop: values.loop ?? false,
+      gop: values.gop === undefined ? undefined : Number(values.gop),
       codec,
       signal: controller.signal,
     });

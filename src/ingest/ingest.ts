@@ -41,7 +41,7 @@ export interface IngestOptions {
   chunkBytes?: number;
   /** Session id; default a random 8-hex id per run. */
   session?: string;
-  /** Keyframe interval in frames (x264 -g); default: the encoder's. Not used when remuxing. */
+  /** Keyframe interval in frames (x264 -g); default: a keyframe every 2 s. Not used when remuxing. */
   gop?: number;
   /** Remux or encode; default 'auto'. lavfi inputs are always encoded. */
   codec?: IngestCodec;
@@ -365,7 +365,11 @@ class FfmpegSource {
         // downstream counts decoded frames). The default would pick cfr or vfr by muxer.
         '-fps_mode', 'passthrough',
       );
+      // x264's own default is 250 frames (10 s at 25 fps): a processor that must skip ahead to a
+      // keyframe (a late start, a backlog) would lose up to 10 s. A camera for live analysis
+      // sends one every 2 s, whatever its frame rate.
       if (opts.gop !== undefined) outputOptions.push('-g', String(opts.gop));
+      else outputOptions.push('-force_key_frames', 'expr:gte(t,n_forced*2)');
     }
     outputOptions.push(
       // Write each TS packet group as soon as it is muxed instead of filling an I/O buffer.
