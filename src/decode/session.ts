@@ -79,8 +79,6 @@ export class StreamSession {
   private decoder: FfmpegDecoder | undefined;
   /** The next frame fed must be a keyframe (decoder new, or frames were skipped). */
   private needKey = true;
-  /** Why frames that cannot be decoded for want of a keyframe are dropped. */
-  private gapReason: DropReason = 'decoder-reset';
   private mustDrain = false;
   /** The current decoder has put out what it was fed while starting. */
   private caughtUp = false;
@@ -209,37 +207,37 @@ export class StreamSession {
       return; // finished, and nothing needs it as a reference
     }
     if (this.needKey && !au.key) {
-      this.drop(index, this.gapReason);
+      // No keyframe since the decoder started (a session joined mid-GOP) or crashed: undecodable.
+      this.drop(index, 'decoder-reset');
       return;
     }
     if (!this.decoder || this.decoder.isExited) this.startDecoder();
     this.needKey = false;
-    this.gapReason = 'decoder-reset';
     this.lastFed = this.current;
     if (!this.decoder!.feed(au, index, tag)) this.mustDrain = true;
   };
 
   private startDecoder(): void {
     const decoder: FfmpegDecoder = this.ctx.spares.take(this.demux.codec ?? 'h264', this.route.width, this.route.height, {
-        frame: this.onFrame,
-        error: (line) => this.onDecoderError(line),
-        exited: (code, signal, held, lastLines) => {
-          if (this.decoder === decoder) this.decoder = undefined;
-          const crashed = code !== 0 && !this.ending;
-          this.ctx.decoderExited(crashed);
-          if (this.ctx.shuttingDown()) return;
-          // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
-          for (const h of held) if (h.tag !== DONE) this.drop(h.index, 'decoder-reset');
-          if (!crashed) return;
-          this.needKey = true;
-          log.once('warn', `decoder-exit:${this.stream}:${this.session}`, 'decoder exited; restarting at the next keyframe', {
-            stream: this.stream,
-            session: this.session,
-            code,
-            signal,
-            ffmpeg: lastLines.split('\n').slice(-3).join(' | '),
-          });
-        },
+      frame: this.onFrame,
+      error: (line) => this.onDecoderError(line),
+      exited: (code, signal, held, lastLines) => {
+        if (this.decoder === decoder) this.decoder = undefined;
+        const crashed = code !== 0 && !this.ending;
+        this.ctx.decoderExited(crashed);
+        if (this.ctx.shuttingDown()) return;
+        // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
+        for (const h of held) if (h.tag !== DONE) this.drop(h.index, 'decoder-reset');
+        if (!crashed) return;
+        this.needKey = true;
+        log.once('warn', `decoder-exit:${this.stream}:${this.session}`, 'decoder exited; restarting at the next keyframe', {
+          stream: this.stream,
+          session: this.session,
+          code,
+          signal,
+          ffmpeg: lastLines.split('\n').slice(-3).join(' | '),
+        });
+      },
     });
     this.decoder = decoder;
     this.caughtUp = false;

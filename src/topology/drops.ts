@@ -18,7 +18,8 @@ interface Pending {
 }
 
 export class DropReporter {
-  private pending = new Map<string, Pending>();
+  /** The open range of each session, by its owner (one object per session: no key built per frame). */
+  private pending = new Map<FrameOwner, Pending>();
   private ready: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -27,13 +28,12 @@ export class DropReporter {
 
   drop(owner: FrameOwner, stream: string, session: string, from: number, to: number, reason: DropReason): void {
     this.metrics.framesDropped.inc({ reason }, to - from + 1);
-    const key = stream + '\u0000' + session;
-    const p = this.pending.get(key);
+    const p = this.pending.get(owner);
     if (p && p.reason === reason && p.to + 1 === from) {
       p.to = to;
     } else {
       if (p) this.ready.push(p);
-      this.pending.set(key, { owner, stream, session, from, to, reason });
+      this.pending.set(owner, { owner, stream, session, from, to, reason });
     }
     if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
   }

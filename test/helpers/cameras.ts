@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Producer } from 'kafkajs';
+import { randomBytes } from 'node:crypto';
+import type { Kafka, Producer } from 'kafkajs';
 
 export interface EncodedVideo {
   ts: Buffer;
@@ -67,4 +68,48 @@ export async function sendVideo(producer: Producer, video: EncodedVideo, o: Send
     sent = f.end;
     if (last) return Date.now();
   }
+}
+
+/** A record a camera produced, as read back from its topic. */
+export interface ChunkRecord {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+  /** The record's timestamp (producer time, or broker append time on a LogAppendTime topic). */
+  timestamp: number;
+}
+
+/**
+ * Reads a topic from the beginning until `expected` records arrived (or, with no count, until
+ * none arrived for a second after the first), or the timeout passed.
+ */
+export async function readChunks(kafka: Kafka, topic: string, expected?: number, timeoutMs = 15_000): Promise<ChunkRecord[]> {
+  const consumer = kafka.consumer({ groupId: `fw-test-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 250 });
+  const records: ChunkRecord[] = [];
+  let idle: NodeJS.Timeout | undefined;
+  let done!: () => void;
+  const complete = new Promise<void>((resolve) => (done = resolve));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+        records.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers, timestamp: Number(message.timestamp) });
+        if (expected !== undefined && records.length >= expected) done();
+        else if (expected === undefined) {
+          clearTimeout(idle);
+          idle = setTimeout(done, 1000);
+        }
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([complete, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    clearTimeout(idle);
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
 }

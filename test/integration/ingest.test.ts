@@ -14,6 +14,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { FramewireError } from '../../src/core/errors.js';
 import { ingestCommand } from '../../src/ingest/cli.js';
 import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
+import { readChunks, type ChunkRecord } from '../helpers/cameras.js';
 
 // Compiled to dist/test/integration/ingest.test.js: the repository root is three levels up.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -34,72 +35,8 @@ function newTopic(): string {
   return topic;
 }
 
-interface ChunkRecord {
-  key: string;
-  value: Buffer;
-  headers: Record<string, string>;
-}
-
-/**
- * Reads the topic from the beginning until `expected` records arrived (or, with no count, until
- * none arrived for a second after the first), or the timeout passed.
- */
-async function consume(topic: string, expected?: number, timeoutMs = 15_000): Promise<ChunkRecord[]> {
-  const consumer = kafka.consumer({ groupId: `fw-test-${rand()}`, maxWaitTimeInMs: 250 });
-  const records: ChunkRecord[] = [];
-  let idle: NodeJS.Timeout | undefined;
-  let done!: () => void;
-  const complete = new Promise<void>((resolve) => (done = resolve));
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        records.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers });
-        if (expected !== undefined && records.length >= expected) done();
-        else if (expected === undefined) {
-          clearTimeout(idle);
-          idle = setTimeout(done, 1000);
-        }
-      },
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([complete, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
-    clearTimeout(idle);
-  } finally {
-    await consumer.disconnect();
-  }
-  return records;
-}
-
-/** As consume, with each record's producer timestamp (kafkajs stamps a record when it sends it). */
-async function consumeWithTimestamps(topic: string, expected: number): Promise<(ChunkRecord & { timestamp: number })[]> {
-  const consumer = kafka.consumer({ groupId: `fw-test-${rand()}`, maxWaitTimeInMs: 250 });
-  const records: (ChunkRecord & { timestamp: number })[] = [];
-  let done!: () => void;
-  const complete = new Promise<void>((resolve) => (done = resolve));
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        records.push({ key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers, timestamp: Number(message.timestamp) });
-        if (records.length >= expected) done();
-      },
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([complete, new Promise<void>((resolve) => (timer = setTimeout(resolve, 15_000)))]);
-    clearTimeout(timer);
-  } finally {
-    await consumer.disconnect();
-  }
-  return records;
-}
+/** Reads a topic's records back (test/helpers/cameras.ts). */
+const consume = (topic: string, expected?: number, timeoutMs?: number): Promise<ChunkRecord[]> => readChunks(kafka, topic, expected, timeoutMs);
 
 function probeStream(ts: Buffer): { codec: string; frames: number } {
   const out = execFileSync(
@@ -289,7 +226,7 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     const stream = `cam-${rand()}`;
     const t0 = Date.now();
     const result = await runIngest({ stream, input: 'lavfi:testsrc2=size=320x240:rate=25,trim=end_frame=25', brokers: BROKERS, topic, realtime: true });
-    const records = await consumeWithTimestamps(topic, result.chunks);
+    const records = await consume(topic, result.chunks);
     const ts = assertChunkContract(records, stream, result.session, MAX_CHUNK_BYTES);
     const epoch = Number(records[0]!.headers['fw-epoch-ms']);
     assert.ok(epoch >= t0, `epoch ${epoch} before the run started at ${t0}`);

@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 import { ROOT, BROKERS, ensureStack } from '../helpers/stack.js';
+import { readChunks, type ChunkRecord } from '../helpers/cameras.js';
 
 const PYTHON = '/usr/bin/python3'; // Debian's interpreter: python3-gi is installed for it only
 const SERVER = join(ROOT, 'test/helpers/rtsp-server.py');
@@ -94,37 +95,10 @@ async function startCamera(extra: string[] = []): Promise<Camera> {
   };
 }
 
-interface Rec {
-  value: Buffer;
-  headers: Record<string, string>;
-  /** Broker append time (the topic uses LogAppendTime). */
-  appendMs: number;
-}
+/** A chunk read back; `timestamp` is the broker's append time (the topic uses LogAppendTime). */
+type Rec = ChunkRecord;
 
-async function consumeAll(topic: string, expected: number, timeoutMs = 15_000): Promise<Rec[]> {
-  const consumer = kafka.consumer({ groupId: `fw-test-${rand()}`, maxWaitTimeInMs: 250 });
-  const recs: Rec[] = [];
-  let done!: () => void;
-  const complete = new Promise<void>((resolve) => (done = resolve));
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        recs.push({ value: message.value ?? Buffer.alloc(0), headers, appendMs: Number(message.timestamp) });
-        if (recs.length >= expected) done();
-      },
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([complete, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
-  } finally {
-    await consumer.disconnect();
-  }
-  return recs;
-}
+const consumeAll = (topic: string, expected: number, timeoutMs?: number): Promise<Rec[]> => readChunks(kafka, topic, expected, timeoutMs);
 
 interface Frame {
   /** Presentation time in s. */
@@ -198,7 +172,7 @@ function captureErrors(recs: Rec[], camera: Camera): CaptureErrors {
     const claimed = epoch + (f.pts - pts0) * 1000;
     errors.push(claimed - truth);
     const chunk = ends.findIndex((end) => f.pos < end);
-    worstVsAppendMs = Math.max(worstVsAppendMs, claimed - recs[chunk]!.appendMs);
+    worstVsAppendMs = Math.max(worstVsAppendMs, claimed - recs[chunk]!.timestamp);
   });
   return {
     frames: frames.length,
