@@ -1,7 +1,11 @@
 /**
  * Live estimate of a model's service time as a function of batch size: a least-squares line
- * through the most recent observations, padded by two standard deviations of their residuals so
- * that a noisy model (CPU contention, Python backend) is planned for its bad cases, not its mean.
+ * through the most recent observations, padded by the 95th percentile of how far they came above
+ * it, so that a noisy model (CPU contention, Python backend) is planned for its bad cases, not its
+ * mean. A quantile, not a multiple of the standard deviation: one request held up 300 ms (the
+ * machine busy starting decoders) inflated two standard deviations of 60 observations by ~70 ms,
+ * and for 5 s every frame older than ~100 ms looked infeasible and was dropped (16 streams: whole
+ * seconds of `deadline` drops that would have made it).
  * The scheduler asks it how long a batch of n frames will take.
  *
  * Observations older than the horizon are left out of each fit, so a bad spell (the machine
@@ -17,8 +21,9 @@ export class LatencyEstimator {
   private next = 0;
   private a: number;
   private b: number;
-  /** Two standard deviations of the observations around the line. */
+  /** The 95th percentile of the observations' excess over the line. */
   private pad = 0;
+  private readonly residuals: Float64Array;
 
   /**
    * Before any observation a batch is assumed to cost `initialMs` per frame: pessimistic, so the
@@ -33,6 +38,7 @@ export class LatencyEstimator {
     this.ns = new Float64Array(size);
     this.ms = new Float64Array(size);
     this.at = new Float64Array(size);
+    this.residuals = new Float64Array(size);
     this.a = 0;
     this.b = initialMs;
   }
@@ -84,12 +90,16 @@ export class LatencyEstimator {
       this.b = mm / Math.max(1, mn) / 2; // one batch size seen: assume half the cost scales with it
       this.a = mm - this.b * mn;
     }
-    let ss = 0;
+    let k = 0;
     for (let i = 0; i < this.count; i++) {
       if (this.at[i]! < oldest) continue;
-      const r = this.ms[i]! - (this.a + this.b * this.ns[i]!);
-      ss += r * r;
+      this.residuals[k++] = this.ms[i]! - (this.a + this.b * this.ns[i]!);
     }
-    this.pad = c > 2 ? 2 * Math.sqrt(ss / (c - 2)) : 0;
+    if (c <= 2) {
+      this.pad = 0;
+      return;
+    }
+    const r = this.residuals.subarray(0, k).sort();
+    this.pad = Math.max(0, r[Math.min(k - 1, Math.floor(0.95 * k))]!);
   }
 }

@@ -80,8 +80,6 @@ export class StreamSession {
   /** The next frame fed must be a keyframe (decoder new, or frames were skipped). */
   private needKey = true;
   private mustDrain = false;
-  /** The current decoder has put out what it was fed while starting. */
-  private caughtUp = false;
   private current: EncodedChunk | undefined;
   private lastFed: EncodedChunk | undefined;
   private readonly rejected = new Set<string>();
@@ -171,11 +169,9 @@ export class StreamSession {
     let late = false;
     if (this.policy) {
       const now = Date.now();
-      // A decoder still working through what arrived while it started is not behind: it catches
-      // up at its decode speed. Only once it has caught up does a growing backlog mean overload.
+      // A decoder that has not put out its first frame yet is starting, not behind.
       const d = this.decoder;
-      if (d && !this.caughtUp && d.emitted > 0 && d.holding <= 1) this.caughtUp = true;
-      const held = d && d.holding && this.caughtUp ? now - this.captureOf(d.oldestHeldPts) : 0;
+      const held = d && d.holding && d.emitted > 0 ? now - this.captureOf(d.oldestHeldPts) : 0;
       const episodes = this.policy.episodes;
       const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held);
       late = decision === LATE;
@@ -240,7 +236,6 @@ export class StreamSession {
       },
     });
     this.decoder = decoder;
-    this.caughtUp = false;
     this.ctx.decoderStarted();
   }
 
