@@ -108,8 +108,14 @@ export function spawnGroup(cmd: string, args: string[], opts: SpawnOptions = {})
 }
 
 /** `framewire <args>` (bin/framewire.js) in its own process group. */
+/**
+ * `node bin/framewire.js <args>` as its own process group. FW_NODE_ARGS adds node flags to the
+ * `run` command (the processor), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for a CPU profile or
+ * `--heapsnapshot-signal=SIGUSR2` for heap snapshots.
+ */
 export function spawnFramewire(args: string[], opts: SpawnOptions = {}): Group {
-  return spawnGroup('node', [path.join(ROOT, 'bin/framewire.js'), ...args], opts);
+  const nodeArgs = args[0] === 'run' && process.env.FW_NODE_ARGS ? process.env.FW_NODE_ARGS.split(' ').filter(Boolean) : [];
+  return spawnGroup('node', [...nodeArgs, path.join(ROOT, 'bin/framewire.js'), ...args], opts);
 }
 
 /** SIGTERM to the whole group, SIGKILL to whatever is left after the grace period (ffmpeg children too). */

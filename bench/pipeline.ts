@@ -42,7 +42,6 @@ import {
   sleep,
   spawnFramewire,
   spawnGroup,
-  ROOT,
   stopGroup,
   waitReadyAt,
   machineMeter,
@@ -161,11 +160,7 @@ async function processor(dir: string, vs: Video[]) {
   const prefix = runPrefix(`bpipe-${vs.length}`);
   await createChunkTopic(`${prefix}.chunks`, 3);
   const { chunks, frames } = await preload(`${prefix}.chunks`, vs);
-  // FW_PROF_DIR=<dir>: the processor writes a CPU profile there (node --cpu-prof) when it exits.
-  const prof = process.env.FW_PROF_DIR;
-  const proc = prof
-    ? spawnGroup('node', ['--cpu-prof', `--cpu-prof-dir=${prof}`, path.join(ROOT, 'bin/framewire.js'), 'run', '--topology', topology(dir, prefix)])
-    : spawnFramewire(['run', '--topology', topology(dir, prefix)]);
+  const proc = spawnFramewire(['run', '--topology', topology(dir, prefix)]);
   let out: Awaited<ReturnType<typeof collectOutputs>> | undefined;
   try {
     const ready = await waitReadyAt(PORT);
