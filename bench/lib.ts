@@ -281,17 +281,8 @@ export function indexVideo(file: string): Video {
   return { file, ts, packets: rows.map((r, k) => ({ ptsMs: (r.pts - p0) * 1000, key: r.key, end: k + 1 < rows.length ? rows[k + 1]!.pos : ts.length })) };
 }
 
-/** A small deterministic PRNG (mulberry32), so chunk boundaries are the same from run to run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG (mulberry32, the tests' own), so chunk boundaries are the same from run to run. */
+export { seededRng as prng } from '../test/helpers/e2e.js';
 
 /** Cuts bytes [0, length) into chunks of random sizes in [minBytes, maxBytes] (contract: boundaries are arbitrary). */
 export function cutArbitrary(length: number, minBytes: number, maxBytes: number, rnd: () => number): { start: number; end: number }[] {

@@ -15,6 +15,7 @@ import { FramewireError } from '../../src/core/errors.js';
 import { ingestCommand } from '../../src/ingest/cli.js';
 import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 import { readChunks, type ChunkRecord } from '../helpers/cameras.js';
+import { deleteTopics } from '../helpers/e2e.js';
 
 // Compiled to dist/test/integration/ingest.test.js: the repository root is three levels up.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -130,15 +131,7 @@ before(() => {
 
 after(async () => {
   rmSync(scratch, { recursive: true, force: true });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const mine = topics.filter((t) => existing.has(t));
-    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
-  } finally {
-    await admin.disconnect();
-  }
+  await deleteTopics(topics);
 });
 
 describe('framewire ingest', { timeout: 60_000 }, () => {

@@ -17,6 +17,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 import { ROOT, BROKERS, ensureStack } from '../helpers/stack.js';
 import { readChunks, type ChunkRecord } from '../helpers/cameras.js';
+import { deleteTopics } from '../helpers/e2e.js';
 
 const PYTHON = '/usr/bin/python3'; // Debian's interpreter: python3-gi is installed for it only
 const SERVER = join(ROOT, 'test/helpers/rtsp-server.py');
@@ -192,15 +193,7 @@ before(async () => {
 });
 
 after(async () => {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const mine = topics.filter((t) => existing.has(t));
-    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
-  } finally {
-    await admin.disconnect();
-  }
+  await deleteTopics(topics);
 });
 
 async function logAppendTopic(): Promise<string> {
