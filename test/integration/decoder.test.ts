@@ -17,11 +17,11 @@ import { FfmpegDecoder } from '../../src/decode/ffmpeg/decoder.js';
 const W = 96;
 const H = 64;
 
-function encode(extra: string[]): Buffer {
+function encode(extra: string[], codec = 'libx264'): Buffer {
   const dir = mkdtempSync(path.join(tmpdir(), 'framewire-dec-'));
   try {
     const file = path.join(dir, 'v.ts');
-    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=320x240:r=25:d=3', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '20', ...extra, '-f', 'mpegts', file]);
+    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=320x240:r=25:d=3', '-c:v', codec, '-preset', 'veryfast', '-g', '20', ...extra, '-f', 'mpegts', file]);
     return readFileSync(file);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -68,12 +68,13 @@ function decoder(codec: 'h264' | 'hevc', frames: Out[], onFrame?: () => void) {
   return { dec, exit: () => exit };
 }
 
-for (const [name, extra] of [
-  ['without B-frames', ['-tune', 'zerolatency', '-omit_video_pes_length', '0']],
-  ['with B-frames', ['-bf', '2']],
+for (const [name, extra, encoder] of [
+  ['without B-frames', ['-tune', 'zerolatency', '-omit_video_pes_length', '0'], 'libx264'],
+  ['with B-frames', ['-bf', '2'], 'libx264'],
+  ['H.265', ['-tune', 'zerolatency', '-x265-params', 'log-level=error'], 'libx265'],
 ] as const) {
   test(`${name}: every frame out, in presentation order, identical to a plain ffmpeg decode`, async () => {
-    const ts = encode([...extra]);
+    const ts = encode([...extra], encoder);
     const ref = reference(ts);
     const { aus, codec } = units(ts);
     assert.equal(aus.length, ref.length);
