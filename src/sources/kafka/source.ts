@@ -10,13 +10,13 @@ import type { Metrics } from '../../telemetry/metrics.js';
 import type { EncodedChunk, InputAck, ResumePoint } from '../../core/ack.js';
 import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';
 import { parseChunk, type Chunk, type DeadLetterReason, type RawRecord } from './chunk.js';
+import type { KafkaSourceConfig } from './config.js';
 
 /** What the source hands validated chunks to (the decode stage). */
 export interface ChunkHandler {
   /** Returns a promise only when the partition must wait before its next record. */
   handle(chunk: EncodedChunk, input: InputAck): void | Promise<void>;
 }
-import type { KafkaSourceConfig } from './config.js';
 
 export class KafkaSource {
   private readonly consumer: Consumer;
