@@ -5,6 +5,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
+import type { LabelRecord, DroppedEvent as DroppedRecord } from '../src/core/frame.js';
+
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -420,24 +422,10 @@ export function histogramQuantile(h: Map<number, number>, q: number): { value: n
   return { value: prevLe, count: total };
 }
 
+/** The records a run's outputs carry (docs/contracts.md), as the processor writes them. */
+export type { LabelRecord, DroppedRecord };
+
 /** A consumer of a run's labels and events topics from the beginning, collecting records. */
-export interface LabelRecord {
-  stream: string;
-  session: string;
-  frame: number;
-  ptsMs: number;
-  captureTs: number;
-  publishedTs: number;
-}
-export interface DroppedRecord {
-  type: 'dropped';
-  stream: string;
-  session: string;
-  fromFrame: number;
-  toFrame: number;
-  reason: string;
-  count: number;
-}
 export interface Collector {
   labels: LabelRecord[];
   dropped: DroppedRecord[];
