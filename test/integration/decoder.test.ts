@@ -50,7 +50,8 @@ interface Out {
   pts: number;
 }
 
-function decoder(codec: 'h264' | 'hevc', frames: Out[], onFrame?: () => void) {
+/** A decoder recording each frame; `onFrame` may hold the pipeline up (a promise, as a full queue does). */
+function decoder(codec: 'h264' | 'hevc', frames: Out[], onFrame?: () => void | Promise<void>) {
   let exit: { code: number | null; held: { index: number; tag: number }[] } | undefined;
   const dec = new FfmpegDecoder({
     codec,
@@ -59,7 +60,7 @@ function decoder(codec: 'h264' | 'hevc', frames: Out[], onFrame?: () => void) {
     hooks: {
       frame: (data, index, pts) => {
         frames.push({ md5: createHash('md5').update(data).digest('hex'), index, pts });
-        onFrame?.();
+        return onFrame?.();
       },
       error: (line) => assert.fail(`ffmpeg error: ${line}`),
       exited: (code, _signal, held) => (exit = { code, held }),
@@ -121,34 +122,20 @@ test('a killed decoder reports the frames it held; the pipeline hook is never ca
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
   let first = true;
-  const dec = new FfmpegDecoder({
-    codec,
-    width: W,
-    height: H,
-    hooks: {
-      // The pipeline stalls on the first frame: the decoder stops reading and keeps the rest.
-      frame: (data, index, pts) => {
-        frames.push({ md5: '', index, pts });
-        if (first) {
-          first = false;
-          return gate;
-        }
-      },
-      error: () => {},
-      exited: (code, signal, held) => {
-        exitInfo = { code, signal, held: held.map((h) => h.index) };
-      },
-    },
+  // The pipeline stalls on the first frame: the decoder stops reading and keeps the rest.
+  const { dec, exit } = decoder(codec, frames, () => {
+    if (!first) return;
+    first = false;
+    return gate;
   });
-  let exitInfo: { code: number | null; signal: string | null; held: number[] } | undefined;
   for (const [i, au] of aus.slice(0, 30).entries()) dec.feed(au, i, 0);
   await new Promise((r) => setTimeout(r, 500));
   const kill = dec.kill();
   release();
   await kill;
   const out = new Set(frames.map((f) => f.index));
-  const held = exitInfo!.held;
-  assert.notEqual(exitInfo!.code, 0);
+  const held = exit()!.held.map((h) => h.index);
+  assert.notEqual(exit()!.code, 0);
   assert.ok(held.length > 0, 'it held frames when killed');
   for (let i = 0; i < 30; i++) assert.ok(out.has(i) !== held.includes(i), `frame ${i}: out or held, exactly one`);
 });
