@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # The local real stack: Apache Kafka (KRaft, one node) and NVIDIA Triton Inference Server.
 #
-#   scripts/stack.sh up       install what is missing, start what is not running, wait until ready
+#   scripts/stack.sh up [kafka|triton]   install what is missing, start what is not running, wait until ready
 #   scripts/stack.sh down     stop what `up` started; no broker or server process is left behind
 #   scripts/stack.sh status   report each service's state (exit 0 only when both are ready)
 #   scripts/stack.sh install  only install (apt packages, Kafka jars, Python venv, model files)
+#   scripts/stack.sh logs [kafka|triton]   print the last lines of a service's log (both by default)
+#
+# A second, independent stack (for a test that kills or reconfigures its broker or server without
+# disturbing the shared one) takes other ports and its own state directory from the environment:
+#   FRAMEWIRE_STACK_STATE, FRAMEWIRE_KAFKA_PORT, FRAMEWIRE_KAFKA_CONTROLLER_PORT,
+#   FRAMEWIRE_TRITON_HTTP_PORT, FRAMEWIRE_TRITON_GRPC_PORT, FRAMEWIRE_TRITON_METRICS_PORT,
+#   FRAMEWIRE_MODEL_REPO
 #
 # Large downloads live in a cache outside the clone ($FRAMEWIRE_CACHE, default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/framewire); runtime state (data, logs, pids) in .stack/.
@@ -12,22 +19,22 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${FRAMEWIRE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/framewire}"
-STATE="$ROOT/.stack"
+STATE="${FRAMEWIRE_STACK_STATE:-$ROOT/.stack}"
 LOGS="$STATE/logs"
 
 KAFKA_VERSION=3.9.1
 KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 KAFKA_HOST=127.0.0.1
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
+KAFKA_PORT="${FRAMEWIRE_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${FRAMEWIRE_KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HEAP="${FRAMEWIRE_KAFKA_HEAP:-512m}"
 
 VENV="$CACHE/venv"
 TRITON_BACKENDS="$CACHE/triton-backends"
-MODEL_REPO="$ROOT/deploy/triton/models"
-TRITON_HTTP=8000
-TRITON_GRPC=8001
-TRITON_METRICS=8002
+MODEL_REPO="${FRAMEWIRE_MODEL_REPO:-$ROOT/deploy/triton/models}"
+TRITON_HTTP="${FRAMEWIRE_TRITON_HTTP_PORT:-8000}"
+TRITON_GRPC="${FRAMEWIRE_TRITON_GRPC_PORT:-8001}"
+TRITON_METRICS="${FRAMEWIRE_TRITON_METRICS_PORT:-8002}"
 
 READY_TIMEOUT_S="${FRAMEWIRE_READY_TIMEOUT:-180}"
 
@@ -235,24 +242,26 @@ stop_pid() { # name pidfile
 
 # ---------------------------------------------------------------- commands
 
-cmd_up() {
-  local t0=$SECONDS
+cmd_up() { # [kafka|triton]: one service only (a second stack often needs just a broker)
+  local t0=$SECONDS want_kafka=1 want_triton=1
+  case "${1:-}" in kafka) want_triton=0 ;; triton) want_kafka=0 ;; "") ;; *) die "unknown service '$1' (kafka, triton)" ;; esac
   mkdir -p "$STATE" "$LOGS"
-  if pid_alive "$STATE/kafka.pid" && pid_alive "$STATE/triton.pid" && kafka_ready && triton_ready; then
+  if { [ $want_kafka = 0 ] || { pid_alive "$STATE/kafka.pid" && kafka_ready; }; } \
+    && { [ $want_triton = 0 ] || { pid_alive "$STATE/triton.pid" && triton_ready; }; }; then
     log "already up (Kafka $KAFKA_HOST:$KAFKA_PORT, Triton 127.0.0.1:$TRITON_GRPC)"
     return 0
   fi
   install_all
-  if ! pid_alive "$STATE/kafka.pid"; then
+  if [ $want_kafka = 1 ] && ! pid_alive "$STATE/kafka.pid"; then
     port_busy "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by a process this stack did not start"
     start_kafka
   fi
-  if ! pid_alive "$STATE/triton.pid"; then
+  if [ $want_triton = 1 ] && ! pid_alive "$STATE/triton.pid"; then
     port_busy "$TRITON_GRPC" && die "port $TRITON_GRPC is taken by a process this stack did not start"
     start_triton
   fi
-  wait_ready kafka kafka_ready "$STATE/kafka.pid" "$LOGS/kafka.log" || die "Kafka did not become ready"
-  wait_ready triton triton_ready "$STATE/triton.pid" "$LOGS/triton.log" || die "Triton did not become ready"
+  [ $want_kafka = 0 ] || wait_ready kafka kafka_ready "$STATE/kafka.pid" "$LOGS/kafka.log" || die "Kafka did not become ready"
+  [ $want_triton = 0 ] || wait_ready triton triton_ready "$STATE/triton.pid" "$LOGS/triton.log" || die "Triton did not become ready"
   log "up in $((SECONDS - t0))s: Kafka $KAFKA_HOST:$KAFKA_PORT; Triton HTTP :$TRITON_HTTP gRPC :$TRITON_GRPC metrics :$TRITON_METRICS"
 }
 
@@ -279,6 +288,16 @@ cmd_status() {
   return $rc
 }
 
+cmd_logs() { # [kafka|triton]
+  local which="${1:-}" lines="${FRAMEWIRE_LOG_LINES:-50}"
+  case "$which" in
+    kafka) tail -n "$lines" "$LOGS/kafka.log" ;;
+    triton) tail -n "$lines" "$LOGS/triton.log" ;;
+    "") for f in kafka triton; do echo "==> $LOGS/$f.log <=="; tail -n "$lines" "$LOGS/$f.log" 2>/dev/null || echo "(no log yet)"; done ;;
+    *) die "unknown service '$which' (kafka, triton)" ;;
+  esac
+}
+
 main() {
   local cmd="${1:-status}"
   mkdir -p "$STATE"
@@ -287,10 +306,11 @@ main() {
       # One `up`/`down` at a time: concurrent test files may all ask for the stack.
       exec 9>"$STATE/stack.lock"
       flock 9
-      case "$cmd" in up) cmd_up ;; down) cmd_down ;; install) install_all ;; esac
+      case "$cmd" in up) cmd_up "${2:-}" ;; down) cmd_down ;; install) install_all ;; esac
       ;;
     status) cmd_status ;;
-    *) die "unknown command '$cmd' (up, down, status, install)" ;;
+    logs) cmd_logs "${2:-}" ;;
+    *) die "unknown command '$cmd' (up, down, status, install, logs)" ;;
   esac
 }
 
