@@ -283,6 +283,7 @@ export class StreamSession {
     if (!c || this.rejected.has(c.offset)) return;
     if (this.rejected.size >= REJECTED_MEMORY) this.rejected.clear();
     this.rejected.add(c.offset);
-    void this.input.reject(c, 'decoder-rejected', line.replace(/^(\[[^\]]*\]\s*)+/, '').slice(0, 300));
+    // A failure is logged by the source; the chunk then stays uncommitted.
+    this.input.reject(c, 'decoder-rejected', line.replace(/^(\[[^\]]*\]\s*)+/, '').slice(0, 300)).catch(() => undefined);
   }
 }

@@ -19,6 +19,7 @@ import { Kafka, Partitioners, logLevel, type LogEntry, type Message, type Produc
 import { FramewireError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { BoundedQueue } from '../core/queue.js';
+import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { EpochEstimator, TS_NULL_PACKET, VIDEO_PID } from './capture.js';
 
 /** copy: remux the source's H.264 as is; x264: encode; auto: copy when ffprobe says h264. */
@@ -460,7 +461,7 @@ function isTopicExists(err: unknown): boolean {
 
 function publishError(err: unknown, what: string): FramewireError {
   const e = err as { message?: string; retriable?: boolean; name?: string };
-  const retriable = e?.retriable === true || e?.name === 'KafkaJSConnectionError' || e?.name === 'KafkaJSNumberOfRetriesExceeded';
+  const retriable = kafkaRetriable(err);
   return new FramewireError('SINK_PUBLISH_FAILED', 'ingest', `${what}: ${e?.message ?? String(err)}`, { retriable, cause: err });
 }
 
