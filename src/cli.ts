@@ -5,10 +5,9 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FramewireError } from './core/errors.js';
-import { log } from './core/log.js';
 import { loadTopology } from './config/load.js';
 import { Pipeline } from './topology/pipeline.js';
+import { runUntilSignal } from './topology/lifecycle.js';
 import { ingestCommand } from './ingest/cli.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -38,39 +37,7 @@ async function runCommand(argv: string[]): Promise<number> {
     console.error(`framewire run: invalid topology\n${(err as Error).message}`);
     return 2;
   }
-  let signals = 0;
-  const stop = (sig: string) => {
-    signals++;
-    if (signals > 1) {
-      log.warn('second signal: exiting now', { signal: sig });
-      process.exit(130);
-    }
-    log.info('stopping: draining in-flight frames', { signal: sig });
-    void pipeline.close();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  try {
-    await pipeline.start();
-  } catch (err) {
-    await pipeline.close(0).catch(() => {});
-    if (err instanceof FramewireError && err.code === 'TOPOLOGY_INVALID') {
-      console.error(`framewire run: invalid topology\n${file}: ${err.message}`);
-      return 2;
-    }
-    console.error(`framewire run: ${(err as Error).message}`);
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (signals > 0) {
-        clearInterval(check);
-        void pipeline.close().then(resolve);
-      }
-    }, 100);
-  });
-  log.info('stopped');
-  return 0;
+  return runUntilSignal(pipeline, { drainTimeoutMs: pipeline.topology.shutdown.drainTimeoutMs, file });
 }
 
 export async function main(argv: string[]): Promise<number> {

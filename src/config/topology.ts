@@ -67,6 +67,7 @@ export const topologySchema = z
     models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),
     smoothing: smoothingSchema.prefault({}),
     sinks: z.array(z.discriminatedUnion('type', [kafkaSinkSchema, websocketSinkSchema])).min(1).describe('Where labels and events go.'),
+    startupTimeoutMs: z.int().min(100).default(30_000).describe('How long start-up waits for Kafka and Triton to become reachable before it fails (exit 1, STARTUP_TIMEOUT), ms.'),
     shutdown: z
       .strictObject({
         drainTimeoutMs: z.int().min(0).default(10_000).describe('On SIGTERM: stop intake, then let in-flight frames finish for at most this long.'),

@@ -6,6 +6,9 @@ export const ERROR_CODES = {
   // topology / config
   TOPOLOGY_INVALID: 'the topology file failed validation',
   TOPOLOGY_UNREADABLE: 'the topology file could not be read or parsed',
+  // start-up
+  STARTUP_TIMEOUT: 'a dependency (Kafka, Triton) was not reachable within startupTimeoutMs',
+  HTTP_LISTEN_FAILED: 'the HTTP endpoint could not listen on http.listen (port in use, bad address)',
   // sources
   CHUNK_HEADER_MISSING: 'a chunk lacks a required fw-* header',
   CHUNK_HEADER_INVALID: 'a chunk header has a value that cannot be used',
@@ -15,6 +18,9 @@ export const ERROR_CODES = {
   // decode
   DECODER_FAILED: 'the ffmpeg decoder exited or rejected its input',
   DECODER_SPAWN_FAILED: 'ffmpeg could not be started',
+  DECODER_STALLED: 'a decoder was fed but put out nothing for decode.stallMs; it was killed and restarted',
+  DECODER_LIMIT_EXCEEDED: 'a decoder went past its CPU-time or memory limit, or the stream past decode.maxWidth/maxHeight',
+  STREAM_QUARANTINED: 'a stream crashed its decoder too often and its chunks are set aside for a while',
   // infer
   INFER_UNAVAILABLE: 'Triton is not reachable',
   INFER_DEADLINE_EXCEEDED: 'a Triton call passed its deadline',
@@ -28,6 +34,7 @@ export const ERROR_CODES = {
   SINK_PUBLISH_FAILED: 'publishing to a sink failed',
   // ingest
   INGEST_SOURCE_FAILED: 'the ingest source could not be opened or read',
+  INGEST_BROKER_GONE: 'ingest gave up: the broker was unreachable for longer than --give-up-after',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -41,8 +41,10 @@ export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('aborted', 'AbortError');
 }
 
+/** An abort (AbortController.abort()) or a timeout signal (AbortSignal.timeout) ended the wait. */
 export function isAbort(err: unknown): boolean {
-  return (err as { name?: string } | null)?.name === 'AbortError';
+  const name = (err as { name?: string } | null)?.name;
+  return name === 'AbortError' || name === 'TimeoutError';
 }
 
 /** Waits `ms`; rejects with the abort reason as soon as `signal` aborts. */

@@ -30,6 +30,8 @@ import { KafkaSink } from '../sinks/kafka/sink.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
 import type { Sink } from '../sinks/types.js';
 import { DropReporter } from './drops.js';
+import { Startup, bounded } from './lifecycle.js';
+import { kafkaRetriable } from '../sinks/kafka/errors.js';
 
 interface Lane {
   spec: ModelSpec;
@@ -66,6 +68,9 @@ export class Pipeline {
   private smoother!: Smoother;
   private http: Server | undefined;
   private closing: Promise<void> | undefined;
+  private started = false;
+  /** Aborted when a start is cancelled or shutdown gives up draining: every retry loop stops. */
+  private readonly abort = new AbortController();
 
   constructor(readonly topology: Topology) {}
 
@@ -75,6 +80,11 @@ export class Pipeline {
 
   async start(): Promise<void> {
     const t = this.topology;
+    const startup = new Startup(t.startupTimeoutMs, this.abort.signal);
+    // HTTP first: a port in use fails the start before anything connects to Kafka or Triton.
+    this.http = await startHttp(t.http.listen, this.metrics, { notReadyReason: () => this.notReadyReason() }).catch((err: NodeJS.ErrnoException) => {
+      throw new FramewireError('HTTP_LISTEN_FAILED', 'config', `http.listen: cannot listen on ${t.http.listen}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err });
+    });
     const endpoints = tritonEndpoints(t.triton);
     this.pool = new TritonPool({
       endpoints,
@@ -89,10 +99,13 @@ export class Pipeline {
     // Models first: an unknown model is a topology error, reported before anything else starts.
     const specs: ModelSpec[] = [];
     for (const [i, m] of t.models.entries()) {
-      const ready = await triton.modelReady(m.name).catch((err: FramewireError) => {
-        if (err.code === 'INFER_UNAVAILABLE') throw new FramewireError('INFER_UNAVAILABLE', 'infer', `Triton at ${triton.url} is not reachable: ${err.message}`, { retriable: true, cause: err });
-        return false;
-      });
+      // Triton not up yet is waited for (until startupTimeoutMs); a model it does not have is not.
+      const ready = await startup.until(`Triton at ${triton.url}`, () =>
+        triton.modelReady(m.name).catch((err: FramewireError) => {
+          if (err.code === 'INFER_UNAVAILABLE') throw err;
+          return false;
+        }),
+      );
       if (!ready) {
         const known = (await triton.repositoryIndex().catch(() => [])).map((x) => x.name);
         throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].name: model '${m.name}' is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
@@ -108,23 +121,24 @@ export class Pipeline {
 
     this.kafka = new kafkajs.Kafka({ clientId: t.kafka.clientId, brokers: t.kafka.brokers, logLevel: kafkajs.logLevel.WARN });
     this.admin = this.kafka.admin();
-    await this.admin.connect();
+    const kafkaAt = `Kafka at ${t.kafka.brokers.join(',')}`;
+    await startup.until(kafkaAt, () => this.admin.connect(), kafkaRetriable);
     const src = t.sources[0]!;
     const topics = [
       { topic: src.topic, numPartitions: src.partitions },
       { topic: src.dlqTopic, numPartitions: src.partitions },
     ];
     for (const s of t.sinks) if (s.type === 'kafka') topics.push({ topic: s.topic, numPartitions: s.partitions }, { topic: s.eventsTopic, numPartitions: s.partitions });
-    await ensureTopics(this.admin, topics);
+    await startup.until(kafkaAt, () => ensureTopics(this.admin, topics), kafkaRetriable);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await this.producer.connect();
+    await startup.until(kafkaAt, () => this.producer.connect(), kafkaRetriable);
 
     let ws: WebSocketSink | undefined;
     for (const s of t.sinks) {
       if (s.type === 'kafka') this.sinks.push(new KafkaSink(this.producer, s));
       else this.sinks.push((ws = new WebSocketSink(s, this.metrics)));
     }
-    this.drops = new DropReporter(this.sinks, this.metrics);
+    this.drops = new DropReporter(this.sinks, this.metrics, undefined, this.abort.signal);
     this.smoother = new Smoother(t.smoothing);
 
     for (const [i, spec] of specs.entries()) {
@@ -177,6 +191,7 @@ export class Pipeline {
         },
         settled: () => batcher.settled(),
         published: (records) => this.smoothed(records),
+        signal: this.abort.signal,
       });
       // Clip models: frames gather in per-session windows; each complete window is one batch item.
       const clips = spec.clipFrames
@@ -228,11 +243,13 @@ export class Pipeline {
       shed: t.batch.mode === 'live' && t.decode.shedLoad,
     });
     for (const l of this.lanes) this.decode.warm(l.spec.width, l.spec.height);
-    this.source = new KafkaSource(this.kafka, this.admin, this.producer, src, this.decode, this.metrics);
+    this.source = new KafkaSource(this.kafka, this.admin, this.producer, src, this.decode, this.metrics, this.abort.signal);
 
-    this.http = await startHttp(t.http.listen, this.metrics, { notReadyReason: () => this.notReadyReason() });
     if (ws) ws.attach(this.http);
-    await this.source.start();
+    startup.check();
+    // Last: from here on the group may hand us partitions.
+    await startup.within(`${kafkaAt} (joining group ${src.group})`, this.source.start());
+    this.started = true;
     log.info('pipeline running', {
       topology: t.name,
       models: specs.map((s) => `${s.name} ${s.clipFrames ? `${s.clipFrames}x` : ''}${s.width}x${s.height} batch<=${s.maxBatchSize}`),
@@ -269,6 +286,7 @@ export class Pipeline {
 
   private async notReadyReason(): Promise<string | undefined> {
     if (this.closing) return 'shutting down';
+    if (!this.started) return 'starting';
     if (!this.source?.isConsuming) return 'not consuming (consumer group not joined)';
     try {
       if (this.pool.readyCount === 0) return 'no Triton endpoint is ready';
@@ -282,6 +300,8 @@ export class Pipeline {
 
   /** Two-phase shutdown; idempotent. */
   close(drainTimeoutMs = this.topology.shutdown.drainTimeoutMs): Promise<void> {
+    // A start still under way is cancelled: its waits end, nothing more joins the group.
+    if (!this.started) this.abort.abort();
     if (!this.closing) this.closing = this.doClose(drainTimeoutMs);
     return this.closing;
   }
@@ -300,16 +320,19 @@ export class Pipeline {
       new Promise<boolean>((r) => (timer = setTimeout(() => r(true), drainTimeoutMs))),
     ]);
     clearTimeout(timer);
+    // Retries still waiting on a dead broker or server stop now; what they held stays uncommitted.
+    this.abort.abort();
     if (timedOut) {
       log.warn('drain deadline passed; forcing shutdown', { drainTimeoutMs });
-      await this.decode?.close();
+      await bounded(this.decode?.close(), 1000, 'stopping decoders');
     }
-    await this.source?.close().catch((err) => log.warn('closing source failed', { err }));
-    for (const s of this.sinks) await s.close().catch(() => {});
-    await this.producer?.disconnect().catch(() => {});
-    await this.admin?.disconnect().catch(() => {});
+    // Each step bounded: with Kafka or Triton down, a commit or a disconnect may never answer.
+    await bounded(this.source?.close(), 2000, 'closing the source (last commit, leaving the group)');
+    await bounded(Promise.all(this.sinks.map((s) => s.close())), 500, 'closing sinks');
+    await bounded(this.producer?.disconnect(), 500, 'disconnecting the producer');
+    await bounded(this.admin?.disconnect(), 500, 'disconnecting the admin client');
     this.stats?.stop();
-    await this.pool?.close();
+    await bounded(this.pool?.close(), 500, 'closing Triton connections');
     if (this.http) {
       this.http.closeAllConnections();
       await new Promise<void>((r) => this.http!.close(() => r()));

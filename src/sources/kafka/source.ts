@@ -187,7 +187,11 @@ export class KafkaSource {
   /** Phase one of shutdown: stop fetching; records being handled finish. */
   async stopIntake(): Promise<void> {
     this.stopped = true;
-    this.consumer.pause([{ topic: this.config.topic }]);
+    try {
+      this.consumer.pause([{ topic: this.config.topic }]);
+    } catch {
+      /* never started (a failed start): nothing to pause */
+    }
     while (this.inProgress > 0) await new Promise<void>((r) => (this.idleWaiter = r));
   }
 
