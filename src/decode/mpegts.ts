@@ -94,7 +94,7 @@ export class TsDemuxer {
     }
   }
 
-  /** End of the session's bytes: the PES being assembled is complete (or cut short: sent as it is). */
+  /** End of the session's bytes: the PES being assembled is complete (without a length), or cut short (dropped as damaged). */
   flush(out: (au: AccessUnit) => void): void {
     this.carryLen = 0;
     this.finishPes(out);
@@ -220,7 +220,9 @@ export class TsDemuxer {
     this.pesOpen = false;
     let n = this.pesLen;
     if (this.pesExpected > 0 && n > this.pesExpected) n = this.pesExpected;
-    if (n === 0 || Number.isNaN(this.pesPts)) return void this.damaged++;
+    // A PES shorter than its header announced lost bytes (a stream cut short, lost packets): a
+    // decoder would only turn it into a corrupt picture.
+    if (n === 0 || Number.isNaN(this.pesPts) || n < this.pesExpected) return void this.damaged++;
     const data = Buffer.allocUnsafe(n);
     this.pes.copy(data, 0, 0, n);
     if (!this.codec) this.codec = sniffCodec(data);

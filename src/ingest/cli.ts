@@ -15,6 +15,9 @@ const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--
   --gop N        when encoding: a keyframe every N frames (default: every 2 s)
   --codec C      copy: remux the source's H.264/H.265; x264: encode (veryfast, zerolatency);
                  auto (default): copy when the source is H.264, else x264 (lavfi: always x264)
+  --buffer-ms N  stream time held while the broker is unreachable (default 10000); a live source
+                 then drops its oldest chunks and goes on in a new session at the next keyframe
+  --give-up-after N  exit 1 once the broker has been unreachable N ms (default 300000)
 `;
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
@@ -36,6 +39,8 @@ export async function ingestCommand(argv: string[]): Promise<number> {
         loop: { type: 'boolean' },
         codec: { type: 'string' },
         gop: { type: 'string' },
+        'buffer-ms': { type: 'string' },
+        'give-up-after': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -60,6 +65,11 @@ export async function ingestCommand(argv: string[]): Promise<number> {
   if (!INGEST_CODECS.includes(codec)) return usageError(`--codec must be one of ${INGEST_CODECS.join(', ')}`);
   if (values.gop !== undefined && !/^[1-9]\d*$/.test(values.gop)) return usageError(`--gop must be a positive whole number of frames, got '${values.gop}'`);
 
+  for (const flag of ['buffer-ms', 'give-up-after'] as const) {
+    const v = values[flag];
+    if (v !== undefined && !/^[1-9]\d*$/.test(v)) return usageError(`--${flag} must be a positive whole number of milliseconds, got '${v}'`);
+  }
+
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.on('SIGINT', onSignal);
@@ -75,11 +85,16 @@ export async function ingestCommand(argv: string[]): Promise<number> {
       gop: values.gop === undefined ? undefined : Number(values.gop),
       codec,
       signal: controller.signal,
+      bufferMs: values['buffer-ms'] === undefined ? undefined : Number(values['buffer-ms']),
+      giveUpAfterMs: values['give-up-after'] === undefined ? undefined : Number(values['give-up-after']),
     });
     const stopped = controller.signal.aborted ? ' (stopped by signal)' : '';
     const how = result.codec === 'copy' ? 'remuxed' : 'encoded';
     process.stderr.write(
-      `framewire ingest: stream ${values.stream} session ${result.session} (${how}): ${result.chunks} chunks, ${result.bytes} bytes to ${topic}${stopped}\n`,
+      `framewire ingest: stream ${values.stream} session ${result.session} (${how}): ${result.chunks} chunks, ${result.bytes} bytes to ${topic}${stopped}\n` +
+        `framewire ingest: ${result.frames} frames, ${result.sessions.reduce((n, s) => n + s.frames, 0)} sent in ${result.sessions.length} session(s) ` +
+        `(${result.sessions.map((s) => `${s.session}: ${s.frames}`).join(', ')}); ${result.gaps.length} gap(s), ${lost(result)} frames lost` +
+        `${result.gaps.map((g) => ` [${g.endedSession}→${g.nextSession ?? 'end'}: ${g.frames} frames, ${g.to - g.from} ms]`).join('')}\n`,
     );
     return 0;
   } catch (err) {
@@ -89,6 +104,10 @@ export async function ingestCommand(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+function lost(r: { gaps: { frames: number }[] }): number {
+  return r.gaps.reduce((n, g) => n + g.frames, 0);
 }
 
 function usageError(message: string): number {

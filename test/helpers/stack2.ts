@@ -4,7 +4,7 @@
  * stack and every other test are never disturbed. Ports come from FRAMEWIRE_STACK2_* or default
  * to the ones reserved for this work (Kafka 9192/9193, Triton 8110/8111/8112).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './stack.js';
@@ -42,6 +42,15 @@ export class SecondStack {
   /** `stack.sh up [service]` on this stack's ports (idempotent; waits until ready). */
   up(service?: 'kafka' | 'triton'): void {
     execFileSync('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up', ...(service ? [service] : [])], { env: this.env, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+
+  /** `up` without blocking the event loop (cameras in the same process keep running meanwhile). */
+  upAsync(service?: 'kafka' | 'triton'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      execFile('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up', ...(service ? [service] : [])], { env: this.env }, (err, _out, errOut) =>
+        err ? reject(new Error(`second stack up ${service ?? ''} failed: ${errOut.slice(-2000)}`)) : resolve(),
+      );
+    });
   }
 
   /** Stops whatever of this stack runs and removes its state (the next `up` starts fresh). */

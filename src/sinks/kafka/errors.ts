@@ -16,7 +16,9 @@ const TRANSIENT = new Set([
 ]);
 
 export function kafkaRetriable(err: unknown): boolean {
-  const e = err as { name?: string; retriable?: boolean } | null;
-  if (!e || typeof e !== 'object') return false;
-  return e.retriable === true || (e.name !== undefined && TRANSIENT.has(e.name));
+  // kafkajs wraps the failure of its last attempt (KafkaJSNonRetriableError, cause: the connection error).
+  for (let e = err as { name?: string; retriable?: boolean; cause?: unknown } | null, depth = 0; e && typeof e === 'object' && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.retriable === true || (e.name !== undefined && TRANSIENT.has(e.name))) return true;
+  }
+  return false;
 }
