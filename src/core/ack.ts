@@ -25,7 +25,7 @@ export interface EncodedChunk {
 }
 
 /** Why a record cannot be used; carried as fw-dlq-reason on the dead-letter topic. */
-export type DeadLetterReason = 'missing-header' | 'invalid-header' | 'unknown-format' | 'out-of-sequence' | 'too-large' | 'decoder-rejected';
+export type DeadLetterReason = 'missing-header' | 'invalid-header' | 'unknown-format' | 'out-of-sequence' | 'too-large' | 'decoder-rejected' | 'quarantined';
 
 /**
  * Where a session resumes after a restart: demuxing starts again at chunk `seq` (earlier chunks

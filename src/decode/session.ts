@@ -45,7 +45,9 @@ export interface SessionContext {
   /** Shutdown in progress: frames a decoder holds are left to the resume point, not reported. */
   shuttingDown(): boolean;
   decoderStarted(): void;
-  decoderExited(crashed: boolean): void;
+  decoderExited(crashed: boolean, stream: string, session: string): void;
+  /** Until when the stream is quarantined (Unix ms), if it is. */
+  quarantinedUntil(stream: string): number | undefined;
 }
 
 /** Tags that travel with a frame through its decoder. */
@@ -68,7 +70,9 @@ export class StreamSession {
   nextSeq: number;
   /** When its last chunk came, on the decode stage's input clock (idleness is measured on it). */
   lastChunkAt = 0;
-  private readonly demux = new TsDemuxer();
+  private demux = new TsDemuxer();
+  /** Chunks were set aside (quarantine): the byte stream goes on from an arbitrary point. */
+  private skipped = false;
   private readonly numbering: FrameNumbering;
   private readonly policy: ShedPolicy | undefined;
   private readonly sampler: Sampler;
@@ -112,6 +116,11 @@ export class StreamSession {
     this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
   }
 
+  /** The running decoder, for the watchdog. */
+  get activeDecoder(): FfmpegDecoder | undefined {
+    return this.decoder && !this.decoder.isExited ? this.decoder : undefined;
+  }
+
   get decoding(): boolean {
     return !!this.decoder && !this.decoder.isExited;
   }
@@ -122,6 +131,19 @@ export class StreamSession {
    */
   push(chunk: EncodedChunk): void | Promise<void> {
     this.nextSeq = chunk.seq + 1;
+    const until = this.ctx.quarantinedUntil(this.stream);
+    if (until !== undefined) {
+      // Not decoded, so its frames are never found: the record is accounted for by the dead letter.
+      this.skipped = true;
+      const rejected = this.input.reject(chunk, 'quarantined', `stream ${this.stream} crashed its decoder too often; quarantined until ${new Date(until).toISOString()}`);
+      return chunk.eos ? rejected.then(() => this.end('eos')) : rejected;
+    }
+    if (this.skipped) {
+      // Back from quarantine: a fresh demuxer (it resynchronises on the packets), decoding from a keyframe.
+      this.skipped = false;
+      this.demux = new TsDemuxer();
+      this.needKey = true;
+    }
     this.ack.chunkFed(chunk.seq, chunk.offset);
     this.current = chunk;
     this.demux.push(chunk.value, chunk.seq, chunk.offset, this.onUnit);
@@ -220,7 +242,7 @@ export class StreamSession {
       exited: (code, signal, held, lastLines) => {
         if (this.decoder === decoder) this.decoder = undefined;
         const crashed = code !== 0 && !this.ending;
-        this.ctx.decoderExited(crashed);
+        this.ctx.decoderExited(crashed, this.stream, this.session);
         if (this.ctx.shuttingDown()) return;
         // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
         for (const h of held) if (h.tag !== DONE) this.drop(h.index, 'decoder-reset');
@@ -231,6 +253,7 @@ export class StreamSession {
           session: this.session,
           code,
           signal,
+          killedFor: decoder.killedFor,
           ffmpeg: lastLines.split('\n').slice(-3).join(' | '),
         });
       },

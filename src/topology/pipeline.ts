@@ -241,6 +241,9 @@ export class Pipeline {
       drops: this.drops,
       metrics: this.metrics,
       shed: t.batch.mode === 'live' && t.decode.shedLoad,
+      event: (e) => {
+        for (const s of this.sinks) s.publishEvents([e]).catch((err) => log.warn('publishing a stream event failed', { err }));
+      },
     });
     for (const l of this.lanes) this.decode.warm(l.spec.width, l.spec.height);
     this.source = new KafkaSource(this.kafka, this.admin, this.producer, src, this.decode, this.metrics, this.abort.signal);
