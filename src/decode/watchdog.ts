@@ -19,6 +19,8 @@ export interface Watched {
   readonly holding: number;
   readonly oldestHeldFedAt: number;
   readonly lastOutputAt: number;
+  /** Frames it has put out: before the first, it may still be starting (a busy machine takes seconds). */
+  readonly emitted: number;
   readonly isBlocked: boolean;
   readonly isExited: boolean;
   killAsCrash(reason: 'stalled' | 'cpu'): Promise<void>;
@@ -34,6 +36,8 @@ export interface WatchdogOptions {
 }
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
+/** At least this long for a decoder's first frame before it counts as stalled, ms. */
+const FIRST_FRAME_MS = 10_000;
 
 /** CPU seconds (user + system) a process has used, from /proc; undefined when unreadable. */
 export function cpuSeconds(pid: number): number | undefined {
@@ -57,7 +61,9 @@ export class DecoderWatchdog {
     if (d.isExited) return;
     if (d.holding > 0 && !d.isBlocked) {
       const silentFor = now - Math.max(d.lastOutputAt, d.oldestHeldFedAt);
-      if (silentFor > this.o.stallMs) return this.kill(stream, d, 'stalled', `fed ${d.holding} frame(s) and silent for ${Math.round(silentFor)} ms (decode.stallMs ${this.o.stallMs})`);
+      // A decoder started on demand (no spare left) loads and probes first: more time for frame one.
+      const limit = d.emitted > 0 ? this.o.stallMs : Math.max(3 * this.o.stallMs, FIRST_FRAME_MS);
+      if (silentFor > limit) return this.kill(stream, d, 'stalled', `fed ${d.holding} frame(s) and silent for ${Math.round(silentFor)} ms (decode.stallMs ${this.o.stallMs}${d.emitted === 0 ? ', first frame' : ''})`);
     }
     if (this.o.maxCpuPercent <= 0 || d.pid === undefined) return;
     const used = cpuSeconds(d.pid);
