@@ -1,10 +1,11 @@
 /**
  * Generates the config reference (docs/config.md) and JSON Schema (docs/topology.schema.json)
- * from the topology schema, and the error catalogue (docs/errors.md) from ERROR_CODES.
+ * from the topology schema and the component registry, and the error catalogue (docs/errors.md) from ERROR_CODES.
  * `npm run docs` writes them; test/unit/docs.test.ts fails when the committed files drift.
  */
 import { z } from 'zod/v4';
 import { topologySchema } from './topology.js';
+import { registry } from '../topology/registry.js';
 import { ERROR_CODES } from '../core/errors.js';
 
 type JsonSchema = {
@@ -22,7 +23,7 @@ type JsonSchema = {
 };
 
 export function topologyJsonSchema(): object {
-  return z.toJSONSchema(topologySchema, { io: 'input' });
+  return z.toJSONSchema(topologySchema(), { io: 'input' });
 }
 
 function typeOf(s: JsonSchema): string {
@@ -61,12 +62,11 @@ export function configReference(): string {
     '| --- | --- | --- | --- |',
   ];
   rows(schema, '', out);
-  for (const [name, p] of Object.entries(schema.properties ?? {})) {
-    const variants = p.items?.anyOf;
-    if (!variants) continue;
-    for (const v of variants) {
-      const type = v.properties?.type?.const;
-      out.push('', `## \`${name}[]\` of type \`${String(type)}\``, '', v.description ?? '', '', '| field | type | default | description |', '| --- | --- | --- | --- |');
+  // One section per registered component, from its own schema.
+  for (const [name, components] of [['sources', registry.sources], ['sinks', registry.sinks]] as const) {
+    for (const c of components.values()) {
+      const v = z.toJSONSchema(c.schema, { io: 'input' }) as JsonSchema;
+      out.push('', `## \`${name}[]\` of type \`${c.type}\``, '', v.description ?? '', '', '| field | type | default | description |', '| --- | --- | --- | --- |');
       rows(v, `${name}[]`, out);
     }
   }

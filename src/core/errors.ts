@@ -6,6 +6,7 @@ export const ERROR_CODES = {
   // topology / config
   TOPOLOGY_INVALID: 'the topology file failed validation',
   TOPOLOGY_UNREADABLE: 'the topology file could not be read or parsed',
+  HTTP_LISTEN_FAILED: 'the HTTP listener (http.listen) could not be bound, e.g. the port is taken',
   // sources
   CHUNK_HEADER_MISSING: 'a chunk lacks a required fw-* header',
   CHUNK_HEADER_INVALID: 'a chunk header has a value that cannot be used',

@@ -4,7 +4,7 @@
  * a client whose unsent bytes pass the limit is skipped, past 4× it is disconnected, so a slow
  * client never slows the pipeline or the others.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { LabelRecord } from '../../core/frame.js';
@@ -26,16 +26,9 @@ export class WebSocketSink implements Sink {
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
   }
 
-  /** Claims upgrade requests for our path on the shared HTTP server. */
-  attach(server: Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname !== this.config.path) {
-        socket.destroy();
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
-    });
+  /** An upgrade request for this sink's path (routed here by the HTTP endpoint). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {

@@ -11,6 +11,7 @@ import type { EncodedChunk, InputAck, ResumePoint } from '../../core/ack.js';
 import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';
 import { parseChunk, type Chunk, type DeadLetterReason, type RawRecord } from './chunk.js';
 import type { KafkaSourceConfig } from './config.js';
+import type { Source } from '../types.js';
 
 /** What the source hands validated chunks to (the decode stage). */
 export interface ChunkHandler {
@@ -18,7 +19,8 @@ export interface ChunkHandler {
   handle(chunk: EncodedChunk, input: InputAck): void | Promise<void>;
 }
 
-export class KafkaSource {
+export class KafkaSource implements Source {
+  readonly name = 'kafka';
   private readonly consumer: Consumer;
   private readonly partitions = new Map<number, PartitionTracker>();
   private commitTimer: NodeJS.Timeout | undefined;
