@@ -217,9 +217,9 @@ export class StreamSession {
     const decoder: FfmpegDecoder = this.ctx.spares.take(this.demux.codec ?? 'h264', this.route.width, this.route.height, {
       frame: this.onFrame,
       error: (line) => this.onDecoderError(line),
-      exited: (code, signal, held, lastLines) => {
+      exited: (exit, held) => {
         if (this.decoder === decoder) this.decoder = undefined;
-        const crashed = code !== 0 && !this.ending;
+        const crashed = exit.reason !== 'ended' && !this.ending;
         this.ctx.decoderExited(crashed);
         if (this.ctx.shuttingDown()) return;
         // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
@@ -229,9 +229,10 @@ export class StreamSession {
         log.once('warn', `decoder-exit:${this.stream}:${this.session}`, 'decoder exited; restarting at the next keyframe', {
           stream: this.stream,
           session: this.session,
-          code,
-          signal,
-          ffmpeg: lastLines.split('\n').slice(-3).join(' | '),
+          reason: exit.reason,
+          code: exit.code,
+          signal: exit.signal,
+          ffmpeg: exit.stderr.slice(-3).join(' | '),
         });
       },
     });
