@@ -6,7 +6,7 @@
 import { z } from 'zod/v4';
 import { topologySchema } from './topology.js';
 import { registry } from '../topology/registry.js';
-import { ERROR_CODES } from '../core/errors.js';
+import { DEAD_LETTER_REASONS, ERROR_CODES } from '../core/errors.js';
 
 type JsonSchema = {
   type?: string;
@@ -81,10 +81,13 @@ export function errorCatalogue(): string {
     '',
     'Every error framewire raises is a `FramewireError` with a `code`, the `stage` it came from, whether it is `retriable`, and its `cause`.',
     '',
-    '| code | meaning |',
-    '| --- | --- |',
+    'A chunk that cannot be used is dead-lettered with one of these codes in `fw-dlq-code` and its short form in `fw-dlq-reason` (docs/contracts.md).',
+    '',
+    '| code | meaning | dead-letter reason |',
+    '| --- | --- | --- |',
   ];
-  for (const [code, meaning] of Object.entries(ERROR_CODES)) out.push(`| \`${code}\` | ${meaning} |`);
+  const reasons: Partial<Record<string, string>> = DEAD_LETTER_REASONS;
+  for (const [code, meaning] of Object.entries(ERROR_CODES)) out.push(`| \`${code}\` | ${meaning} | ${reasons[code] ? `\`${reasons[code]}\`` : ''} |`);
   return out.join('\n') + '\n';
 }
 
