@@ -73,6 +73,16 @@ function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
       models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),
       smoothing: smoothingSchema.prefault({}),
       sinks: z.array(sinks).min(1).describe('Where labels and events go.'),
+      accounting: z
+        .strictObject({
+          dropFlushMs: z
+            .int()
+            .min(1)
+            .default(100)
+            .describe('Consecutive dropped frames of a session with the same reason are merged into one `dropped` record for at most this long, ms: fewer records in a burst, still reported within a fraction of a second.'),
+        })
+        .prefault({})
+        .describe('How frames that are not labelled are reported.'),
       shutdown: z
         .strictObject({
           drainTimeoutMs: z.int().min(0).default(10_000).describe('On SIGTERM: stop intake, then let in-flight frames finish for at most this long.'),

@@ -31,6 +31,13 @@ export interface InferStageOptions {
   drops: DropReporter;
   metrics: Metrics;
   maxInflight: number;
+  /**
+   * Batches answered by Triton and waiting to be published, beyond those in Triton
+   * (`batch.publishBacklogBatches`). Publishing is taken off the request slots: a batch's slot
+   * frees when Triton answers, and whatever has been answered meanwhile is published together in
+   * one delivery (one Kafka request), so a 10–15 ms acknowledgement no longer paces inference.
+   */
+  publishBacklogBatches: number;
   timeoutMs: number;
   retries: number;
   /** Send Triton a `timeout` parameter: time left until the batch's earliest frame deadline (≥ 1 ms). */
@@ -50,13 +57,6 @@ interface InFlight {
   result: Label[][] | FramewireError | undefined;
 }
 
-/**
- * Batches answered by Triton and waiting to be published, beyond those in Triton. Publishing is
- * taken off the request slots: a batch's slot frees when Triton answers, and whatever has been
- * answered meanwhile is published together in one delivery (one Kafka request), so a 10–15 ms
- * acknowledgement no longer paces inference.
- */
-const PUBLISH_BACKLOG_BATCHES = 4;
 
 let requestSeq = 0;
 
@@ -112,7 +112,7 @@ export class InferStage {
 
   private async batchLoop(): Promise<void> {
     for (;;) {
-      while (this.requesting >= this.o.maxInflight || this.inflight.length >= this.o.maxInflight + PUBLISH_BACKLOG_BATCHES) {
+      while (this.requesting >= this.o.maxInflight || this.inflight.length >= this.o.maxInflight + this.o.publishBacklogBatches) {
         await new Promise<void>((r) => (this.slotWaiter = r));
       }
       const frames = await this.o.batcher.next();

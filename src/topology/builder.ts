@@ -52,7 +52,7 @@ export async function buildTopology(t: Topology): Promise<RunningTopology> {
     const http = new HttpEndpoint(t.http.listen);
     const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http };
     for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
-    const drops = new DropReporter(sinks, metrics);
+    const drops = new DropReporter(sinks, metrics, t.accounting.dropFlushMs);
 
     const changes = changeEvents(new Smoother(t.smoothing), sinks, metrics);
     const lanes: Lane[] = [];

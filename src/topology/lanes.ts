@@ -41,7 +41,7 @@ export interface LaneOptions {
 export function buildLane(o: LaneOptions): Lane {
   const { spec, model: m, topology: t, metrics } = o;
   const maxBatch = Math.min(spec.maxBatchSize, t.batch.maxBatchSize ?? spec.maxBatchSize);
-  const estimator = new LatencyEstimator();
+  const estimator = new LatencyEstimator(undefined, undefined, t.batch.estimatorHorizonMs);
   let lastFinished = 0;
   const gauge = metrics.queueFrames.labels({ model: spec.name });
   const queued = metrics.stageSeconds.labels({ stage: 'queued' });
@@ -77,6 +77,7 @@ export function buildLane(o: LaneOptions): Lane {
     drops: o.drops,
     metrics,
     maxInflight: t.batch.maxInflight,
+    publishBacklogBatches: t.batch.publishBacklogBatches,
     timeoutMs: t.triton.timeoutMs,
     retries: t.triton.retries,
     // The estimate is of service time: with requests overlapping, a response's latency also
