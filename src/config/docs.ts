@@ -1,11 +1,12 @@
 /**
  * Generates the config reference (docs/config.md) and JSON Schema (docs/topology.schema.json)
  * from the topology schema and the component registry, and the error catalogue (docs/errors.md) from ERROR_CODES.
- * `npm run docs` writes them; test/unit/docs.test.ts fails when the committed files drift.
+ * The README's metrics table comes from the metric definitions. `npm run docs` writes them; test/unit/docs.test.ts fails when the committed files drift.
  */
 import { z } from 'zod/v4';
 import { topologySchema } from './topology.js';
 import { registry } from '../topology/registry.js';
+import { METRIC, Metrics } from '../telemetry/metrics.js';
 import { DEAD_LETTER_REASONS, ERROR_CODES } from '../core/errors.js';
 
 type JsonSchema = {
@@ -91,10 +92,34 @@ export function errorCatalogue(): string {
   return out.join('\n') + '\n';
 }
 
-export function generatedDocs(): Record<string, string> {
+/** The README's metrics table, from the metric definitions (name, type, labels, help). */
+export function metricsTable(): string {
+  const names = new Set<string>(Object.values(METRIC));
+  const out = ['| metric | type | labels | meaning |', '| --- | --- | --- | --- |'];
+  for (const m of new Metrics().registry.getMetricsAsArray()) {
+    if (!names.has(m.name)) continue; // Node's default process metrics
+    const labels = ((m as unknown as { labelNames?: string[] }).labelNames ?? []).join(', ');
+    out.push(`| \`${m.name}\` | ${m.type} | ${labels} | ${m.help.replace(/\|/g, '\\|')} |`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export const METRICS_BEGIN = '<!-- metrics:begin (generated from src/telemetry/metrics.ts by `npm run docs`; do not edit) -->\n';
+export const METRICS_END = '<!-- metrics:end -->';
+
+/** `readme` with the text between the metrics markers replaced by the generated table. */
+export function withMetricsTable(readme: string): string {
+  const a = readme.indexOf(METRICS_BEGIN);
+  const b = readme.indexOf(METRICS_END);
+  if (a < 0 || b < a) throw new Error('README.md lacks the metrics markers');
+  return readme.slice(0, a + METRICS_BEGIN.length) + metricsTable() + readme.slice(b);
+}
+
+export function generatedDocs(readme?: string): Record<string, string> {
   return {
     'docs/config.md': configReference(),
     'docs/topology.schema.json': JSON.stringify(topologyJsonSchema(), null, 2) + '\n',
     'docs/errors.md': errorCatalogue(),
+    ...(readme === undefined ? {} : { 'README.md': withMetricsTable(readme) }),
   };
 }
