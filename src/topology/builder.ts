@@ -18,7 +18,7 @@ import { TritonPool } from '../infer/triton/pool.js';
 import { ShmRing } from '../infer/triton/shm.js';
 import { StatsPoller } from '../infer/triton/stats.js';
 import { Smoother } from '../postprocess/smoothing.js';
-import type { Sink } from '../sinks/types.js';
+import { RecordBatch, type Sink } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
 import { registry, type BuildContext, type ComponentKind, type TopicSpec } from './registry.js';
 import { SharedKafka, ensureTopics } from './kafka.js';
@@ -115,7 +115,8 @@ function changeEvents(smoother: Smoother, sinks: Sink[], metrics: Metrics): (rec
     const events = smoother.observe(records);
     if (events.length === 0) return;
     metrics.changeEvents.inc(events.length);
-    for (const s of sinks) s.publishEvents(events).catch((err) => log.warn('publishing change events failed', { err }));
+    const batch = new RecordBatch(events);
+    for (const s of sinks) s.publishEvents(batch).catch((err) => log.warn('publishing change events failed', { err }));
   };
 }
 

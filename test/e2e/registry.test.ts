@@ -14,7 +14,7 @@ import { runIngest } from '../../src/ingest/ingest.js';
 import { buildTopology } from '../../src/topology/builder.js';
 import { registry } from '../../src/topology/registry.js';
 import type { RunningTopology } from '../../src/topology/running.js';
-import type { PipelineEvent, Sink } from '../../src/sinks/types.js';
+import type { EventBatch, LabelBatch, PipelineEvent, Sink } from '../../src/sinks/types.js';
 import { BROKERS, checkLabels, colourVideo, ensureStack, hasAllFrames, newTopology, randomId, removeTopology, waitUntil, type TestTopology } from '../helpers/e2e.js';
 
 const TYPE = `memory-${randomId()}`;
@@ -25,11 +25,13 @@ class MemorySink implements Sink {
   readonly labels: LabelRecord[] = [];
   readonly events: PipelineEvent[] = [];
   constructor(readonly tag: string) {}
-  async publishLabels(records: LabelRecord[]): Promise<void> {
-    this.labels.push(...records);
+  async publishLabels(batch: LabelBatch): Promise<void> {
+    // The shared serialisation is what a real sink sends: check it is the record's own JSON.
+    for (const text of batch.json) this.labels.push(JSON.parse(text) as LabelRecord);
+    assert.equal(batch.json.length, batch.records.length);
   }
-  async publishEvents(events: PipelineEvent[]): Promise<void> {
-    this.events.push(...events);
+  async publishEvents(batch: EventBatch): Promise<void> {
+    this.events.push(...batch.records);
   }
   async close(): Promise<void> {}
 }

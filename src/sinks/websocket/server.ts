@@ -7,9 +7,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { LabelRecord } from '../../core/frame.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../types.js';
+import type { EventBatch, LabelBatch, Sink } from '../types.js';
 import type { WebsocketSinkConfig } from './config.js';
 
 interface Client {
@@ -69,14 +68,19 @@ export class WebSocketSink implements Sink {
     }
   }
 
-  async publishLabels(records: LabelRecord[]): Promise<void> {
-    if (this.clients.size === 0) return;
-    for (const r of records) this.broadcast(r.stream, JSON.stringify({ type: 'label', ...r }));
+  async publishLabels(batch: LabelBatch): Promise<void> {
+    this.publish(batch);
   }
 
-  async publishEvents(events: PipelineEvent[]): Promise<void> {
+  async publishEvents(batch: EventBatch): Promise<void> {
+    this.publish(batch);
+  }
+
+  /** The batch's shared JSON text, serialised only when someone is listening. */
+  private publish(batch: LabelBatch | EventBatch): void {
     if (this.clients.size === 0) return;
-    for (const e of events) this.broadcast(e.stream, JSON.stringify(e));
+    const json = batch.json;
+    for (let i = 0; i < json.length; i++) this.broadcast(batch.records[i]!.stream, json[i]!);
   }
 
   async close(): Promise<void> {
