@@ -6,9 +6,9 @@ export const ERROR_CODES = {
   // topology / config
   TOPOLOGY_INVALID: 'the topology file failed validation',
   TOPOLOGY_UNREADABLE: 'the topology file could not be read or parsed',
+  HTTP_LISTEN_FAILED: 'the HTTP listener (http.listen) could not be bound, e.g. the port is taken',
   // start-up
   STARTUP_TIMEOUT: 'a dependency (Kafka, Triton) was not reachable within startupTimeoutMs',
-  HTTP_LISTEN_FAILED: 'the HTTP endpoint could not listen on http.listen (port in use, bad address)',
   // sources
   CHUNK_HEADER_MISSING: 'a chunk lacks a required fw-* header',
   CHUNK_HEADER_INVALID: 'a chunk header has a value that cannot be used',
@@ -16,11 +16,12 @@ export const ERROR_CODES = {
   CHUNK_OUT_OF_SEQUENCE: 'fw-seq is not the next chunk of its session',
   CHUNK_TOO_LARGE: 'a chunk is larger than 1 MiB',
   // decode
-  DECODER_FAILED: 'the ffmpeg decoder exited or rejected its input',
+  DECODER_REJECTED: 'the decoder rejected the bytes of a chunk',
+  DECODER_FAILED: 'an ffmpeg decoder exited while it was fed; the stream restarts at its next keyframe',
   DECODER_SPAWN_FAILED: 'ffmpeg could not be started',
   DECODER_STALLED: 'a decoder was fed but put out nothing for decode.stallMs; it was killed and restarted',
-  DECODER_LIMIT_EXCEEDED: 'a decoder went past its CPU-time or memory limit, or the stream past decode.maxWidth/maxHeight',
-  STREAM_QUARANTINED: 'a stream crashed its decoder too often and its chunks are set aside for a while',
+  DECODER_LIMIT_EXCEEDED: 'a decoder went past its CPU-time limit (decode.maxCpuPercent); it was killed and restarted',
+  STREAM_QUARANTINED: 'a stream crashed its decoder too often; its chunks are dead-lettered for decode.quarantineMs',
   // infer
   INFER_UNAVAILABLE: 'Triton is not reachable',
   INFER_DEADLINE_EXCEEDED: 'a Triton call passed its deadline',
@@ -38,6 +39,22 @@ export const ERROR_CODES = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The codes a chunk is dead-lettered with, and the short reason the dead-letter record carries in
+ * `fw-dlq-reason` beside the code in `fw-dlq-code` (docs/contracts.md, "Dead letters").
+ */
+export const DEAD_LETTER_REASONS = {
+  CHUNK_HEADER_MISSING: 'missing-header',
+  CHUNK_HEADER_INVALID: 'invalid-header',
+  CHUNK_FORMAT_UNKNOWN: 'unknown-format',
+  CHUNK_OUT_OF_SEQUENCE: 'out-of-sequence',
+  CHUNK_TOO_LARGE: 'too-large',
+  DECODER_REJECTED: 'decoder-rejected',
+  STREAM_QUARANTINED: 'quarantined',
+} as const satisfies Partial<Record<ErrorCode, string>>;
+
+export type DeadLetterCode = keyof typeof DEAD_LETTER_REASONS;
 export type Stage = 'config' | 'source' | 'decode' | 'batch' | 'infer' | 'postprocess' | 'sink' | 'ingest' | 'stack';
 
 export class FramewireError extends Error {

@@ -7,7 +7,7 @@ import type { DropReason, FrameOwner } from '../core/frame.js';
 import { log } from '../core/log.js';
 import { isAbort, retry } from '../core/retry.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../sinks/types.js';
+import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
 
 interface Pending {
   owner: FrameOwner;
@@ -64,8 +64,9 @@ export class DropReporter {
       reason: p.reason,
       count: p.to - p.from + 1,
     }));
+    const serialized = new RecordBatch(events);
     try {
-      await retry(() => Promise.all(this.sinks.map((s) => s.publishEvents(events))), {
+      await retry(() => Promise.all(this.sinks.map((s) => s.publishEvents(serialized))), {
         attempts: Infinity,
         baseMs: 100,
         maxMs: 5000,

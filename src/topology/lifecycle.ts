@@ -95,6 +95,25 @@ export interface Runnable {
 }
 
 /**
+ * A topology as a Runnable: built (Triton and Kafka waited for) and started by `start`; a close
+ * during the build cancels it.
+ */
+export function topologyRunnable<G extends Runnable>(t: unknown, build: (t: never, abort: AbortController) => Promise<G>): Runnable {
+  const abort = new AbortController();
+  let graph: G | undefined;
+  return {
+    start: async () => {
+      graph = await build(t as never, abort);
+      await graph.start();
+    },
+    close: async (ms?: number) => {
+      if (graph) return graph.close(ms);
+      abort.abort();
+    },
+  };
+}
+
+/**
  * start → wait for SIGTERM/SIGINT → close, with the exit guarantees above. Returns the exit code:
  * 0 after a signal, 2 for an invalid topology found at start (a model Triton does not have), 1
  * for any other failed start.

@@ -10,24 +10,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { runIngest, type IngestResult } from '../../src/ingest/ingest.js';
-import {
-  Processor,
-  TopicCollector,
-  colourVideo,
-  ensureStack,
-  httpGet,
-  newTopology,
-  ranges,
-  removeTopology,
-  sleep,
-  stopAllProcessors,
-  waitQuiet,
-  waitUntil,
-  withLogs,
-  type DroppedRecord,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { ranges, type DroppedRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, httpGet, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { ensureStack } from '../helpers/stack.js';
+import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { sleep, waitQuiet, waitUntil } from '../helpers/wait.js';
+import type { LabelRecord } from '../../src/core/frame.js';
 import { SecondStack } from '../helpers/stack2.js';
 
 describe('broker killed mid-stream and restarted after 6 s', { timeout: 240_000 }, () => {

@@ -9,28 +9,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { runIngest, type IngestResult } from '../../src/ingest/ingest.js';
-import {
-  BROKERS,
-  Processor,
-  TopicCollector,
-  assertCoveredOnce,
-  childProcesses,
-  colourVideo,
-  ensureStack,
-  isAlive,
-  metricValue,
-  newTopology,
-  removeTopology,
-  scrapeMetrics,
-  sleep,
-  stopAllProcessors,
-  waitQuiet,
-  waitUntil,
-  withLogs,
-  type DroppedRecord,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { assertCoveredOnce, type DroppedRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, childProcesses, isAlive, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { BROKERS, ensureStack } from '../helpers/stack.js';
+import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { sleep, waitQuiet, waitUntil } from '../helpers/wait.js';
+import type { LabelRecord } from '../../src/core/frame.js';
 
 const DECODER_RE = /ffmpeg .*-f h(264|evc) .*-i pipe:0/;
 

@@ -10,27 +10,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
-import {
-  Processor,
-  TopicCollector,
-  assertCoveredOnce,
-  colourVideo,
-  ensureStack,
-  httpGet,
-  kafka,
-  metricValue,
-  newTopology,
-  randomId,
-  removeTopology,
-  scrapeMetrics,
-  seededRng,
-  stopAllProcessors,
-  waitUntil,
-  withLogs,
-  type DroppedRecord,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { assertCoveredOnce, type DroppedRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo, seededRng } from '../helpers/colours.js';
+import { Processor, httpGet, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { ensureStack, randomId } from '../helpers/stack.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { waitUntil } from '../helpers/wait.js';
+import type { LabelRecord } from '../../src/core/frame.js';
 
 const FEED_MS = 50_000;
 

@@ -9,22 +9,11 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { runIngest } from '../../src/ingest/ingest.js';
-import {
-  Processor,
-  colourVideo,
-  ensureStack,
-  fmtStatus,
-  freePort,
-  kafka,
-  newTopology,
-  removeTopology,
-  sleep,
-  stopAllProcessors,
-  waitUntil,
-  withLogs,
-  withTimeout,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, fmtStatus, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { ensureStack, freePort } from '../helpers/stack.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { sleep, waitUntil, withTimeout } from '../helpers/wait.js';
 import { SecondStack } from '../helpers/stack2.js';
 
 /** Members of a consumer group as the broker sees them (kafkajs admin describeGroups). */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DropReporter } from '../../src/topology/drops.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../../src/sinks/types.js';
+import type { PipelineEvent, Sink, EventBatch } from '../../src/sinks/types.js';
 import type { DropReason, FrameOwner } from '../../src/core/frame.js';
 import { FramewireError } from '../../src/core/errors.js';
 
@@ -12,12 +12,12 @@ class MemorySink implements Sink {
   failures = 0;
   retriable = true;
   async publishLabels(): Promise<void> {}
-  async publishEvents(e: PipelineEvent[]): Promise<void> {
+  async publishEvents(batch: EventBatch): Promise<void> {
     if (this.failures > 0) {
       this.failures--;
       throw new FramewireError('SINK_PUBLISH_FAILED', 'sink', 'broker down', { retriable: this.retriable });
     }
-    this.events.push(...e);
+    this.events.push(...batch.records);
   }
   async close(): Promise<void> {}
 }
