@@ -112,6 +112,8 @@ const QUEUE_BYTES = 8 * MAX_CHUNK_BYTES_;
 /** A live source's outage buffer is bounded by --buffer-ms, and by this many bytes whatever the bitrate. */
 const OUTAGE_MAX_BYTES = 256 * MAX_CHUNK_BYTES_;
 export const DEFAULT_BUFFER_MS = 10_000;
+/** After a stop request, how long unsent chunks may still wait for the broker, ms. */
+const STOP_SEND_GRACE_MS = 5000;
 export const DEFAULT_GIVE_UP_AFTER_MS = 300_000;
 /** Value bytes per produce request: brokers cap a whole record batch (message.max.bytes). */
 const MAX_SEND_BYTES = MAX_CHUNK_BYTES;
@@ -212,6 +214,11 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const paced = pacedSource(opts);
+  // Asked to stop: the last chunks get STOP_SEND_GRACE_MS to reach a broker that is away, then the
+  // sender stops retrying (the unsent frames are the last gap) so the run ends.
+  const stopSending = new AbortController();
+  const stopTimer = (): void => void setTimeout(() => stopSending.abort(), STOP_SEND_GRACE_MS).unref();
+  opts.signal?.addEventListener('abort', stopTimer, { once: true });
   // A live source cannot wait for the broker: it drops its oldest chunks; a file can.
   const queue = new OutageBuffer(
     paced ? { maxMs: opts.bufferMs ?? DEFAULT_BUFFER_MS, maxBytes: OUTAGE_MAX_BYTES, dropWhenFull: true } : { maxMs: Infinity, maxBytes: QUEUE_BYTES, dropWhenFull: false },
@@ -228,6 +235,7 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
     buffer: queue,
     maxSendBytes: MAX_SEND_BYTES,
     giveUpAfterMs: opts.giveUpAfterMs ?? DEFAULT_GIVE_UP_AFTER_MS,
+    stopSignal: stopSending.signal,
   });
   let sendError: unknown;
   const sending = sender.run().catch((err: unknown) => {
@@ -315,6 +323,7 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
   } finally {
     report();
     opts.signal?.removeEventListener('abort', onAbort);
+    opts.signal?.removeEventListener('abort', stopTimer);
     queue.close();
     source.kill();
     await source.exited;

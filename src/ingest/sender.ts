@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Message, Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { retry } from '../core/retry.js';
+import { isAbort, retry } from '../core/retry.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { SentFrames, type OutageBuffer, type Piece, type TsWatcher } from './buffer.js';
 import { TS_NULL_PACKET } from './capture.js';
@@ -47,6 +47,8 @@ export interface SenderOptions {
   buffer: OutageBuffer;
   maxSendBytes: number;
   giveUpAfterMs: number;
+  /** Aborted some seconds after the run was asked to stop: retries end, what is unsent is a gap. */
+  stopSignal?: AbortSignal;
 }
 
 export class Sender {
@@ -71,6 +73,26 @@ export class Sender {
   }
 
   async run(): Promise<void> {
+    try {
+      await this.loop();
+    } catch (err) {
+      if (!isAbort(err)) throw err;
+      // Stopped while the broker was away: what never went out is the run's last gap.
+      const buf = this.o.buffer;
+      this.noteDrops();
+      this.gap ??= { endedSession: this.current?.session ?? this.o.session, nextSession: undefined, frames: 0, from: Date.now(), to: 0 };
+      for (let p = buf.take(); p !== undefined; p = buf.take()) this.gap.frames += p.frameStarts.length;
+      this.gap.frames += this.unsentStarts;
+      if (this.current) this.closeSession();
+      this.finishGap(undefined);
+      log.warn('ingest: stopped while the broker was unreachable; unsent frames counted as a gap', { stream: this.o.stream });
+    }
+  }
+
+  /** Frame starts of the batch being sent (lost if the run stops before it is acknowledged). */
+  private unsentStarts = 0;
+
+  private async loop(): Promise<void> {
     const buf = this.o.buffer;
     for (;;) {
       await buf.waitForItem();
@@ -95,7 +117,9 @@ export class Sender {
       }
       const first = this.seq;
       const messages = pieces.map((p, i) => this.message(p.value, first + i, p.eos === true));
+      this.unsentStarts = pieces.reduce((n, p) => n + p.frameStarts.length, 0);
       await this.send(messages);
+      this.unsentStarts = 0;
       this.seq += pieces.length;
       for (const p of pieces) {
         this.sent.add(p.value);
@@ -210,6 +234,7 @@ export class Sender {
         attempts: Infinity,
         baseMs: 200,
         maxMs: 2000,
+        signal: this.o.stopSignal,
         retriable: (err) => {
           if (!since) since = Date.now();
           return kafkaRetriable(err) && Date.now() - since < this.o.giveUpAfterMs;

@@ -26,7 +26,7 @@ import { buildLane, laneMaxBatch, type Lane } from './lanes.js';
 import { StreamRouter } from './routes.js';
 import { DropReporter } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
-import { Startup } from './lifecycle.js';
+import { Startup, bounded } from './lifecycle.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
 
 /**
@@ -84,9 +84,10 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     addTelemetryRoutes(http, metrics, graph);
     return graph;
   } catch (err) {
-    await closeAll(sinks);
-    await kafka.close();
-    await pool.close();
+    // Bounded: a connection still being attempted to an unreachable broker must not hold the exit.
+    await bounded(closeAll(sinks), 500, 'closing sinks');
+    await bounded(kafka.close(), 500, 'closing Kafka connections');
+    await bounded(pool.close(), 500, 'closing Triton connections');
     throw err;
   }
 }
