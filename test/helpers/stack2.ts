@@ -77,5 +77,17 @@ export class SecondStack {
     } catch {
       process.kill(pid, 'SIGKILL');
     }
+    // Gone before this returns: an `up` right after must not see the dying process as running.
+    const tick = new Int32Array(new SharedArrayBuffer(4));
+    for (let waited = 0; waited < 10_000 && alive(pid); waited += 20) Atomics.wait(tick, 0, 0, 20);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
