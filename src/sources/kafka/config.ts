@@ -9,7 +9,32 @@ export const kafkaSourceSchema = z
     dlqTopic: z.string().min(1).default('video.dlq').describe('Dead-letter topic for records that cannot be used.'),
     fromBeginning: z.boolean().default(true).describe('Where a new consumer group starts: the earliest chunk (true) or new ones only.'),
     commitIntervalMs: z.int().min(50).default(500).describe('How often safe offsets (and resume points) are committed, ms.'),
+    // Consumer-group timing. A SIGKILLed member's partitions move once the broker stops hearing
+    // from it: sessionTimeoutMs, then one heartbeat for the others to rejoin.
+    sessionTimeoutMs: z
+      .int()
+      .min(1000)
+      .default(6000)
+      .describe(
+        "Consumer-group session timeout, ms: a member silent this long (crashed, SIGKILLed) loses its partitions to the others. 6000 is the broker's default group.min.session.timeout.ms, the lowest it accepts.",
+      ),
+    heartbeatIntervalMs: z
+      .int()
+      .min(100)
+      .default(500)
+      .describe('How often a member heartbeats, ms; also how soon the others notice a rebalance and rejoin (cheap: one small request). At most a third of sessionTimeoutMs.'),
+    rebalanceTimeoutMs: z
+      .int()
+      .min(1000)
+      .default(15_000)
+      .describe('How long the broker waits for every member to rejoin in a rebalance, ms; a member slower than this is dropped from the group (all partitions stall until then).'),
+    fetchMaxWaitMs: z
+      .int()
+      .min(10)
+      .default(500)
+      .describe('Longest a fetch waits for new chunks, ms. A member learns of a rebalance between fetches, so this bounds the stall of idle partitions too.'),
   })
+  .refine((c) => c.heartbeatIntervalMs * 3 <= c.sessionTimeoutMs, { message: 'heartbeatIntervalMs must be at most a third of sessionTimeoutMs', path: ['heartbeatIntervalMs'] })
   .describe('Consumes video chunks from Kafka, validates their headers and hands them to the decoders.');
 
 export type KafkaSourceConfig = z.infer<typeof kafkaSourceSchema>;
