@@ -60,7 +60,7 @@ http: { listen: "127.0.0.1:${port}" }
 latency: { budgetMs: ${o.budgetMs ?? 400} }
 sources:
   - { type: kafka, topic: ${g.chunks}, group: ${g.group}, partitions: ${o.partitions}, dlqTopic: ${g.dlq}, commitIntervalMs: 200${o.sourceFields ? `, ${o.sourceFields}` : ''} }
-decode: { idleTimeoutMs: 3000, spareDecoders: 1 }
+decode: { idleTimeoutMs: 3000 }
 batch: { maxWaitMs: 15, queueFrames: 256, maxInflight: 2, mode: live }
 triton: { url: "${TRITON_URL}", timeoutMs: 5000 }
 models: [ { name: colour_probe, topK: 3 } ]
