@@ -6,6 +6,8 @@
  * labelled again within 8 s of each event. Duplicates and gaps are printed per event.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ensureTopics } from '../../src/topology/pipeline.js';
 import { TopicCollector, deleteGroups, deleteTopics, ensureStack, kafka, removeDir, sleep, waitQuiet, waitUntil, ranges, type DroppedRecord, type LabelRecord } from '../helpers/e2e.js';
@@ -87,6 +89,7 @@ describe('scale-out: a consumer group through a crash, a drain and a join', { ti
         );
       }
       for (const m of all) console.log(`${m.label}: ${m.assignments().map((a) => `${((a.time - t0) / 1000).toFixed(1)}s [${a.partitions}] (+${a.added} -${a.revoked}, ${a.rebalanceMs} ms)`).join('; ')}`);
+      if (process.env.FW_SCALE_LOGS) for (const m of all) writeFileSync(path.join(process.env.FW_SCALE_LOGS, `${m.label.replace(' ', '-')}.log`), m.logs().map((l) => JSON.stringify({ ...l, t: ((l.time as number) - t0) / 1000 })).join('\n'));
       const joinerMetrics = await joiner.metrics();
       console.log(`joiner: ${/framewire_frames_resume_skipped_total (\d+)/.exec(joinerMetrics)?.[1]} frames skipped on resume; SIGTERMed member exited ${JSON.stringify(termStatus)}`);
 

@@ -237,12 +237,9 @@ export interface EventOutcome {
   kind: GroupEvent['kind'];
   atS: number;
   moved: string[];
-  /**
-   * Per moved stream: from the event to the end of the stream's longest pause in labels that
-   * started before the event was 8 s old: when it was labelled again, ms.
-   */
+  /** Per moved stream: from the event to its first label of a frame captured after the move, ms. */
   gapMs: Record<string, number>;
-  /** Per moved stream: that longest pause between two of its labels, ms. */
+  /** Per moved stream: from its last label before the move to that first one after, ms. */
   pauseMs: Record<string, number>;
   /** Streams whose partition kept its owner through the 8 s after the event: their longest pause in labels, ms (the rebalance stall). */
   unmovedStallMs: number;
@@ -310,24 +307,33 @@ export function analyse(cams: Camera[], labels: LabelRecord[], drops: DroppedRec
     return best;
   };
   const out: EventOutcome[] = events.map((ev, k) => {
-    const parts = ev.kind === 'join' ? (ev.member.assignments()[0]?.added ?? []) : heldAt(ev.member, ev.at);
+    const first = ev.member.assignments()[0];
+    const parts = ev.kind === 'join' ? (first?.added ?? []) : heldAt(ev.member, ev.at);
     const moved = cams.filter((c) => parts.includes(c.partition)).map((c) => c.stream);
+    // When the moved streams changed hands: at the kill or SIGTERM, or when the joiner got them.
+    const movedAt = ev.kind === 'join' ? (first?.time ?? Infinity) : ev.at;
     const gapMs: Record<string, number> = {};
     const pauseMs: Record<string, number> = {};
     const until = ev.at + 8000;
     let stall = 0;
     const unmoved: string[] = [];
     for (const c of cams) {
-      const ts = published(c);
-      // The pause that contains the event (or follows it): from the last label before it.
-      const before = ts.filter((t) => t < ev.at).at(-1) ?? ev.at;
+      const recs = byStream.get(c.stream)!.filter((r) => r.session === c.session);
       if (moved.includes(c.stream)) {
-        const [a, b] = longestPause(ts, before, until);
-        gapMs[c.stream] = b - ev.at;
-        pauseMs[c.stream] = b - a;
+        // Labelled again: the first label of a frame captured after the move (the old owner's
+        // last in-flight frames do not count).
+        let again = Infinity;
+        let last = -Infinity;
+        for (const r of recs) {
+          if (r.captureTs > movedAt && r.publishedTs < again) again = r.publishedTs;
+          if (r.publishedTs <= movedAt && r.publishedTs > last) last = r.publishedTs;
+        }
+        gapMs[c.stream] = again - ev.at;
+        pauseMs[c.stream] = again - last;
       } else if (!movedIn(c.partition, ev.at, until)) {
         unmoved.push(c.stream);
-        const [a, b] = longestPause(ts, before, until);
+        const ts = published(c);
+        const [a, b] = longestPause(ts, ts.filter((t) => t < ev.at).at(-1) ?? ev.at, until);
         stall = Math.max(stall, b - a);
       }
     }
