@@ -6,10 +6,10 @@
  * pause of the streams that did not move (the rebalance stall). Prints tables.
  *
  *   node dist/bench/scaleout.js [--runs 3] [--cameras 6] [--fps 10] [--size 160x120] [--seconds 12]
+ *     [--failover-only] [--source-fields 'sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000']
  */
-import { ensureTopics } from '../src/topology/pipeline.js';
 import { TopicCollector, deleteGroups, deleteTopics, kafka, removeDir, sleep, waitQuiet, type DroppedRecord, type LabelRecord } from '../test/helpers/e2e.js';
-import { Member, analyse, groupTopology, makeCameras, runCameras, stopMembers, type Camera, type GroupEvent } from '../test/helpers/scaleout.js';
+import { Member, analyse, createGroupTopics, groupTopology, makeCameras, runCameras, stopMembers, type Camera, type GroupEvent } from '../test/helpers/scaleout.js';
 import { machineMeter, metricSum, quantile, requireStack } from './lib.js';
 
 const arg = (name: string, def: string): string => {
@@ -21,6 +21,10 @@ const CAMERAS = Number(arg('cameras', '6'));
 const FPS = Number(arg('fps', '10'));
 const [WIDTH, HEIGHT] = arg('size', '160x120').split('x').map(Number) as [number, number];
 const STEADY_S = Number(arg('seconds', '12'));
+/** Extra fields of the kafka source, e.g. `sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000` (the timing before). */
+const SOURCE_FIELDS = arg('source-fields', '');
+/** Only the failover runs. */
+const FAILOVER_ONLY = process.argv.includes('--failover-only');
 const PARTITIONS = 6;
 const BUDGET_MS = 500;
 /** This worktree's benchmark ports (COORDINATION: 18400-18499; the e2e test uses 18400-18403). */
@@ -38,11 +42,8 @@ interface Run {
 
 /** One run: `n` members, the cameras for `seconds`, `script` acting on the members meanwhile. */
 async function run(n: number, seconds: number, seed: number, script: (members: Member[], t0: number, events: GroupEvent[]) => Promise<void>): Promise<Run> {
-  const g = groupTopology({ partitions: PARTITIONS, budgetMs: BUDGET_MS });
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, g.topics.map((topic) => ({ topic, numPartitions: PARTITIONS })));
-  await admin.disconnect();
+  const g = groupTopology({ partitions: PARTITIONS, budgetMs: BUDGET_MS, sourceFields: SOURCE_FIELDS || undefined });
+  await createGroupTopics(g);
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const cams = makeCameras(g.name, CAMERAS, PARTITIONS, { seconds, fps: FPS, width: WIDTH, height: HEIGHT, seed });
@@ -82,11 +83,12 @@ const fmtS = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(
 async function main(): Promise<void> {
   await requireStack();
   const meter = machineMeter();
+  if (SOURCE_FIELDS) console.log(`source: ${SOURCE_FIELDS}`);
   console.log(`scale-out: ${CAMERAS} paced live cameras ${WIDTH}x${HEIGHT} @ ${FPS} fps (keyframe every 1 s), colour_probe, budget ${BUDGET_MS} ms, ${PARTITIONS} partitions`);
 
   // --------------------------------------------------------------------- throughput by instances
   const rows: string[] = [];
-  for (const n of [1, 2, 3]) {
+  for (const n of FAILOVER_ONLY ? [] : [1, 2, 3]) {
     const r = await run(n, STEADY_S + 2, 100 + n, (_m, t0) => at(t0, STEADY_S + 2));
     const res = analyse(r.cams, r.labels, r.drops, [], r.t0, r.members);
     // Steady state: frames captured after the first 2 s (every decoder starting at once).

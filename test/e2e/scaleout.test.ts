@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ensureTopics } from '../../src/topology/pipeline.js';
 import { TopicCollector, deleteGroups, deleteTopics, ensureStack, kafka, removeDir, sleep, waitQuiet, waitUntil, ranges, type DroppedRecord, type LabelRecord } from '../helpers/e2e.js';
-import { Member, analyse, groupTopology, heldAt, makeCameras, runCameras, stopMembers, type GroupEvent, type GroupSetup } from '../helpers/scaleout.js';
+import { Member, analyse, createGroupTopics, groupTopology, heldAt, makeCameras, runCameras, stopMembers, type GroupEvent, type GroupSetup } from '../helpers/scaleout.js';
 
 const PARTITIONS = 6;
 const FPS = 10;
@@ -40,10 +39,7 @@ describe('scale-out: a consumer group through a crash, a drain and a join', { ti
 
   test('every frame accounted for, labels right, every stream labelled again within 8 s of each event', async () => {
     g = groupTopology({ partitions: PARTITIONS, budgetMs: 500 });
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, g.topics.map((topic) => ({ topic, numPartitions: PARTITIONS })));
-    await admin.disconnect();
+    await createGroupTopics(g);
     await producer.connect();
     const cams = makeCameras(g.name, 6, PARTITIONS, { seconds: SECONDS, fps: FPS, width: 160, height: 120, seed: 13 });
     try {

@@ -10,7 +10,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Producer } from 'kafkajs';
-import { ROOT, BROKERS, TRITON_URL, colourVideo, randomId, randomSegments, seededRng, checkLabels, type ColourVideo, type DroppedRecord, type LabelRecord } from './e2e.js';
+import { ensureTopics } from '../../src/topology/pipeline.js';
+import { kafka, sleep, ROOT, BROKERS, TRITON_URL, colourVideo, randomId, randomSegments, seededRng, checkLabels, type ColourVideo, type DroppedRecord, type LabelRecord } from './e2e.js';
 import { encodeVideo, sendVideo, type EncodedVideo } from './cameras.js';
 
 export interface GroupSetup {
@@ -72,6 +73,29 @@ shutdown: { drainTimeoutMs: ${o.drainTimeoutMs ?? 5000} }
     return f;
   };
   return { ...g, topics: [g.chunks, g.dlq, g.labels, g.events], file };
+}
+
+/**
+ * Creates the group's topics and waits until every partition has a leader (a loaded broker
+ * answers UNKNOWN_TOPIC_OR_PARTITION for a moment after creating one); retried.
+ */
+export async function createGroupTopics(g: GroupSetup): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await ensureTopics(admin, g.topics.map((topic) => ({ topic, numPartitions: g.partitions })));
+        const md = await admin.fetchTopicMetadata({ topics: g.topics });
+        if (md.topics.every((t) => t.partitions.length === g.partitions && t.partitions.every((p) => p.leader >= 0))) return;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+      }
+      await sleep(250);
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 export interface Assignment {

@@ -4,8 +4,18 @@ export const kafkaSourceSchema = z
   .strictObject({
     type: z.literal('kafka'),
     topic: z.string().min(1).default('video.chunks').describe('Topic of encoded video chunks (docs/contracts.md).'),
-    group: z.string().min(1).default('framewire').describe('Consumer group id; offsets and resume points are committed under it.'),
-    partitions: z.int().min(1).default(3).describe('Partitions to create the topic with when it is missing.'),
+    group: z
+      .string()
+      .min(1)
+      .default('framewire')
+      .describe('Consumer group id; offsets and resume points are committed under it. Processors with the same group share the partitions (scale-out: README, "Scale-out").'),
+    partitions: z
+      .int()
+      .min(1)
+      .default(3)
+      .describe(
+        'Partitions to create the topic with when it is missing. They bound the scale-out: a processor beyond the partition count idles, and a stream (its key) always stays in one partition. Plan at least 2× the most processors you will run and cameras ÷ 8 (a partition should fit in a quarter of a processor, so a failed one\'s partitions can spread), rounded to a number with many divisors (12, 24, 48); each stream of a partition adds ~120 bytes to its commit metadata (broker offset.metadata.max.bytes). Changing the count later moves streams between partitions.',
+      ),
     dlqTopic: z.string().min(1).default('video.dlq').describe('Dead-letter topic for records that cannot be used.'),
     fromBeginning: z.boolean().default(true).describe('Where a new consumer group starts: the earliest chunk (true) or new ones only.'),
     commitIntervalMs: z.int().min(50).default(500).describe('How often safe offsets (and resume points) are committed, ms.'),
