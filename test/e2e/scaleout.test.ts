@@ -22,12 +22,13 @@ describe('scale-out: a consumer group through a crash, a drain and a join', { ti
   let g: GroupSetup | undefined;
   let labels: TopicCollector | undefined;
   let events: TopicCollector | undefined;
+  let dlq: TopicCollector | undefined;
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   const all: Member[] = [];
 
   before(() => ensureStack());
   after(async () => {
-    await Promise.all([labels?.stop(), events?.stop()]);
+    await Promise.all([labels?.stop(), events?.stop(), dlq?.stop()]);
     await producer.disconnect().catch(() => undefined);
     await stopMembers();
     if (g) {
@@ -48,7 +49,7 @@ describe('scale-out: a consumer group through a crash, a drain and a join', { ti
       // Until the group has settled: every partition held by exactly one member.
       const settled = await waitUntil(() => all.map((m) => m.assignments().at(-1)?.partitions.length ?? 0).reduce((a, b) => a + b, 0) === PARTITIONS && all.every((m) => (m.assignments().at(-1)?.partitions.length ?? 0) === 2), 20_000);
       assert.ok(settled, `the group did not settle on 2 partitions each: ${all.map((m) => JSON.stringify(m.assignments().at(-1))).join(' ')}`);
-      [labels, events] = await Promise.all([TopicCollector.start(g.labels), TopicCollector.start(g.events)]);
+      [labels, events, dlq] = await Promise.all([TopicCollector.start(g.labels), TopicCollector.start(g.events), TopicCollector.start(g.dlq)]);
 
       const t0 = Date.now() + 500;
       const sent = runCameras(producer, g.chunks, cams, t0);
@@ -90,6 +91,8 @@ describe('scale-out: a consumer group through a crash, a drain and a join', { ti
       console.log(`joiner: ${/framewire_frames_resume_skipped_total (\d+)/.exec(joinerMetrics)?.[1]} frames skipped on resume; SIGTERMed member exited ${JSON.stringify(termStatus)}`);
 
       assert.deepEqual(termStatus, { code: 0, signal: null }, 'the SIGTERMed member did not drain and exit 0');
+      // A chunk fetched again after a rebalance, or a moved session taken for an unknown one, would land here.
+      assert.deepEqual(dlq.records.map((r) => `${r.key} seq ${r.headers['fw-seq']}: ${r.headers['fw-dlq-reason']} (${r.headers['fw-dlq-detail']})`).slice(0, 5), [], 'chunks dead-lettered');
       for (const s of res.streams) {
         assert.deepEqual(s.missing, [], `${s.stream}: frames neither labelled nor reported dropped: ${ranges(s.missing)}`);
         assert.deepEqual(s.wrong.slice(0, 5), [], `${s.stream}: wrong labels`);

@@ -347,7 +347,7 @@ export function analyse(cams: Camera[], labels: LabelRecord[], drops: DroppedRec
         // Labelled again: the first label of a frame captured after the move (the old owner's
         // last in-flight frames do not count).
         let again = Infinity;
-        let last = -Infinity;
+        let last = t0; // no label before the move: the pause runs from the cameras' start
         for (const r of recs) {
           if (r.captureTs > movedAt && r.publishedTs < again) again = r.publishedTs;
           if (r.publishedTs <= movedAt && r.publishedTs > last) last = r.publishedTs;

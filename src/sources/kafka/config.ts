@@ -14,7 +14,7 @@ export const kafkaSourceSchema = z
       .min(1)
       .default(3)
       .describe(
-        'Partitions to create the topic with when it is missing. They bound the scale-out: a processor beyond the partition count idles, and a stream (its key) always stays in one partition. Plan at least 2× the most processors you will run and cameras ÷ 8 (a partition should fit in a quarter of a processor, so a failed one\'s partitions can spread), rounded to a number with many divisors (12, 24, 48); each stream of a partition adds ~120 bytes to its commit metadata (broker offset.metadata.max.bytes). Changing the count later moves streams between partitions.',
+        'Partitions to create the topic with when it is missing. They bound the scale-out: a processor beyond the partition count idles, and a stream (its key) always stays in one partition. Plan at least 2× the most processors you will run, and 4 × cameras ÷ streams per processor (a partition should fit in a quarter of a processor, so a failed one\'s partitions can spread; README, "Scale-out"), rounded to a number with many divisors (12, 24, 48); each stream of a partition adds ~120 bytes to its commit metadata (broker offset.metadata.max.bytes). Changing the count later moves streams between partitions.',
       ),
     dlqTopic: z.string().min(1).default('video.dlq').describe('Dead-letter topic for records that cannot be used.'),
     fromBeginning: z.boolean().default(true).describe('Where a new consumer group starts: the earliest chunk (true) or new ones only.'),

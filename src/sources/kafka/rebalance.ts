@@ -34,8 +34,8 @@ export interface RebalanceHooks {
 
 export class Rebalance {
   private assigned = new Set<number>();
-  /** True while the resume points are being read after a join (records wait on `loaded`). */
-  loading = false;
+  /** Partitions gained in the last join whose records wait on `loaded` (the resume points being read). */
+  private waiting = new Set<number>();
   loaded: Promise<void> = Promise.resolve();
   private rebalancingSince = 0;
 
@@ -58,6 +58,11 @@ export class Rebalance {
     return this.assigned.has(partition);
   }
 
+  /** Whether a record of `partition` must wait for `loaded` first (gained, resume points not read yet). */
+  mustWait(partition: number): boolean {
+    return this.waiting.size > 0 && this.waiting.has(partition);
+  }
+
   private joined(partitions: number[]): void {
     const next = new Set(partitions);
     const revoked = [...this.assigned].filter((p) => !next.has(p));
@@ -73,10 +78,11 @@ export class Rebalance {
       const offset = this.hooks.partitions.get(p)?.nextOffset;
       if (offset !== undefined) this.consumer.seek({ topic: this.topic, partition: p, offset });
     }
-    this.loading = true;
-    const loaded = (this.loaded = this.hooks.loadResumePoints().finally(() => {
-      if (this.loaded === loaded) this.loading = false;
-    }));
+    // Kept partitions go on at once; gained ones wait for the previous owner's resume points.
+    const waiting = (this.waiting = new Set([...this.waiting, ...added].filter((p) => next.has(p))));
+    this.loaded = this.hooks.loadResumePoints().finally(() => {
+      if (this.waiting === waiting) this.waiting = new Set();
+    });
     this.metrics.partitionsAssigned.set(partitions.length);
     const pausedMs = this.rebalancingSince ? Date.now() - this.rebalancingSince : 0;
     this.rebalancingSince = 0;

@@ -103,7 +103,7 @@ export class KafkaSource {
     }
     // Records of a partition given up, or fetched again after a rebalance, were handled already.
     if (!this.rebalance.accepts(partition)) return;
-    if (this.rebalance.loading) await this.rebalance.loaded;
+    if (this.rebalance.mustWait(partition)) await this.rebalance.loaded;
     const tracker = this.tracker(topic, partition);
     if (tracker.seen(message.offset)) return;
     tracker.received(message.offset);
