@@ -8,7 +8,10 @@
  *   node dist/bench/scaleout.js [--runs 3] [--cameras 6] [--fps 10] [--size 160x120] [--seconds 12]
  *     [--failover-only] [--source-fields 'sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000']
  */
-import { TopicCollector, deleteGroups, deleteTopics, kafka, removeDir, sleep, waitQuiet, type DroppedRecord, type LabelRecord } from '../test/helpers/e2e.js';
+import { TopicCollector } from '../test/helpers/collectors.js';
+import { deleteGroups, deleteTopics, kafka, removeDir } from '../test/helpers/topics.js';
+import { sleep, waitQuiet } from '../test/helpers/wait.js';
+import type { DroppedRecord, LabelRecord } from '../test/helpers/accounting.js';
 import { Member, analyse, createGroupTopics, groupTopology, makeCameras, runCameras, stopMembers, type Camera, type GroupEvent } from '../test/helpers/scaleout.js';
 import { machineMeter, metricSum, quantile, requireStack } from './lib.js';
 

@@ -15,6 +15,7 @@ import { before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { parseTopology } from '../../src/config/load.js';
 import { METRIC } from '../../src/telemetry/metrics.js';
+import type { KafkaSourceConfig } from '../../src/sources/kafka/config.js';
 import { ROOT } from '../helpers/stack.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -96,7 +97,7 @@ for (const overlay of ['overlays/cpu', 'overlays/gpu']) {
       const dep = one(objects, 'Deployment');
       const podLabels = dep.spec.template.metadata.labels as Record<string, string>;
       const cm = objects.find((o) => o.kind === 'ConfigMap' && o.data?.['topology.yaml'])!;
-      const src = parseTopology(cm.data['topology.yaml'], 'topology', { FRAMEWIRE_BROKERS: 'kafka:9092' }).sources[0]!;
+      const src = parseTopology(cm.data['topology.yaml'], 'topology', { FRAMEWIRE_BROKERS: 'kafka:9092' }).sources[0] as KafkaSourceConfig;
       const so = one(objects, 'ScaledObject');
       assert.equal(so.spec.scaleTargetRef.name, dep.metadata.name);
       const kafka = (so.spec.triggers as Obj[]).find((t) => t.type === 'kafka')!;
@@ -170,7 +171,7 @@ test('the plain-HPA alternative validates too, within the partitions', () => {
   assert.deepEqual(res.results.map((r) => [r.kind, r.ok, r.error ?? '']), [['HorizontalPodAutoscaler', true, '']]);
   const hpa = YAML.parse(text) as Obj;
   const cm = render('overlays/gpu').objects.find((o) => o.kind === 'ConfigMap' && o.data?.['topology.yaml'])!;
-  assert.ok(hpa.spec.maxReplicas <= parseTopology(cm.data['topology.yaml'], 'topology', { FRAMEWIRE_BROKERS: 'k:9092' }).sources[0]!.partitions);
+  assert.ok(hpa.spec.maxReplicas <= (parseTopology(cm.data['topology.yaml'], 'topology', { FRAMEWIRE_BROKERS: 'k:9092' }).sources[0] as KafkaSourceConfig).partitions);
 });
 
 test('the validator is not a formality: a misspelt field, a missing lag threshold and a bad interval are rejected', () => {

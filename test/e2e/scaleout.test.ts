@@ -9,7 +9,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TopicCollector, deleteGroups, deleteTopics, ensureStack, kafka, removeDir, sleep, waitQuiet, waitUntil, ranges, type DroppedRecord, type LabelRecord } from '../helpers/e2e.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { deleteGroups, deleteTopics, kafka, removeDir } from '../helpers/topics.js';
+import { ensureStack } from '../helpers/stack.js';
+import { sleep, waitQuiet, waitUntil } from '../helpers/wait.js';
+import { ranges, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
 import { Member, analyse, createGroupTopics, groupTopology, heldAt, makeCameras, runCameras, stopMembers, type GroupEvent, type GroupSetup } from '../helpers/scaleout.js';
 
 const PARTITIONS = 6;

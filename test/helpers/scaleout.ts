@@ -10,8 +10,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Producer } from 'kafkajs';
-import { ensureTopics } from '../../src/topology/pipeline.js';
-import { kafka, sleep, ROOT, BROKERS, TRITON_URL, colourVideo, randomId, randomSegments, seededRng, checkLabels, type ColourVideo, type DroppedRecord, type LabelRecord } from './e2e.js';
+import { ensureTopics } from '../../src/topology/kafka.js';
+import { ROOT, BROKERS, TRITON_URL, randomId } from './stack.js';
+import { kafka } from './topics.js';
+import { sleep } from './wait.js';
+import { colourVideo, randomSegments, seededRng, type ColourVideo } from './colours.js';
+import { checkLabels, type DroppedRecord, type LabelRecord } from './accounting.js';
 import { encodeVideo, sendVideo, type EncodedVideo } from './cameras.js';
 
 export interface GroupSetup {

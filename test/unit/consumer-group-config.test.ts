@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTopology } from '../../src/config/load.js';
 import { FramewireError } from '../../src/core/errors.js';
+import type { KafkaSourceConfig } from '../../src/sources/kafka/config.js';
 
 const topo = (source: string) => `
 sources: [{ type: kafka${source} }]
@@ -11,7 +12,7 @@ sinks: [{ type: kafka }]
 `;
 
 test("defaults move a crashed member's partitions after the broker's minimum session (6 s), heartbeats well inside it", () => {
-  const s = parseTopology(topo(''), 'topo.yaml').sources[0]!;
+  const s = parseTopology(topo(''), 'topo.yaml').sources[0] as KafkaSourceConfig;
   assert.equal(s.sessionTimeoutMs, 6000);
   assert.ok(s.heartbeatIntervalMs * 3 <= s.sessionTimeoutMs);
   assert.ok(s.rebalanceTimeoutMs > s.sessionTimeoutMs);
