@@ -6,7 +6,7 @@
  * pause of the streams that did not move (the rebalance stall). Prints tables.
  *
  *   node dist/bench/scaleout.js [--runs 3] [--cameras 6] [--fps 10] [--size 160x120] [--seconds 12]
- *     [--failover-only] [--source-fields 'sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000']
+ *     [--budget 500] [--failover-only] [--source-fields 'sessionTimeoutMs: 10000, heartbeatIntervalMs: 1000']
  */
 import { TopicCollector } from '../test/helpers/collectors.js';
 import { deleteGroups, deleteTopics, kafka, removeDir } from '../test/helpers/topics.js';
@@ -29,7 +29,7 @@ const SOURCE_FIELDS = arg('source-fields', '');
 /** Only the failover runs. */
 const FAILOVER_ONLY = process.argv.includes('--failover-only');
 const PARTITIONS = 6;
-const BUDGET_MS = 500;
+const BUDGET_MS = Number(arg('budget', '500'));
 /** This worktree's benchmark ports (COORDINATION: 18400-18499; the e2e test uses 18400-18403). */
 const PORT0 = 18410;
 
