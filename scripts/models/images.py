@@ -37,7 +37,8 @@ EVALUATION_PHOTOS = [
 CALIBRATION_PATTERNS = ["testsrc2", "smptebars", "mandelbrot"]
 EVALUATION_PATTERNS = ["life=s=640x360:mold=10:ratio=0.3:death_color=#C83232:life_color=#00ff00", "cellauto=s=640x360:rule=110",
                        "colorspectrum=s=640x360:type=all", "gradients=s=640x360:n=5:seed=7", "sierpinski=s=640x360"]
-FIXED = ["photo:chelsea.png:0", "photo:retina.jpg:0", "photo:color.png:0", "lfw:0", "lfw:150", "pattern:1:3"]
+# The highest FP32 nsfw scores of the evaluation set (lfw:142 0.77, retina:2 0.21) and four low ones.
+FIXED = ["photo:chelsea.png:0", "photo:retina.jpg:2", "photo:color.png:0", "lfw:0", "lfw:142", "pattern:1:3"]
 
 
 def data_dir() -> str:
