@@ -49,6 +49,8 @@ async function runCommand(argv: string[]): Promise<number> {
     void pipeline.close();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Reload: the file again; models and versions switch under running frames (src/topology/reload.ts).
+  process.on('SIGHUP', () => void reloadCommand(pipeline, file));
   process.on('SIGINT', () => stop('SIGINT'));
   try {
     await pipeline.start();
@@ -71,6 +73,15 @@ async function runCommand(argv: string[]): Promise<number> {
   });
   log.info('stopped');
   return 0;
+}
+
+async function reloadCommand(pipeline: Pipeline, file: string): Promise<void> {
+  try {
+    const res = await pipeline.reload(loadTopology(file));
+    log.info('reload done', { file, switched: res.switched, restartNeededFor: res.ignored });
+  } catch (err) {
+    log.error('reload failed; the pipeline goes on as it was', { file, err });
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

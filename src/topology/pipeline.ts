@@ -30,6 +30,7 @@ import { KafkaSink } from '../sinks/kafka/sink.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
 import type { Sink } from '../sinks/types.js';
 import { DropReporter } from './drops.js';
+import { ModelReloader, requestedVersion, type ReloadResult } from './reload.js';
 
 interface Lane {
   spec: ModelSpec;
@@ -66,6 +67,7 @@ export class Pipeline {
   private smoother!: Smoother;
   private http: Server | undefined;
   private closing: Promise<void> | undefined;
+  private reloader: ModelReloader | undefined;
 
   constructor(readonly topology: Topology) {}
 
@@ -78,7 +80,7 @@ export class Pipeline {
     const endpoints = tritonEndpoints(t.triton);
     this.pool = new TritonPool({
       endpoints,
-      models: t.models.map((m) => m.name),
+      models: t.models.map((m) => ({ name: m.name, version: requestedVersion(m) })),
       transport: t.triton.transport,
       healthIntervalMs: t.triton.healthIntervalMs,
       metrics: this.metrics,
@@ -89,15 +91,15 @@ export class Pipeline {
     // Models first: an unknown model is a topology error, reported before anything else starts.
     const specs: ModelSpec[] = [];
     for (const [i, m] of t.models.entries()) {
-      const ready = await triton.modelReady(m.name).catch((err: FramewireError) => {
+      const ready = await triton.modelReady(m.name, requestedVersion(m)).catch((err: FramewireError) => {
         if (err.code === 'INFER_UNAVAILABLE') throw new FramewireError('INFER_UNAVAILABLE', 'infer', `Triton at ${triton.url} is not reachable: ${err.message}`, { retriable: true, cause: err });
         return false;
       });
       if (!ready) {
         const known = (await triton.repositoryIndex().catch(() => [])).map((x) => x.name);
-        throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].name: model '${m.name}' is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
+        throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].${m.version === undefined ? 'name' : 'version'}: model '${m.name}'${m.version === undefined ? '' : ` version ${m.version}`} is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
       }
-      const spec = await describeModel(triton, m.name, { clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
+      const spec = await describeModel(triton, m.name, { version: requestedVersion(m), clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
         throw err.code === 'MODEL_UNSUPPORTED' ? new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}]: ${err.message}`, { cause: err }) : err;
       });
       if (m.clip && spec.clipFrames === 0) {
@@ -230,6 +232,7 @@ export class Pipeline {
     for (const l of this.lanes) this.decode.warm(l.spec.width, l.spec.height);
     this.source = new KafkaSource(this.kafka, this.admin, this.producer, src, this.decode, this.metrics);
 
+    this.reloader = new ModelReloader(t, this.lanes, this.pool);
     this.http = await startHttp(t.http.listen, this.metrics, { notReadyReason: () => this.notReadyReason() });
     if (ws) ws.attach(this.http);
     await this.source.start();
@@ -238,6 +241,12 @@ export class Pipeline {
       models: specs.map((s) => `${s.name} ${s.clipFrames ? `${s.clipFrames}x` : ''}${s.width}x${s.height} batch<=${s.maxBatchSize}`),
       http: t.http.listen,
     });
+  }
+
+  /** A topology reload (SIGHUP): lanes move to the new models/versions (src/topology/reload.ts). */
+  reload(next: Topology): Promise<ReloadResult> {
+    if (!this.reloader || this.closing) return Promise.reject(new FramewireError('TOPOLOGY_INVALID', 'config', 'reload: the pipeline is not running'));
+    return this.reloader.reload(next);
   }
 
   /** Smoothed labels → `change` events, published best-effort (they do not gate offsets). */
@@ -273,7 +282,7 @@ export class Pipeline {
     try {
       if (this.pool.readyCount === 0) return 'no Triton endpoint is ready';
       const triton = this.pool.primary;
-      for (const l of this.lanes) if (!(await triton.modelReady(l.spec.name))) return `model ${l.spec.name} not ready`;
+      for (const l of this.lanes) if (!(await triton.modelReady(l.stage.spec.name, l.stage.spec.requestVersion))) return `model ${l.stage.spec.name} not ready`;
     } catch (err) {
       return `Triton unreachable: ${(err as Error).message}`;
     }
