@@ -5,7 +5,9 @@
  *        [--batches 1,8,32] [--seconds 6] [--warmup 1]
  *
  * Throughput table, per model and batch size: one client, one request at a time (closed loop) for
- * --seconds of batches of real images (the evaluation set, cycled): frames/s, p50/p99 request
+ * --seconds of batches of real images (the evaluation set, cycled), in --rounds slices that
+ * alternate between the models (A B C A B C …), so a change in the shared machine's load weighs on
+ * every model alike rather than on whichever ran then: frames/s (and its ratio to FP32), p50/p99 request
  * latency as the client sees it, Triton's compute time per frame (ModelStatistics compute_infer
  * over the cell divided by the frames it ran: the backend's own time, without queueing or
  * transfer), and the RSS of the model's backend process (its Python-backend stub, where
@@ -34,12 +36,14 @@ const { values } = parseArgs({
     batches: { type: 'string', default: '1,8,32' },
     seconds: { type: 'string', default: '6' },
     warmup: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const MODELS = values.models!.split(',');
 const BATCHES = values.batches!.split(',').map(Number);
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
+const ROUNDS = Math.max(1, Number(values.rounds));
 const REFERENCE = 'open_nsfw';
 
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -93,36 +97,53 @@ function batchOf(set: ImageSet, from: number, n: number): Buffer {
   return out;
 }
 
-async function throughput(client: TritonClient, spec: ModelSpec, set: ImageSet, batch: number, pgid: number | undefined) {
-  const tensors = Array.from({ length: 8 }, (_, i) => batchOf(set, i * batch, batch));
-  let k = 0;
-  const once = async () => {
-    const req = classificationRequest(spec, tensors[k++ % tensors.length]!, batch, 1, String(k));
-    await client.modelInfer(req, 60_000);
-  };
-  for (const until = performance.now() + WARMUP * 1000; performance.now() < until; ) await once();
-  const s0 = await stats(client, spec.name);
-  const lat: number[] = [];
+interface Cell {
+  spec: ModelSpec;
+  batch: number;
+  tensors: Buffer[];
+  k: number;
+  lat: number[];
+  elapsed: number;
+  inferred: number;
+  computeNs: number;
+}
+
+function cell(spec: ModelSpec, set: ImageSet, batch: number): Cell {
+  return { spec, batch, tensors: Array.from({ length: 8 }, (_, i) => batchOf(set, i * batch, batch)), k: 0, lat: [], elapsed: 0, inferred: 0, computeNs: 0 };
+}
+
+async function once(client: TritonClient, c: Cell): Promise<void> {
+  await client.modelInfer(classificationRequest(c.spec, c.tensors[c.k++ % c.tensors.length]!, c.batch, 1, String(c.k)), 60_000);
+}
+
+/** One slice of a cell: `seconds` of closed-loop requests, Triton's statistics around them. */
+async function slice(client: TritonClient, c: Cell, seconds: number): Promise<void> {
+  const s0 = await stats(client, c.spec.name);
   const t0 = performance.now();
-  while (performance.now() - t0 < SECONDS * 1000) {
+  while (performance.now() - t0 < seconds * 1000) {
     const t = performance.now();
-    await once();
-    lat.push(performance.now() - t);
+    await once(client, c);
+    c.lat.push(performance.now() - t);
   }
-  const elapsed = (performance.now() - t0) / 1000;
-  const s1 = await stats(client, spec.name);
-  lat.sort((a, b) => a - b);
-  const frames = lat.length * batch;
-  const inferred = s1.inference_count - s0.inference_count;
-  const computeMs = (s1.inference_stats.compute_infer.ns - s0.inference_stats.compute_infer.ns) / 1e6;
+  c.elapsed += (performance.now() - t0) / 1000;
+  const s1 = await stats(client, c.spec.name);
+  c.inferred += s1.inference_count - s0.inference_count;
+  c.computeNs += s1.inference_stats.compute_infer.ns - s0.inference_stats.compute_infer.ns;
+}
+
+function row(c: Cell, pgid: number | undefined, reference: Cell | undefined) {
+  const lat = [...c.lat].sort((a, b) => a - b);
+  const fps = (lat.length * c.batch) / c.elapsed;
+  const refFps = reference ? (reference.lat.length * reference.batch) / reference.elapsed : Number.NaN;
   return {
-    model: spec.name,
-    batch,
-    'frames/s': (frames / elapsed).toFixed(1),
+    model: c.spec.name,
+    batch: c.batch,
+    'frames/s': fps.toFixed(1),
+    '× FP32': reference ? (fps / refFps).toFixed(2) : '–',
     'p50 ms': quantile(lat, 0.5).toFixed(1),
     'p99 ms': quantile(lat, 0.99).toFixed(1),
-    'Triton compute ms/frame': inferred ? (computeMs / inferred).toFixed(2) : '?',
-    'backend RSS MB': stubRssMb(pgid, spec.name).toFixed(0),
+    'Triton compute ms/frame': c.inferred ? (c.computeNs / 1e6 / c.inferred).toFixed(2) : '?',
+    'backend RSS MB': stubRssMb(pgid, c.spec.name).toFixed(0),
     requests: lat.length,
     'load avg': loadavg(),
   };
@@ -149,8 +170,14 @@ try {
   for (const m of MODELS) specs.set(m, await describeModel(client, m));
 
   const rows = [];
-  for (const m of MODELS) for (const b of BATCHES) rows.push(await throughput(client, specs.get(m)!, evaluation, b, pgid));
-  console.log(`\nopen_nsfw variants through Triton at ${values.url}: one client, one request at a time, ${SECONDS} s per row after ${WARMUP} s warm-up, 2 shared cores`);
+  for (const b of BATCHES) {
+    const cells = MODELS.map((m) => cell(specs.get(m)!, evaluation, b));
+    for (const c of cells) for (const until = performance.now() + WARMUP * 1000; performance.now() < until; ) await once(client, c);
+    for (let r = 0; r < ROUNDS; r++) for (const c of cells) await slice(client, c, SECONDS / ROUNDS);
+    const reference = cells.find((c) => c.spec.name === REFERENCE);
+    for (const c of cells) rows.push(row(c, pgid, c === reference ? undefined : reference));
+  }
+  console.log(`\nopen_nsfw variants through Triton at ${values.url}: one client, one request at a time, ${SECONDS} s per row in ${ROUNDS} slices alternating between the models, after ${WARMUP} s warm-up each; 2 shared cores`);
   console.table(rows);
 
   const reference = await nsfwScores(client, specs.get(REFERENCE) ?? (await describeModel(client, REFERENCE)), evaluation);
