@@ -128,7 +128,7 @@ async function slice(client: TritonClient, c: Cell, seconds: number): Promise<vo
   c.elapsed += (performance.now() - t0) / 1000;
   const s1 = await stats(client, c.spec.name);
   c.inferred += s1.inference_count - s0.inference_count;
-  c.computeNs += s1.inference_stats.compute_infer.ns - s0.inference_stats.compute_infer.ns;
+  c.computeNs += s1.inference_stats!.compute_infer!.ns - s0.inference_stats!.compute_infer!.ns;
 }
 
 function row(c: Cell, pgid: number | undefined, reference: Cell | undefined) {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ensureTopics } from '../../src/topology/pipeline.js';
+import { ensureTopics } from '../../src/topology/kafka.js';
 import {
   Processor,
   TopicCollector,

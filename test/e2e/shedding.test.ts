@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
-import { ensureTopics } from '../../src/topology/pipeline.js';
+import { ensureTopics } from '../../src/topology/kafka.js';
 import {
   BROKERS,
   Processor,

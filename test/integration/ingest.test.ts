@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { FramewireError } from '../../src/core/errors.js';
-import { ingestCommand } from '../../src/ingest/cli.js';
+import { main } from '../../src/cli.js';
 import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 import { readChunks, type ChunkRecord } from '../helpers/cameras.js';
 import { deleteTopics } from '../helpers/e2e.js';
@@ -29,6 +29,8 @@ const kafka = new Kafka({ clientId: 'framewire-ingest-test', brokers: BROKERS, l
 const topics: string[] = [];
 const scratch = mkdtempSync(join(tmpdir(), 'framewire-ingest-'));
 
+/** `framewire ingest ARGS`, as the command line runs it. */
+const ingestCommand = (args: string[]): Promise<number> => main(['ingest', ...args]);
 const rand = (): string => randomBytes(4).toString('hex');
 function newTopic(): string {
   const topic = `test.ingest.${rand()}`;

@@ -4,12 +4,11 @@
  * a client whose unsent bytes pass the limit is skipped, past 4× it is disconnected, so a slow
  * client never slows the pipeline or the others.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { LabelRecord } from '../../core/frame.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../types.js';
+import type { EventBatch, LabelBatch, Sink } from '../types.js';
 import type { WebsocketSinkConfig } from './config.js';
 
 interface Client {
@@ -26,16 +25,9 @@ export class WebSocketSink implements Sink {
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
   }
 
-  /** Claims upgrade requests for our path on the shared HTTP server. */
-  attach(server: Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname !== this.config.path) {
-        socket.destroy();
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
-    });
+  /** An upgrade request for this sink's path (routed here by the HTTP endpoint). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
@@ -76,14 +68,19 @@ export class WebSocketSink implements Sink {
     }
   }
 
-  async publishLabels(records: LabelRecord[]): Promise<void> {
-    if (this.clients.size === 0) return;
-    for (const r of records) this.broadcast(r.stream, JSON.stringify({ type: 'label', ...r }));
+  async publishLabels(batch: LabelBatch): Promise<void> {
+    this.publish(batch);
   }
 
-  async publishEvents(events: PipelineEvent[]): Promise<void> {
+  async publishEvents(batch: EventBatch): Promise<void> {
+    this.publish(batch);
+  }
+
+  /** The batch's shared JSON text, serialised only when someone is listening. */
+  private publish(batch: LabelBatch | EventBatch): void {
     if (this.clients.size === 0) return;
-    for (const e of events) this.broadcast(e.stream, JSON.stringify(e));
+    const json = batch.json;
+    for (let i = 0; i < json.length; i++) this.broadcast(batch.records[i]!.stream, json[i]!);
   }
 
   async close(): Promise<void> {
