@@ -3,7 +3,10 @@
 - int8: onnxruntime static quantization, QDQ format, per-channel INT8 weights, UINT8 activations
   (U8S8, the fast path of x86 VNNI kernels), calibrated on scripts/models/images.py's calibration
   set (scikit-image photographs + H.264 frames of ffmpeg patterns), passed through the model's own
-  preprocessing exactly as model.py applies it at serving time.
+  preprocessing exactly as model.py applies it at serving time. Activation ranges are the 99.99th
+  percentile of each tensor's histogram rather than its min/max: on the evaluation set that cut
+  the mean |delta nsfw| against FP32 from 0.0100 to 0.0071 and the largest from 0.132 to 0.106
+  (99.999: 0.0076 / 0.113), at the same speed; calibrating takes ~1.5 min instead of ~0.5.
 - fp16: weights and activations converted to float16 by onnxruntime's float16 converter; the
   graph's input and output stay float32 (keep_io_types), so model.py feeds it unchanged.
 
@@ -13,6 +16,7 @@ the source graph, this file, images.py and the versions of onnxruntime, onnx and
 `stack up` copies them. Usage (also called by build.py):
   python scripts/models/variants.py int8|fp16 OUT.onnx
 """
+import glob
 import hashlib
 import os
 import shutil
@@ -27,6 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BGR_MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 # Per-channel QuantizeLinear/DequantizeLinear (the `axis` attribute) need opset 13.
 QDQ_OPSET = 13
+# Cached outputs kept per variant.
+KEEP_CACHED = 3
 
 
 def cache_dir() -> str:
@@ -56,14 +62,16 @@ def preprocess(frames: np.ndarray) -> np.ndarray:
 
 
 class Calibration:
-    """onnxruntime CalibrationDataReader over the calibration images, 8 at a time."""
+    """onnxruntime CalibrationDataReader over the calibration images, in equal batches of up to 8
+    (the histogram calibrators stack the batches' outputs, so a shorter last batch fails)."""
 
     def __init__(self, input_name: str):
         sys.path.insert(0, HERE)
         import images
 
         arr = np.stack([a for _, a in images.calibration()])
-        self.batches = [preprocess(arr[i : i + 8]) for i in range(0, len(arr), 8)]
+        size = max(d for d in range(1, 9) if len(arr) % d == 0)
+        self.batches = [preprocess(arr[i : i + size]) for i in range(0, len(arr), size)]
         self.count = len(arr)
         self.input_name = input_name
         self.i = 0
@@ -101,7 +109,8 @@ def make_int8(source: bytes, out: str) -> None:
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=CalibrationMethod.Percentile,
+            extra_options={"CalibPercentile": 99.99},
         )
 
 
@@ -118,10 +127,16 @@ MAKERS = {"int8": make_int8, "fp16": make_fp16}
 def variant(kind: str, source: bytes) -> bytes:
     """The variant's ONNX bytes, from the cache or made (and cached) now."""
     cached = os.path.join(cache_dir(), f"open_nsfw_{kind}-{cache_key(kind, source)}.onnx")
-    if not os.path.exists(cached):
+    if os.path.exists(cached):
+        os.utime(cached)  # in use: the pruning below keeps the most recently used
+    else:
         tmp = cached + f".tmp{os.getpid()}"
         MAKERS[kind](source, tmp)
         os.replace(tmp, cached)
+        # Bounded: the newest few per variant (clones on other branches may use older ones).
+        entries = sorted(glob.glob(os.path.join(cache_dir(), f"open_nsfw_{kind}-*.onnx")), key=os.path.getmtime, reverse=True)
+        for old in entries[KEEP_CACHED:]:
+            os.remove(old)
     with open(cached, "rb") as f:
         return f.read()
 

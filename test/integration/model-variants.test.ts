@@ -15,11 +15,11 @@ import { IMAGE_BYTES, modelImages, type ImageSet } from '../helpers/images.js';
 
 /**
  * Largest |Δ nsfw| allowed against FP32 per image. Measured by bench/models.ts over the 288
- * evaluation images: INT8 at most 0.132 (small grey faces; lfw:142, in the fixed set, 0.129),
+ * evaluation images: INT8 at most 0.106 (mean 0.0071; the largest on small grey lfw images),
  * FP16 at most 0.0024. The bounds leave a little room above those, and stay far below what
  * flips a label on these images.
  */
-const TOLERANCE: Record<string, number> = { open_nsfw_int8: 0.15, open_nsfw_fp16: 0.01 };
+const TOLERANCE: Record<string, number> = { open_nsfw_int8: 0.12, open_nsfw_fp16: 0.01 };
 const VARIANTS = Object.keys(TOLERANCE);
 
 let client: TritonClient;
