@@ -10,7 +10,7 @@
 - fp16: weights and activations converted to float16 by onnxruntime's float16 converter; the
   graph's input and output stay float32 (keep_io_types), so model.py feeds it unchanged.
 
-Quantization takes about a minute on two cores, so outputs are cached in
+Quantization takes 1-2 minutes on two shared cores, so outputs are cached in
 $FRAMEWIRE_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/framewire)/models, keyed by a hash of
 the source graph, this file, images.py and the versions of onnxruntime, onnx and ffmpeg: a warm
 `stack up` copies them. Usage (also called by build.py):
