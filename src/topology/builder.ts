@@ -62,7 +62,7 @@ export async function buildTopology(t: Topology): Promise<RunningTopology> {
       lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, sinks, drops, metrics, published: changes }));
     }
     const stats =
-      t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: specs.map((s) => s.name), intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
+      t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
 
     const router = new StreamRouter(t, lanes);
     const decode = new DecodeStage({ config: t.decode, route: (stream) => router.route(stream), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad });
