@@ -12,25 +12,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import kafkajs from 'kafkajs';
-import {
-  BROKERS,
-  Processor,
-  TopicCollector,
-  assertCoveredOnce,
-  ensureStack,
-  newTopology,
-  removeTopology,
-  sleep,
-  stopAllProcessors,
-  waitQuiet,
-  waitUntil,
-  withLogs,
-  type DroppedRecord,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { BROKERS, ensureStack } from '../helpers/stack.js';
+import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { assertCoveredOnce, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
+import { sleep, waitQuiet, waitUntil } from '../helpers/wait.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
-import { TRITON_URL } from '../helpers/stack.js';
 
 const FPS = 25;
 const SECONDS = 8;
@@ -53,8 +41,6 @@ function setModel(file: string, model: string, version: string): void {
 test('a SIGHUP reload moves new batches to the new model version; every frame is labelled or dropped once', { timeout: 120_000 }, async () => {
   // A 1 s budget, as for the content-safety streams of topology/local.yaml: FP32 takes ~40 ms a frame here.
   topo = await newTopology({ mode: 'live', model: OLD.name, modelFields: `version: ${OLD.version}`, budgetMs: 1000, idleTimeoutMs: 1500 });
-  // The test's Triton (FRAMEWIRE_TRITON_URL) rather than the e2e helpers' fixed stack address.
-  writeFileSync(topo.file, readFileSync(topo.file, 'utf8').replace(/triton: \{ url: "[^"]+"/, `triton: { url: "${TRITON_URL}"`));
   const t = topo;
   let proc: Processor | undefined;
   const collectors: TopicCollector[] = [];

@@ -15,7 +15,11 @@ import { buildTopology } from '../../src/topology/builder.js';
 import { registry } from '../../src/topology/registry.js';
 import type { RunningTopology } from '../../src/topology/running.js';
 import type { EventBatch, LabelBatch, PipelineEvent, Sink } from '../../src/sinks/types.js';
-import { BROKERS, checkLabels, colourVideo, ensureStack, hasAllFrames, newTopology, randomId, removeTopology, waitUntil, type TestTopology } from '../helpers/e2e.js';
+import { checkLabels, hasAllFrames } from '../helpers/accounting.js';
+import { colourVideo } from '../helpers/colours.js';
+import { BROKERS, ensureStack, randomId } from '../helpers/stack.js';
+import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const TYPE = `memory-${randomId()}`;
 
