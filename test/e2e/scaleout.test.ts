@@ -3,7 +3,9 @@
  * cameras on six partitions. At 5 s one is SIGKILLed with its decoders (a crash), at 10 s
  * another gets SIGTERM (drain, commit, leave), at 12 s a new one joins. Every frame of every
  * stream must be labelled or reported dropped, labels must be right, and every stream must be
- * labelled again within 8 s of each event. Duplicates and gaps are printed per event.
+ * labelled again within 8 s of each event that moved it (for the join: of the joiner getting its
+ * partitions; they flow on their old owner while it boots, 1.5-4 s on the shared machine).
+ * Duplicates and gaps are printed per event.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -87,7 +89,7 @@ describe('scale-out: a consumer group through a crash, a drain and a join', { ti
       for (const e of res.events) {
         const s2 = (o: Record<string, number>): string => Object.values(o).map((x) => (x / 1000).toFixed(2)).join('/');
         console.log(
-          `${e.kind} at ${e.atS.toFixed(1)} s: moved ${e.moved.length} streams, labelled again after ${s2(e.gapMs)} s (pause ${s2(e.pauseMs)} s), duplicates ${e.duplicates}; ` +
+          `${e.kind} at ${e.atS.toFixed(1)} s: moved ${e.moved.length} streams${e.movedAfterMs ? ` (${(e.movedAfterMs / 1000).toFixed(2)} s later, when the joiner had booted)` : ''}, labelled again after ${s2(e.gapMs)} s (pause ${s2(e.pauseMs)} s), duplicates ${e.duplicates}; ` +
             `${e.unmoved.length} unmoved streams' longest pause ${(e.unmovedStallMs / 1000).toFixed(2)} s`,
         );
       }
@@ -108,7 +110,9 @@ describe('scale-out: a consumer group through a crash, a drain and a join', { ti
       assert.ok(heldAt(killed, evs[0]!.at).length > 0 && heldAt(drained, evs[1]!.at).length > 0, 'the killed and the drained member held partitions');
       for (const e of res.events) {
         assert.ok(e.moved.length > 0, `${e.kind}: no stream moved`);
-        for (const [stream, gap] of Object.entries(e.gapMs)) assert.ok(gap <= 8000, `${e.kind} at ${e.atS} s: ${stream} labelled again only after ${gap} ms`);
+        // From the moment the stream changed hands: the kill, the SIGTERM, or the joiner's first
+        // assignment (until it has booted and joined, its streams flow on their old owner).
+        for (const [stream, gap] of Object.entries(e.gapMs)) assert.ok(gap - e.movedAfterMs <= 8000, `${e.kind} at ${e.atS} s: ${stream} labelled again only ${gap - e.movedAfterMs} ms after it moved`);
       }
     } catch (err) {
       for (const m of all) console.error(m.tail(20));

@@ -267,6 +267,8 @@ export interface EventOutcome {
   moved: string[];
   /** Per moved stream: from the event to its first label of a frame captured after the move, ms. */
   gapMs: Record<string, number>;
+  /** When the moved streams changed hands, ms after the event (a joiner's boot: its streams flow on their old owner meanwhile). */
+  movedAfterMs: number;
   /** Per moved stream: from its last label before the move to that first one after, ms. */
   pauseMs: Record<string, number>;
   /** Streams whose partition kept its owner through the 8 s after the event: their longest pause in labels, ms (the rebalance stall). */
@@ -369,7 +371,7 @@ export function analyse(cams: Camera[], labels: LabelRecord[], drops: DroppedRec
     const next = events[k + 1]?.at ?? Infinity;
     let duplicates = 0;
     for (const s of moved) for (const at of dupAt.get(s) ?? []) if (at >= ev.at - 2000 && at < next) duplicates++;
-    return { kind: ev.kind, atS: (ev.at - t0) / 1000, moved, gapMs, pauseMs, unmovedStallMs: stall, unmoved, duplicates };
+    return { kind: ev.kind, atS: (ev.at - t0) / 1000, moved, gapMs, movedAfterMs: movedAt - ev.at, pauseMs, unmovedStallMs: stall, unmoved, duplicates };
   });
   return { streams, events: out };
 }
