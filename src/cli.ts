@@ -9,9 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadTopology } from './config/load.js';
 import type { Topology } from './config/topology.js';
+import { FramewireError } from './core/errors.js';
+import { log } from './core/log.js';
 import { buildTopology } from './topology/builder.js';
+import type { RunningTopology } from './topology/running.js';
 import { runUntilSignal, topologyRunnable } from './topology/lifecycle.js';
 import { addIngestCommand } from './ingest/cli.js';
+import { watchTopology } from './topology/watch.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEFAULT_TOPOLOGY = path.join('topology', 'local.yaml');
@@ -52,11 +56,31 @@ function validateCommand(file: string): number {
   return 0;
 }
 
-async function runCommand(file: string): Promise<number> {
+async function runCommand(file: string, watchFile = false): Promise<number> {
   const t = load('run', file);
   if (!t) return 2;
-  // Start-up deadline, exit codes, drain deadline, second signal: src/topology/lifecycle.ts.
-  return runUntilSignal(topologyRunnable(t, buildTopology), { drainTimeoutMs: t.shutdown.drainTimeoutMs, file });
+  const runnable = topologyRunnable(t, buildTopology);
+  // Reload: the file again; models and versions switch under running frames (src/topology/reload.ts).
+  // Until the graph runs, a SIGHUP is refused by reload() (and logged) rather than ending the process.
+  const reload = (): void => void reloadCommand(runnable.graph(), file);
+  process.on('SIGHUP', reload);
+  const watching = watchFile ? watchTopology(file, reload) : undefined;
+  try {
+    // Start-up deadline, exit codes, drain deadline, second signal: src/topology/lifecycle.ts.
+    return await runUntilSignal(runnable, { drainTimeoutMs: t.shutdown.drainTimeoutMs, file });
+  } finally {
+    watching?.close();
+  }
+}
+
+async function reloadCommand(graph: RunningTopology | undefined, file: string): Promise<void> {
+  try {
+    if (!graph) throw new FramewireError('TOPOLOGY_INVALID', 'config', 'reload: the pipeline is not running yet');
+    const res = await graph.reload(loadTopology(file));
+    log.info('reload done', { file, switched: res.switched, restartNeededFor: res.ignored });
+  } catch (err) {
+    log.error('reload failed; the pipeline goes on as it was', { file, err });
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -79,8 +103,9 @@ export async function main(argv: string[]): Promise<number> {
     .command('run')
     .description('run the processor')
     .option('-t, --topology <file>', 'topology file', DEFAULT_TOPOLOGY)
-    .action(async (o: { topology: string }) => {
-      code = await runCommand(o.topology);
+    .option('-w, --watch', 'reload the topology when the file changes, as SIGHUP does (models and versions switch; docs/contracts.md)')
+    .action(async (o: { topology: string; watch?: boolean }) => {
+      code = await runCommand(o.topology, o.watch === true);
     });
   program
     .command('validate')

@@ -28,6 +28,7 @@ import { DropReporter } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
 import { Startup, bounded } from './lifecycle.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
+import { ModelReloader, requestedVersion } from './reload.js';
 
 /**
  * `abort` cancels the build (a signal during start-up) and, once running, every retry loop (the
@@ -39,7 +40,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
   const metrics = new Metrics();
   const pool = new TritonPool({
     endpoints: tritonEndpoints(t.triton),
-    models: t.models.map((m) => m.name),
+    models: t.models.map((m) => ({ name: m.name, version: requestedVersion(m) })),
     transport: t.triton.transport,
     healthIntervalMs: t.triton.healthIntervalMs,
     metrics,
@@ -72,7 +73,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
       lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, sinks, drops, metrics, published: changes, signal }));
     }
     const stats =
-      t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: specs.map((s) => s.name), intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
+      t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
 
     const router = new StreamRouter(t, lanes);
     const decode = new DecodeStage({ config: t.decode, route: (stream) => router.route(stream), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, event: streamEvents(sinks) });
@@ -80,7 +81,8 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
 
     startup.check();
-    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, abort, startup });
+    const reloader = new ModelReloader(t, lanes, pool);
+    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, abort, startup });
     addTelemetryRoutes(http, metrics, graph);
     return graph;
   } catch (err) {
@@ -103,15 +105,15 @@ function lookup<C>(components: Map<string, C>, kind: ComponentKind, type: string
 async function checkModels(t: Topology, triton: TritonClient): Promise<ModelSpec[]> {
   const specs: ModelSpec[] = [];
   for (const [i, m] of t.models.entries()) {
-    const ready = await triton.modelReady(m.name).catch((err: FramewireError) => {
+    const ready = await triton.modelReady(m.name, requestedVersion(m)).catch((err: FramewireError) => {
       if (err.code === 'INFER_UNAVAILABLE') throw new FramewireError('INFER_UNAVAILABLE', 'infer', `Triton at ${triton.url} is not reachable: ${err.message}`, { retriable: true, cause: err });
       return false;
     });
     if (!ready) {
       const known = (await triton.repositoryIndex().catch(() => [])).map((x) => x.name);
-      throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].name: model '${m.name}' is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
+      throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].${m.version === undefined ? 'name' : 'version'}: model '${m.name}'${m.version === undefined ? '' : ` version ${m.version}`} is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
     }
-    const spec = await describeModel(triton, m.name, { clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
+    const spec = await describeModel(triton, m.name, { version: requestedVersion(m), clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
       throw err.code === 'MODEL_UNSUPPORTED' ? new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}]: ${err.message}`, { cause: err }) : err;
     });
     if (m.clip && spec.clipFrames === 0) {

@@ -98,10 +98,11 @@ export interface Runnable {
  * A topology as a Runnable: built (Triton and Kafka waited for) and started by `start`; a close
  * during the build cancels it.
  */
-export function topologyRunnable<G extends Runnable>(t: unknown, build: (t: never, abort: AbortController) => Promise<G>): Runnable {
+export function topologyRunnable<G extends Runnable>(t: unknown, build: (t: never, abort: AbortController) => Promise<G>): Runnable & { graph(): G | undefined } {
   const abort = new AbortController();
   let graph: G | undefined;
   return {
+    graph: () => graph,
     start: async () => {
       graph = await build(t as never, abort);
       await graph.start();

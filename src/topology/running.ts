@@ -17,6 +17,8 @@ import type { DropReporter } from './drops.js';
 import type { SharedKafka } from './kafka.js';
 import type { Lane } from './lanes.js';
 import { bounded, type Startup } from './lifecycle.js';
+import { FramewireError } from '../core/errors.js';
+import type { ModelReloader, ReloadResult } from './reload.js';
 
 /** The parts the builder made; the running graph starts and stops them. */
 export interface TopologyParts {
@@ -35,6 +37,8 @@ export interface TopologyParts {
   abort: AbortController;
   /** The start-up deadline (the consumer group join counts against it). */
   startup: Startup;
+  /** Topology reloads (SIGHUP): lanes move to other models or versions (src/topology/reload.ts). */
+  reloader: ModelReloader;
 }
 
 export class RunningTopology {
@@ -71,13 +75,19 @@ export class RunningTopology {
   /** Started all the way (sources joined). */
   private running = false;
 
+  /** Applies a reloaded topology's model choices to the running lanes; rejects, changing nothing, when it cannot. */
+  reload(next: Topology): Promise<ReloadResult> {
+    if (!this.started || this.closing) return Promise.reject(new FramewireError('TOPOLOGY_INVALID', 'config', 'reload: the pipeline is not running'));
+    return this.p.reloader.reload(next);
+  }
+
   async notReadyReason(): Promise<string | undefined> {
     if (this.closing) return 'shutting down';
     if (!this.started || this.p.sources.some((s) => !s.isConsuming)) return 'not consuming (consumer group not joined)';
     try {
       if (this.p.pool.readyCount === 0) return 'no Triton endpoint is ready';
       const triton = this.p.pool.primary;
-      for (const l of this.p.lanes) if (!(await triton.modelReady(l.spec.name))) return `model ${l.spec.name} not ready`;
+      for (const { stage: { spec } } of this.p.lanes) if (!(await triton.modelReady(spec.name, spec.requestVersion))) return `model ${spec.name} not ready`;
     } catch (err) {
       return `Triton unreachable: ${(err as Error).message}`;
     }
