@@ -12,12 +12,16 @@ import { kafkaSinkSchema } from '../sinks/kafka/config.js';
 import { websocketSinkSchema } from '../sinks/websocket/config.js';
 import { samplingRuleSchema } from '../decode/sampling.js';
 import { smoothingSchema } from '../postprocess/smoothing.js';
+import { regexString } from './regex.js';
+import { alertsSchema } from '../alerts/config.js';
+import { healthSchema } from '../health/config.js';
+import { webhookSinkSchema } from '../sinks/webhook/config.js';
 
 export const modelSchema = z
   .strictObject({
     name: z.string().min(1).describe("Model name in Triton's repository."),
     topK: z.int().min(1).default(3).describe('Labels per frame, highest score first.'),
-    streams: z.string().optional().describe('Regular expression of stream ids routed to this model; the first matching model wins; default: every stream.'),
+    streams: regexString().optional().describe('Regular expression of stream ids routed to this model; the first matching model wins; default: every stream.'),
     clip: z
       .strictObject({
         frames: z.int().min(1).optional().describe("Frames per window; only needed when the model's time axis is variable (otherwise it must match the model's)."),
@@ -50,7 +54,7 @@ export const topologySchema = z
         streams: z
           .array(
             z.strictObject({
-              streams: z.string().describe('Regular expression of stream ids.'),
+              streams: regexString().describe('Regular expression of stream ids.'),
               budgetMs: z.int().min(1).describe('Budget for those streams, ms.'),
             }),
           )
@@ -66,7 +70,9 @@ export const topologySchema = z
     triton: tritonSchema.prefault({}),
     models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),
     smoothing: smoothingSchema.prefault({}),
-    sinks: z.array(z.discriminatedUnion('type', [kafkaSinkSchema, websocketSinkSchema])).min(1).describe('Where labels and events go.'),
+    health: healthSchema.prefault({}),
+    alerts: alertsSchema,
+    sinks: z.array(z.discriminatedUnion('type', [kafkaSinkSchema, websocketSinkSchema, webhookSinkSchema])).min(1).describe('Where labels, events and alerts go.'),
     shutdown: z
       .strictObject({
         drainTimeoutMs: z.int().min(0).default(10_000).describe('On SIGTERM: stop intake, then let in-flight frames finish for at most this long.'),

@@ -6,11 +6,12 @@
  * needs the pixels, so it decides after decoding (`decide`).
  */
 import { z } from 'zod/v4';
+import { regexString } from '../config/regex.js';
 import type { Frame } from '../core/frame.js';
 
 export const samplingRuleSchema = z
   .strictObject({
-    streams: z.string().optional().describe('Regular expression of stream ids this rule applies to; the first matching rule wins; default: every stream.'),
+    streams: regexString().optional().describe('Regular expression of stream ids this rule applies to; the first matching rule wins; default: every stream.'),
     mode: z
       .enum(['all', 'rate', 'keyframes', 'scene'])
       .default('all')
