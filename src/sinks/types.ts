@@ -1,4 +1,5 @@
 import type { LabelRecord } from '../core/frame.js';
+import type { AlertRecord } from '../alerts/types.js';
 
 /**
  * Events published on the events topic and the WebSocket (`dropped`, `change`, …), serialised as
@@ -18,5 +19,7 @@ export interface Sink {
   /** traceparents[i] belongs to records[i] (may be undefined). */
   publishLabels(records: LabelRecord[], traceparents: (string | undefined)[]): Promise<void>;
   publishEvents(events: PipelineEvent[]): Promise<void>;
+  /** Alert records (src/alerts); sinks without it do not carry alerts. */
+  publishAlerts?(alerts: AlertRecord[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -5,6 +5,8 @@ import type { Metrics } from './metrics.js';
 export interface Readiness {
   /** Undefined when ready, else why not. */
   notReadyReason(): Promise<string | undefined>;
+  /** Other pages on the same port (the dashboard); true when it answered the request. */
+  handle?(path: string, req: http.IncomingMessage, res: http.ServerResponse): boolean;
 }
 
 export async function startHttp(listen: string, metrics: Metrics, readiness: Readiness): Promise<http.Server> {
@@ -32,7 +34,7 @@ export async function startHttp(listen: string, metrics: Metrics, readiness: Rea
         res.writeHead(reason ? 503 : 200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(reason ? { status: 'not ready', reason } : { status: 'ready' }));
       });
-    } else {
+    } else if (!readiness.handle?.(path ?? '/', req, res)) {
       res.writeHead(404);
       res.end();
     }

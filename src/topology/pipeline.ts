@@ -30,6 +30,8 @@ import { KafkaSink } from '../sinks/kafka/sink.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
 import type { Sink } from '../sinks/types.js';
 import { DropReporter } from './drops.js';
+import { Watch } from './watch.js';
+import { WebhookSink } from '../sinks/webhook/index.js';
 
 interface Lane {
   spec: ModelSpec;
@@ -64,6 +66,7 @@ export class Pipeline {
   private source!: KafkaSource;
   private drops!: DropReporter;
   private smoother!: Smoother;
+  private watch: Watch | undefined;
   private http: Server | undefined;
   private closing: Promise<void> | undefined;
 
@@ -114,7 +117,7 @@ export class Pipeline {
       { topic: src.topic, numPartitions: src.partitions },
       { topic: src.dlqTopic, numPartitions: src.partitions },
     ];
-    for (const s of t.sinks) if (s.type === 'kafka') topics.push({ topic: s.topic, numPartitions: s.partitions }, { topic: s.eventsTopic, numPartitions: s.partitions });
+    for (const s of t.sinks) if (s.type === 'kafka') topics.push({ topic: s.topic, numPartitions: s.partitions }, { topic: s.eventsTopic, numPartitions: s.partitions }, { topic: s.alertsTopic, numPartitions: s.partitions });
     await ensureTopics(this.admin, topics);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
@@ -122,9 +125,12 @@ export class Pipeline {
     let ws: WebSocketSink | undefined;
     for (const s of t.sinks) {
       if (s.type === 'kafka') this.sinks.push(new KafkaSink(this.producer, s));
+      else if (s.type === 'webhook') this.sinks.push(new WebhookSink(s, this.metrics));
       else this.sinks.push((ws = new WebSocketSink(s, this.metrics)));
     }
     this.drops = new DropReporter(this.sinks, this.metrics);
+    const watch = (this.watch = new Watch({ topology: t, sinks: this.sinks, metrics: this.metrics, ws, models: specs.map((s) => s.name), decoding: (stream) => this.decode?.decoderRunning(stream) }));
+    this.drops.onDrop = watch.dropped;
     this.smoother = new Smoother(t.smoothing);
 
     for (const [i, spec] of specs.entries()) {
@@ -216,7 +222,10 @@ export class Pipeline {
         if (!r) {
           const lane = this.lanes.find((l) => !l.pattern || l.pattern.test(stream)) ?? this.lanes[0]!;
           const budget = t.latency.streams.find((o) => new RegExp(o.streams).test(stream))?.budgetMs ?? t.latency.budgetMs;
-          r = { model: lane.spec.name, width: lane.spec.width, height: lane.spec.height, budgetMs: budget, sampling: samplingRuleFor(t.sampling, stream), push: lane.push, sessionEnded: lane.sessionEnded };
+          const { name: model, width, height } = lane.spec;
+          // One closure per stream (not per frame): stream health and thumbnails see each frame.
+          const push = (f: Frame) => (watch.frame(f, model, width, height), lane.push(f));
+          r = { model, width, height, budgetMs: budget, sampling: samplingRuleFor(t.sampling, stream), push, sessionEnded: lane.sessionEnded };
           // Bounded: forget routes of streams long gone rather than grow without limit.
           if (routes.size >= 10_000) routes.clear();
           routes.set(stream, r);
@@ -226,12 +235,14 @@ export class Pipeline {
       drops: this.drops,
       metrics: this.metrics,
       shed: t.batch.mode === 'live' && t.decode.shedLoad,
+      observer: watch,
     });
     for (const l of this.lanes) this.decode.warm(l.spec.width, l.spec.height);
     this.source = new KafkaSource(this.kafka, this.admin, this.producer, src, this.decode, this.metrics);
 
-    this.http = await startHttp(t.http.listen, this.metrics, { notReadyReason: () => this.notReadyReason() });
+    this.http = await startHttp(t.http.listen, this.metrics, { notReadyReason: () => this.notReadyReason(), handle: (path, req, res) => watch.handleHttp(path, req, res) });
     if (ws) ws.attach(this.http);
+    await watch.start(this.kafka, this.admin);
     await this.source.start();
     log.info('pipeline running', {
       topology: t.name,
@@ -242,8 +253,10 @@ export class Pipeline {
 
   /** Smoothed labels → `change` events, published best-effort (they do not gate offsets). */
   private smoothed(records: LabelRecord[]): void {
+    this.watch?.published(records);
     const events = this.smoother.observe(records);
     if (events.length === 0) return;
+    this.watch?.changes(events);
     this.metrics.changeEvents.inc(events.length);
     for (const s of this.sinks) s.publishEvents(events).catch((err) => log.warn('publishing change events failed', { err }));
   }
@@ -305,6 +318,7 @@ export class Pipeline {
       await this.decode?.close();
     }
     await this.source?.close().catch((err) => log.warn('closing source failed', { err }));
+    await this.watch?.close();
     for (const s of this.sinks) await s.close().catch(() => {});
     await this.producer?.disconnect().catch(() => {});
     await this.admin?.disconnect().catch(() => {});

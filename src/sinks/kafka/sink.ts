@@ -1,6 +1,7 @@
 import type { Producer, Message } from 'kafkajs';
 import { FramewireError } from '../../core/errors.js';
 import type { LabelRecord } from '../../core/frame.js';
+import type { AlertRecord } from '../../alerts/types.js';
 import type { PipelineEvent, Sink } from '../types.js';
 import type { KafkaSinkConfig } from './config.js';
 
@@ -22,6 +23,13 @@ export class KafkaSink implements Sink {
     await this.send(
       this.config.eventsTopic,
       events.map((e) => ({ key: e.stream, value: JSON.stringify(e) })),
+    );
+  }
+
+  async publishAlerts(alerts: AlertRecord[]): Promise<void> {
+    await this.send(
+      this.config.alertsTopic,
+      alerts.map((a) => ({ key: a.stream, value: JSON.stringify(a) })),
     );
   }
 

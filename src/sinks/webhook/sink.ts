@@ -1,0 +1,123 @@
+/**
+ * Webhook sink: one HTTP POST per alert record, in order, from a bounded queue (full: the oldest
+ * is dropped and counted). Failures (network, timeout, non-2xx) are retried with exponential
+ * backoff and full jitter up to `maxAttempts`; a 4xx other than 408/429 is not retried. Sending
+ * runs beside the pipeline: `publishAlerts` only enqueues, so a receiver that is down never
+ * slows it. With a secret, `X-Framewire-Signature: sha256=<hex>` is the HMAC-SHA256 of the body.
+ */
+import { createHmac } from 'node:crypto';
+import { log } from '../../core/log.js';
+import type { LabelRecord } from '../../core/frame.js';
+import type { AlertRecord } from '../../alerts/types.js';
+import type { Metrics } from '../../telemetry/metrics.js';
+import type { PipelineEvent, Sink } from '../types.js';
+import type { WebhookSinkConfig } from './config.js';
+
+export const SIGNATURE_HEADER = 'x-framewire-signature';
+
+/** `sha256=<hex>` of the body under the secret (what a receiver recomputes to verify). */
+export function signature(secret: string, body: string | Buffer): string {
+  return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+}
+
+interface Pending {
+  id: string;
+  body: string;
+}
+
+export class WebhookSink implements Sink {
+  readonly name = 'webhook';
+  private readonly queue: Pending[] = [];
+  private wake: (() => void) | undefined;
+  private closed = false;
+  private readonly loop: Promise<void>;
+  private abort = new AbortController();
+
+  constructor(private readonly config: WebhookSinkConfig, private readonly metrics: Metrics) {
+    this.loop = this.run();
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  async publishLabels(_records: LabelRecord[]): Promise<void> {}
+  async publishEvents(_events: PipelineEvent[]): Promise<void> {}
+
+  async publishAlerts(alerts: AlertRecord[]): Promise<void> {
+    for (const a of alerts) {
+      if (this.queue.length >= this.config.queueSize) {
+        this.queue.shift();
+        this.metrics.webhookDropped.inc({ reason: 'queue-full' });
+      }
+      this.queue.push({ id: a.id, body: JSON.stringify(a) });
+    }
+    this.metrics.webhookQueue.set(this.queue.length);
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      const next = this.queue[0];
+      if (!next) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      const ok = await this.deliver(next);
+      // Dropped from the queue meanwhile (full) or delivered/given up: take it off if still at the head.
+      if (this.queue[0] === next) this.queue.shift();
+      this.metrics.webhookQueue.set(this.queue.length);
+      if (ok) this.metrics.webhookSent.inc();
+    }
+  }
+
+  private async deliver(p: Pending): Promise<boolean> {
+    const c = this.config;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-framewire-alert-id': p.id };
+    if (c.secret) headers[SIGNATURE_HEADER] = signature(c.secret, p.body);
+    for (let attempt = 1; ; attempt++) {
+      let problem: string;
+      let retriable = true;
+      try {
+        const res = await fetch(c.url, { method: 'POST', headers, body: p.body, signal: AbortSignal.any([AbortSignal.timeout(c.timeoutMs), this.abort.signal]) });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.ok) return true;
+        problem = `HTTP ${res.status}`;
+        retriable = res.status >= 500 || res.status === 408 || res.status === 429;
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+      if (this.closed) return false;
+      this.metrics.webhookErrors.inc();
+      if (!retriable || attempt >= c.maxAttempts) {
+        this.metrics.webhookDropped.inc({ reason: retriable ? 'retries' : 'rejected' });
+        log.warn('webhook gave up on an alert', { url: c.url, id: p.id, attempts: attempt, problem });
+        return false;
+      }
+      log.once('warn', `webhook:${c.url}`, 'webhook delivery failed; retrying with backoff', { url: c.url, problem });
+      // Full jitter: a random delay up to the exponential cap.
+      const delay = Math.random() * Math.min(c.maxBackoffMs, c.backoffMs * 2 ** (attempt - 1));
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, delay);
+        this.abort.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+      });
+      if (this.closed) return false;
+    }
+  }
+
+  /** Gives the queue up to `graceMs` to empty, then stops (what is left is counted as dropped). */
+  async close(graceMs = 2000): Promise<void> {
+    const until = Date.now() + graceMs;
+    while (this.queue.length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    this.closed = true;
+    if (this.queue.length) this.metrics.webhookDropped.inc({ reason: 'shutdown' }, this.queue.length);
+    this.queue.length = 0;
+    this.abort.abort();
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+    await this.loop;
+  }
+}
