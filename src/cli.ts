@@ -10,13 +10,16 @@ import { log } from './core/log.js';
 import { loadTopology } from './config/load.js';
 import { Pipeline } from './topology/pipeline.js';
 import { ingestCommand } from './ingest/cli.js';
+import { tailCommand, TAIL_USAGE } from './tail/cli.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const USAGE = `usage:
   framewire stack up|down|status     start, stop or report the local Kafka + Triton stack
   framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop]
-  framewire run [--topology FILE]    run the processor (default topology/local.yaml)`;
+  framewire run [--topology FILE]    run the processor (default topology/local.yaml)
+  ${TAIL_USAGE}
+                                     live labels, events and alerts from a processor's WebSocket`;
 
 function stackCommand(argv: string[]): number {
   const sub = argv[0];
@@ -82,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
       return ingestCommand(rest);
     case 'run':
       return runCommand(rest);
+    case 'tail':
+      return tailCommand(rest);
     case undefined:
     case '-h':
     case '--help':

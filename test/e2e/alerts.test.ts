@@ -9,11 +9,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import {
   Processor,
   TopicCollector,
   WsCollector,
   colourVideo,
+  ROOT,
   ensureStack,
   kafka,
   newTopology,
@@ -74,6 +77,13 @@ alerts:
       await producer.connect();
       const session = (s: string) => `${s.slice(-5)}-${randomBytes(3).toString('hex')}`;
       const sessions = { red: session(red), plain: session(plain), stale: session(stale) };
+      // `framewire tail --alerts` as an operator would run it, on a pipe (no colours).
+      const tail = spawn(process.execPath, [path.join(ROOT, 'bin/framewire.js'), 'tail', '--alerts', '--streams', `${red},${plain}`, '--url', topo.wsUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let tailOut = '';
+      let tailErr = '';
+      tail.stdout.setEncoding('utf8').on('data', (d: string) => (tailOut += d));
+      tail.stderr.setEncoding('utf8').on('data', (d: string) => (tailErr += d));
+      assert.ok(await waitUntil(() => tailErr.includes('connected'), 10_000), `tail did not connect: ${tailErr}`);
       const epochMs = Date.now() + 300;
       try {
         await Promise.all([
@@ -121,6 +131,14 @@ alerts:
       assert.equal(staleAlerts[0]!.label, undefined);
       assert.ok(staleAlerts[0]!.fromFrame >= 30 && staleAlerts[0]!.fromFrame <= 40, `stale alert from frame ${staleAlerts[0]!.fromFrame}: the last frame before the pause`);
       assert.deepEqual(ofStream(red).filter((a) => a.rule === 'camera-offline'), []);
+
+      // The tail printed one line per alert record of the streams it asked for, nothing else.
+      tail.kill('SIGTERM');
+      const lines = tailOut.trim().split('\n');
+      assert.equal(lines.length, 2, `tail stdout:\n${tailOut}\nstderr:\n${tailErr}`);
+      assert.match(lines[0]!, new RegExp(`${red} ALERT FIRING red-on-air \\[warning\\] red 1\\.00 frames #${firing.fromFrame}\\.\\.#${firing.atFrame} id ${firing.id}`));
+      assert.match(lines[1]!, /ALERT RESOLVED red-on-air/);
+      assert.doesNotMatch(tailOut, /\x1b\[/, 'no colour codes on a pipe');
 
       // Alert latency: capture of the frame that fired → the record read from Kafka.
       const rec = alerts!.records.find((r) => r.key === red)!;
