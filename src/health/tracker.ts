@@ -13,6 +13,8 @@ import type { HealthConfig } from './config.js';
 export const DROP_REASONS: readonly DropReason[] = ['deadline', 'overload', 'sampled', 'unchanged', 'decoder-reset', 'infer-failed', 'shutdown'];
 const REASON_INDEX = new Map<string, number>(DROP_REASONS.map((r, i) => [r, i]));
 const WINDOW_S = 10;
+/** One bucket per second: the 10 complete seconds before the current one, and the current one. */
+const BUCKETS = WINDOW_S + 1;
 /** Latency samples kept per stream: 10 s at up to ~50 fps. */
 const SAMPLES = 512;
 const MAX_STREAMS = 10_000;
@@ -48,9 +50,9 @@ class StreamHealth {
   lastChunkAt = 0;
   lastFrameAt = 0;
   endedAt = 0;
-  readonly bucketSec = new Float64Array(WINDOW_S).fill(-1);
-  readonly labelled = new Uint32Array(WINDOW_S);
-  readonly dropped = new Uint32Array(WINDOW_S * DROP_REASONS.length);
+  readonly bucketSec = new Float64Array(BUCKETS).fill(-1);
+  readonly labelled = new Uint32Array(BUCKETS);
+  readonly dropped = new Uint32Array(BUCKETS * DROP_REASONS.length);
   readonly latency = new Float32Array(SAMPLES);
   readonly latencyAt = new Float64Array(SAMPLES);
   latencyNext = 0;
@@ -64,7 +66,7 @@ class StreamHealth {
 
   /** The bucket of second `sec`, cleared when it last held an older second. */
   bucket(sec: number): number {
-    const i = sec % WINDOW_S;
+    const i = sec % BUCKETS;
     if (this.bucketSec[i] !== sec) {
       this.bucketSec[i] = sec;
       this.labelled[i] = 0;
@@ -205,12 +207,13 @@ export class HealthTracker {
 
   private statsOf(s: StreamHealth, now: number): StreamStats {
     const sec = Math.floor(now / 1000);
-    // Rates over the last 10 s, or over the session's age when it is younger.
-    const span = Math.max(1, Math.min(WINDOW_S, (now - s.startedAt) / 1000));
+    // Rates over the last 10 complete seconds, or over the session's age when it is younger.
+    const span = Math.max(1, Math.min(WINDOW_S, (sec * 1000 - s.startedAt) / 1000));
     let labelled = 0;
     const dropped: Partial<Record<DropReason, number>> = {};
-    for (let i = 0; i < WINDOW_S; i++) {
-      if (s.bucketSec[i]! <= sec - WINDOW_S) continue;
+    for (let i = 0; i < BUCKETS; i++) {
+      const b = s.bucketSec[i]!;
+      if (b < sec - WINDOW_S || b >= sec) continue;
       labelled += s.labelled[i]!;
       for (let r = 0; r < DROP_REASONS.length; r++) {
         const n = s.dropped[i * DROP_REASONS.length + r]!;

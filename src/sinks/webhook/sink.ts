@@ -30,6 +30,8 @@ export class WebhookSink implements Sink {
   private readonly queue: Pending[] = [];
   private wake: (() => void) | undefined;
   private closed = false;
+  /** The queue's head is being delivered (it stays at the head until done). */
+  private sending = false;
   private readonly loop: Promise<void>;
   private abort = new AbortController();
 
@@ -37,8 +39,9 @@ export class WebhookSink implements Sink {
     this.loop = this.run();
   }
 
+  /** Alerts waiting (not counting the one being delivered). */
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length - (this.sending ? 1 : 0);
   }
 
   async publishLabels(_records: LabelRecord[]): Promise<void> {}
@@ -46,13 +49,14 @@ export class WebhookSink implements Sink {
 
   async publishAlerts(alerts: AlertRecord[]): Promise<void> {
     for (const a of alerts) {
-      if (this.queue.length >= this.config.queueSize) {
-        this.queue.shift();
+      if (this.queued >= this.config.queueSize) {
+        // The oldest waiting one goes; the one being delivered stays.
+        this.queue.splice(this.sending ? 1 : 0, 1);
         this.metrics.webhookDropped.inc({ reason: 'queue-full' });
       }
       this.queue.push({ id: a.id, body: JSON.stringify(a) });
     }
-    this.metrics.webhookQueue.set(this.queue.length);
+    this.metrics.webhookQueue.set(this.queued);
     const w = this.wake;
     this.wake = undefined;
     w?.();
@@ -65,9 +69,10 @@ export class WebhookSink implements Sink {
         await new Promise<void>((r) => (this.wake = r));
         continue;
       }
+      this.sending = true;
       const ok = await this.deliver(next);
-      // Dropped from the queue meanwhile (full) or delivered/given up: take it off if still at the head.
-      if (this.queue[0] === next) this.queue.shift();
+      this.sending = false;
+      this.queue.shift();
       this.metrics.webhookQueue.set(this.queue.length);
       if (ok) this.metrics.webhookSent.inc();
     }
@@ -100,8 +105,9 @@ export class WebhookSink implements Sink {
       // Full jitter: a random delay up to the exponential cap.
       const delay = Math.random() * Math.min(c.maxBackoffMs, c.backoffMs * 2 ** (attempt - 1));
       await new Promise<void>((r) => {
-        const t = setTimeout(r, delay);
-        this.abort.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+        const wake = () => (clearTimeout(t), r());
+        const t = setTimeout(() => (this.abort.signal.removeEventListener('abort', wake), r()), delay);
+        this.abort.signal.addEventListener('abort', wake, { once: true });
       });
       if (this.closed) return false;
     }

@@ -1,0 +1,53 @@
+/** Thumbnails (made only when wanted, ≤ 1 a second per stream, a real JPEG) and `tail` lines. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import jpeg from 'jpeg-js';
+import { Thumbnailer, downscaleRgb } from '../../src/dashboard/thumbs.js';
+import { formatMessage } from '../../src/tail/format.js';
+import { Metrics } from '../../src/telemetry/metrics.js';
+import type { Frame, FrameOwner } from '../../src/core/frame.js';
+
+const owner: FrameOwner = { framePublished() {}, framesDropped() {} };
+function solidFrame(stream: string, index: number, rgb: [number, number, number], w = 224, h = 224): Frame {
+  const data = Buffer.alloc(w * h * 3);
+  for (let p = 0; p < data.length; p += 3) data.set(rgb, p);
+  return { stream, session: 's', index, ptsMs: index * 40, captureTs: index * 40, deadlineTs: 0, keyframe: false, data, traceparent: undefined, decodedAt: 0, owner };
+}
+
+test('downscaleRgb averages boxes into RGBA', () => {
+  const src = Buffer.from([0, 0, 0, 255, 255, 255, 10, 20, 30, 30, 40, 50]); // 2×2 → 1×1
+  const out = downscaleRgb(Buffer.from([...src.subarray(0, 6), ...src.subarray(6)]), 2, 2, 2);
+  assert.deepEqual([...out.data], [Math.trunc((0 + 255 + 10 + 30) / 4), Math.trunc((0 + 255 + 20 + 40) / 4), Math.trunc((0 + 255 + 30 + 50) / 4), 255]);
+});
+
+test('thumbnails: nothing unless wanted, then at most one a second per stream, a JPEG of the frame', async () => {
+  const sent: { stream: string; msg: Record<string, unknown> }[] = [];
+  let wanted = false;
+  const metrics = new Metrics();
+  const t = new Thumbnailer({ wantsThumb: () => wanted, sendThumb: (stream, text) => sent.push({ stream, msg: JSON.parse(text) as Record<string, unknown> }) }, metrics, 1000);
+  t.offer(solidFrame('cam-1', 0, [255, 0, 0]), 224, 224);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(sent.length, 0);
+  wanted = true;
+  for (let i = 1; i <= 20; i++) t.offer(solidFrame('cam-1', i, [255, 0, 0]), 224, 224);
+  t.offer(solidFrame('cam-2', 0, [0, 0, 255]), 224, 224);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(sent.map((s) => `${s.stream}#${s.msg.frame}`), ['cam-1#1', 'cam-2#0']);
+  const img = jpeg.decode(Buffer.from(String(sent[0]!.msg.jpeg), 'base64'));
+  assert.equal(img.width, 112);
+  assert.equal(img.height, 112);
+  const [r, g, b] = img.data.subarray(0, 3);
+  assert.ok(r! > 240 && g! < 15 && b! < 15, `red pixel, got ${r},${g},${b}`);
+  assert.equal((await metrics.thumbnails.get()).values[0]?.value, 2);
+});
+
+test('tail lines: labels, events and alerts, coloured only when asked', () => {
+  const label = { type: 'label', stream: 'cam-1', session: 's', frame: 42, ptsMs: 1680, captureTs: 1764120000123, model: 'colour_probe', labels: [{ label: 'red', score: 0.97 }, { label: 'magenta', score: 0.02 }], publishedTs: 1764120000180 };
+  assert.equal(formatMessage(label, false), '01:20:00.123 cam-1 #42 red 0.97 (magenta 0.02) colour_probe 57 ms');
+  assert.match(formatMessage(label, true)!, /\x1b\[31mred\x1b\[0m/);
+  const alert = { type: 'alert', id: 'r:cam-1:1', rule: 'red-on-air', stream: 'cam-1', session: 's', state: 'firing', severity: 'warning', label: 'red', score: 0.97, fromFrame: 30, atFrame: 40, captureTs: 1764120000123, publishedTs: 0 };
+  assert.equal(formatMessage(alert, false), '01:20:00.123 cam-1 ALERT FIRING red-on-air [warning] red 0.97 frames #30..#40 id r:cam-1:1');
+  assert.match(formatMessage({ type: 'stream', stream: 'cam-1', session: 's', state: 'stalled', ts: 1764120000123 }, false)!, /cam-1 stream stalled session s/);
+  assert.match(formatMessage({ type: 'change', stream: 'cam-1', from: 'blue', to: 'red', atFrame: 3, captureTs: 0 }, false)!, /change blue → red at #3/);
+  assert.equal(formatMessage({ type: 'stats', stream: 'cam-1' }, false), undefined);
+});
