@@ -1,8 +1,10 @@
-/** Thumbnails (made only when wanted, ≤ 1 a second per stream, a real JPEG) and `tail` lines. */
+/** Thumbnails (made only when wanted, ≤ 1 a second per stream, a real JPEG), the JPEG encoder, and `tail` lines. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import jpeg from 'jpeg-js';
+import { execFileSync } from 'node:child_process';
 import { Thumbnailer, downscaleRgb } from '../../src/dashboard/thumbs.js';
+import { JpegEncoder } from '../../src/dashboard/jpeg.js';
 import { formatMessage } from '../../src/tail/format.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import type { Frame, FrameOwner } from '../../src/core/frame.js';
@@ -14,10 +16,31 @@ function solidFrame(stream: string, index: number, rgb: [number, number, number]
   return { stream, session: 's', index, ptsMs: index * 40, captureTs: index * 40, deadlineTs: 0, keyframe: false, data, traceparent: undefined, decodedAt: 0, owner };
 }
 
-test('downscaleRgb averages boxes into RGBA', () => {
+test('downscaleRgb averages boxes', () => {
   const src = Buffer.from([0, 0, 0, 255, 255, 255, 10, 20, 30, 30, 40, 50]); // 2×2 → 1×1
-  const out = downscaleRgb(Buffer.from([...src.subarray(0, 6), ...src.subarray(6)]), 2, 2, 2);
-  assert.deepEqual([...out.data], [Math.trunc((0 + 255 + 10 + 30) / 4), Math.trunc((0 + 255 + 20 + 40) / 4), Math.trunc((0 + 255 + 30 + 50) / 4), 255]);
+  const out = downscaleRgb(src, 2, 2, 2);
+  assert.deepEqual([...out.data], [Math.trunc((0 + 255 + 10 + 30) / 4), Math.trunc((0 + 255 + 20 + 40) / 4), Math.trunc((0 + 255 + 30 + 50) / 4)]);
+});
+
+test('the JPEG encoder: jpeg-js and ffmpeg decode its output close to the input', () => {
+  const w = 100;
+  const h = 60; // not multiples of 8: edge blocks are padded
+  const rgb = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rgb.set([x * 2, y * 4, x < 50 ? 255 : 0], (y * w + x) * 3);
+  const file = new JpegEncoder(90).encode(rgb, w, h);
+  assert.deepEqual([...file.subarray(0, 2)], [0xff, 0xd8]);
+  assert.deepEqual([...file.subarray(-2)], [0xff, 0xd9]);
+  const img = jpeg.decode(file, { useTArray: true });
+  assert.equal(img.width, w);
+  assert.equal(img.height, h);
+  let err = 0;
+  for (let i = 0; i < w * h; i++) for (let k = 0; k < 3; k++) err += Math.abs(img.data[i * 4 + k]! - rgb[i * 3 + k]!);
+  assert.ok(err / (w * h * 3) < 2, `mean error ${err / (w * h * 3)}`);
+  const raw = execFileSync('ffmpeg', ['-v', 'error', '-f', 'jpeg_pipe', '-i', '-', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { input: file });
+  assert.equal(raw.length, w * h * 3);
+  let e2 = 0;
+  for (let i = 0; i < raw.length; i++) e2 += Math.abs(raw[i]! - rgb[i]!);
+  assert.ok(e2 / raw.length < 2, `ffmpeg: mean error ${e2 / raw.length}`);
 });
 
 test('thumbnails: nothing unless wanted, then at most one a second per stream, a JPEG of the frame', async () => {
