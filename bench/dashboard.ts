@@ -97,7 +97,7 @@ sinks:
 
     const meter = machineMeter();
     const rows: string[] = [];
-    const totals = { off: { cpu: 0, s: 0 }, on: { cpu: 0, s: 0 } };
+    const totals = { off: { cpu: 0, s: 0, frames: 0 }, on: { cpu: 0, s: 0, frames: 0 } };
     for (let round = 0; round < ROUNDS; round++) {
       for (const phase of ['off', 'on'] as const) {
         let ws: WebSocket | undefined;
@@ -122,21 +122,23 @@ sinks:
         const thumbMs = thumbs ? (delta('framewire_thumbnail_encode_seconds_total') * 1000) / thumbs : 0;
         totals[phase].cpu += c1 - c0;
         totals[phase].s += s;
+        totals[phase].frames += delta('framewire_frames_published_total');
         const load = (await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
         rows.push(
-          `| ${round + 1} | ${phase === 'on' ? 'one dashboard' : 'none'} | ${((100 * (c1 - c0)) / s).toFixed(1)} % | ${(delta('framewire_frames_published_total') / s).toFixed(0)} | ${thumbs} (${thumbMs.toFixed(2)} ms each) | ${phase === 'on' ? `${(messages / s).toFixed(0)} msg/s, ${(bytes / s / 1024).toFixed(0)} KiB/s` : '–'} | ${load} |`,
+          `| ${round + 1} | ${phase === 'on' ? 'one dashboard' : 'none'} | ${((100 * (c1 - c0)) / s).toFixed(1)} % | ${(delta('framewire_frames_published_total') / s).toFixed(0)} | ${((1000 * (c1 - c0)) / Math.max(1, delta('framewire_frames_published_total'))).toFixed(2)} | ${thumbs} (${thumbMs.toFixed(2)} ms each) | ${phase === 'on' ? `${(messages / s).toFixed(0)} msg/s, ${(bytes / s / 1024).toFixed(0)} KiB/s` : '–'} | ${load} |`,
         );
       }
     }
     stop = true;
     await sending;
     console.log(`\nDashboard cost: ${N} streams at 25 fps (320×240, colour_probe, ${values.mode} mode), phases of ${PHASE_S} s; CPU is the processor's node process (% of one core)\n`);
-    console.log('| round | dashboards | processor CPU | labelled frames/s | thumbnails | to the dashboard | load average |');
-    console.log('| --: | --- | --: | --: | --- | --- | --- |');
+    console.log('| round | dashboards | processor CPU | labelled frames/s | CPU ms / labelled frame | thumbnails | to the dashboard | load average |');
+    console.log('| --: | --- | --: | --: | --: | --- | --- | --- |');
     for (const r of rows) console.log(r);
     const off = (100 * totals.off.cpu) / totals.off.s;
     const on = (100 * totals.on.cpu) / totals.on.s;
-    console.log(`\nmean: none ${off.toFixed(1)} %, one dashboard ${on.toFixed(1)} % (+${(on - off).toFixed(1)} points of one core)`);
+    const perFrame = (t: { cpu: number; frames: number }) => ((1000 * t.cpu) / Math.max(1, t.frames)).toFixed(2);
+    console.log(`\nmean: none ${off.toFixed(1)} %, one dashboard ${on.toFixed(1)} % (+${(on - off).toFixed(1)} points of one core); CPU per labelled frame ${perFrame(totals.off)} → ${perFrame(totals.on)} ms`);
     console.log(meter.report());
 
     await sleep(1500);
