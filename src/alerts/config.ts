@@ -3,12 +3,12 @@
  * their fields: a label rule (`label`) and a stale rule (`stale`).
  */
 import { z } from 'zod/v4';
-import { regexString } from '../config/regex.js';
+import { regexField } from '../config/regex.js';
 
 export const alertRuleSchema = z
   .strictObject({
     name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').describe('Unique name of the rule; part of every alert id.'),
-    streams: regexString().optional().describe('Regular expression of stream ids the rule watches; default: every stream.'),
+    streams: regexField('Regular expression of stream ids the rule watches; default: every stream.').optional(),
     label: z.string().min(1).optional().describe('Label rule: the top label of a frame that counts as a match.'),
     minScore: z.number().min(0).max(1).default(0.5).describe('Label rule: the top label counts only with at least this score.'),
     forMs: z.int().min(0).default(0).describe('Label rule: matching frames must span this long in capture time before the alert fires, ms.'),

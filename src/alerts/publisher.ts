@@ -8,14 +8,14 @@ import { randomBytes } from 'node:crypto';
 import type { Kafka, Admin } from 'kafkajs';
 import { log } from '../core/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { Sink } from '../sinks/types.js';
+import { RecordBatch, type Sink } from '../sinks/types.js';
 import type { AlertRecord } from './types.js';
 
 const MAX_BACKLOG = 10_000;
 
 interface Lane {
   sink: Sink;
-  backlog: AlertRecord[][];
+  backlog: RecordBatch<AlertRecord>[];
   size: number;
   running: boolean;
 }
@@ -35,13 +35,15 @@ export class AlertPublisher {
       r.publishedTs = now;
       this.metrics.alerts.inc({ state: r.state });
     }
+    // Serialised once, the same bytes to every sink.
+    const batch = new RecordBatch(records);
     for (const lane of this.lanes) {
-      lane.backlog.push(records);
+      lane.backlog.push(batch);
       lane.size += records.length;
       while (lane.size > MAX_BACKLOG && lane.backlog.length > 1) {
         const lost = lane.backlog.splice(1, 1)[0]!; // the head may be in flight
-        lane.size -= lost.length;
-        this.metrics.alertsDropped.inc({ sink: lane.sink.name }, lost.length);
+        lane.size -= lost.records.length;
+        this.metrics.alertsDropped.inc({ sink: lane.sink.name }, lost.records.length);
       }
       if (!lane.running) void this.drain(lane);
     }
@@ -61,7 +63,7 @@ export class AlertPublisher {
         }
       }
       lane.backlog.shift();
-      lane.size -= batch.length;
+      lane.size -= batch.records.length;
     }
     lane.running = false;
     if (this.lanes.every((l) => !l.running)) for (const w of this.idle.splice(0)) w();

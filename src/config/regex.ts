@@ -1,22 +1,22 @@
 /**
- * A regular expression in the topology (stream patterns). Compiled when the file is loaded, so a
- * bad one is a topology error naming its field (exit 2), never a failure when a stream shows up.
+ * Regular-expression fields of the topology. They are compiled when the topology is loaded, so a
+ * bad pattern is a topology error naming its field (exit 2), never a failure at run time.
  */
 import { z } from 'zod/v4';
 
-export function regexProblem(pattern: string): string | undefined {
+function compiles(pattern: string): boolean {
   try {
     new RegExp(pattern);
-    return undefined;
-  } catch (err) {
-    return `not a valid regular expression: ${(err as Error).message}`;
+    return true;
+  } catch {
+    return false;
   }
 }
 
-/** A string field holding a regular expression, validated at load time. */
-export function regexString() {
-  return z.string().superRefine((s, ctx) => {
-    const problem = regexProblem(s);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+/** A string field holding a regular expression; validated on load, compiled once by its user. */
+export function regexField(description: string) {
+  return z
+    .string()
+    .refine(compiles, { error: (iss) => `not a valid regular expression: ${String(iss.input)}` })
+    .describe(description);
 }

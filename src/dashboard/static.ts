@@ -23,6 +23,11 @@ export class DashboardFiles {
     if (!this.files.has('index.html')) throw new Error(`dashboard: no index.html in ${dir}`);
   }
 
+  /** The paths served: `/`, `/index.html` and `/dashboard/<file>` for each file. */
+  paths(): string[] {
+    return ['/', '/index.html', ...[...this.files.keys()].map((n) => `/dashboard/${n}`)];
+  }
+
   /** Answers GET / and /dashboard/<file>; false for any other path. */
   handle(pathname: string, req: IncomingMessage, res: ServerResponse): boolean {
     let name: string | undefined;

@@ -4,7 +4,7 @@
  * --labels/--events/--alerts all three are shown; with some of them, only those. Reconnects by
  * itself; coloured when stdout is a terminal (NO_COLOR turns it off).
  */
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import WebSocket from 'ws';
 import { formatMessage, type Message } from './format.js';
 
@@ -14,22 +14,28 @@ export function defaultTailUrl(env: NodeJS.ProcessEnv = process.env): string {
   return `ws://${env.FRAMEWIRE_HTTP ?? '127.0.0.1:8080'}/ws`;
 }
 
-export async function tailCommand(argv: string[], out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: { streams: { type: 'string' }, labels: { type: 'boolean' }, events: { type: 'boolean' }, alerts: { type: 'boolean' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (err) {
-    console.error(`framewire tail: ${(err as Error).message}\nusage: ${TAIL_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(`usage: ${TAIL_USAGE}`);
-    return 0;
-  }
+export interface TailFlags {
+  streams?: string;
+  labels?: boolean;
+  events?: boolean;
+  alerts?: boolean;
+  url?: string;
+}
+
+/** Adds `tail` to the program; `done` receives the exit code. */
+export function addTailCommand(program: Command, done: (code: number) => void): void {
+  program
+    .command('tail')
+    .description('live labels, events and alerts from a processor\'s WebSocket, one line each (coloured on a terminal)')
+    .option('--streams <a,b>', 'only these stream ids')
+    .option('--labels', 'show label records (default: labels, events and alerts)')
+    .option('--events', 'show events (dropped, change, stream)')
+    .option('--alerts', 'show alert records')
+    .option('--url <ws-url>', `the processor's WebSocket (default ${defaultTailUrl()}, from FRAMEWIRE_HTTP)`)
+    .action(async (values: TailFlags) => done(await tail(values)));
+}
+
+export async function tail(values: TailFlags, out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<number> {
   const all = !values.labels && !values.events && !values.alerts;
   const show = { label: all || !!values.labels, event: all || !!values.events, alert: all || !!values.alerts };
   const streams = values.streams?.split(',').filter(Boolean) ?? [];

@@ -5,14 +5,18 @@
  * change events); each only updates numbers in place or queues work for a timer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Admin, Kafka } from 'kafkajs';
 import type { DropReason, Frame, LabelRecord } from '../core/frame.js';
 import { log } from '../core/log.js';
 import type { Topology } from '../config/topology.js';
+import type { KafkaSinkConfig } from '../sinks/kafka/config.js';
+import type { KafkaSourceConfig } from '../sources/kafka/config.js';
+import type { KafkaConnections } from './registry.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../sinks/types.js';
+import type { HttpEndpoint } from '../telemetry/http.js';
+import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
 import type { WebSocketSink } from '../sinks/websocket/server.js';
 import type { ChangeEvent } from '../postprocess/smoothing.js';
+import type { Route } from '../decode/sessions.js';
 import { HealthTracker } from '../health/tracker.js';
 import { AlertEngine } from '../alerts/engine.js';
 import { AlertPublisher, readRecentAlerts } from '../alerts/publisher.js';
@@ -56,16 +60,18 @@ export class Watch {
   }
 
   /** Reads the previous run's open episodes (so they keep their ids); then the timers start. */
-  async start(kafka: Kafka, admin: Admin): Promise<void> {
-    const kafkaSink = this.o.topology.sinks.find((s) => s.type === 'kafka');
-    if (this.engine.enabled && kafkaSink?.type === 'kafka') {
-      const recent = await readRecentAlerts(kafka, admin, kafkaSink.alertsTopic, RESTORE_LOOKBACK_MS);
+  async start(kafka: KafkaConnections): Promise<void> {
+    const kafkaSink = this.o.topology.sinks.find((s) => s.type === 'kafka') as KafkaSinkConfig | undefined;
+    if (this.engine.enabled && kafkaSink) {
+      const recent = await readRecentAlerts(kafka.client(), await kafka.admin(), kafkaSink.alertsTopic, RESTORE_LOOKBACK_MS);
       this.engine.restore(recent);
       if (recent.length) log.info('alert episodes read back from the alerts topic', { records: recent.length, open: this.engine.active().length });
     }
     if (this.o.ws) {
-      const src = this.o.topology.sources[0]!;
-      this.hub = new DashboardHub({ name: this.o.topology.name, models: this.o.models, ws: this.o.ws, health: this.health, alerts: this.engine, metrics: this.o.metrics, admin, group: src.group, topic: src.topic });
+      // Consumer lag is known for a Kafka source.
+      const src = this.o.topology.sources.find((s) => s.type === 'kafka') as KafkaSourceConfig | undefined;
+      const admin = src ? await kafka.admin() : undefined;
+      this.hub = new DashboardHub({ name: this.o.topology.name, models: this.o.models, ws: this.o.ws, health: this.health, alerts: this.engine, metrics: this.o.metrics, admin, group: src?.group, topic: src?.topic });
       this.hub.start();
     }
     this.tickTimer = setInterval(() => {
@@ -80,6 +86,13 @@ export class Watch {
   readonly chunk = (stream: string, session: string): void => this.health.chunk(stream, session);
   readonly sessionEnded = (stream: string, session: string, how: string): void => this.health.ended(stream, session, how);
   readonly dropped = (stream: string, reason: DropReason, count: number): void => this.health.dropped(stream, reason, count);
+
+  /** A stream's route, its frames seen on their way (one closure per session, not per frame). */
+  route(r: Route): Route {
+    const { model, width, height } = r;
+    const push = r.push;
+    return { ...r, push: (f: Frame) => (this.frame(f, model, width, height), push(f)) };
+  }
 
   /** A decoded frame on its way to its model (before batching: its pixels are still here). */
   frame(f: Frame, model: string, width: number, height: number): void {
@@ -97,9 +110,11 @@ export class Watch {
     for (const e of events) this.health.changed(e.stream, e.session, e.to);
   }
 
-  /** GET / and the dashboard's files. */
-  handleHttp(path: string, req: IncomingMessage, res: ServerResponse): boolean {
-    return this.files?.handle(path, req, res) ?? false;
+  /** GET / and the dashboard's files, on the processor's HTTP listener. */
+  addRoutes(http: HttpEndpoint): void {
+    const files = this.files;
+    if (!files) return;
+    for (const path of files.paths()) http.route(path, (req: IncomingMessage, res: ServerResponse) => files.handle(path, req, res));
   }
 
   // ---- stream events: batched for the sinks, evaluated by the stale rules at once
@@ -119,7 +134,8 @@ export class Watch {
     this.pendingEvents = [];
     if (events.length === 0) return;
     // Best effort, like change events: they do not gate offsets.
-    this.eventsSent = Promise.all(this.o.sinks.map((s) => s.publishEvents(events).catch((err) => log.warn('publishing stream events failed', { sink: s.name, err }))));
+    const batch = new RecordBatch(events);
+    this.eventsSent = Promise.all(this.o.sinks.map((s) => s.publishEvents(batch).catch((err) => log.warn('publishing stream events failed', { sink: s.name, err }))));
   }
 
   /** Stops the timers, sends what is pending. Before the sinks close. */

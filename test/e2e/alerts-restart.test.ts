@@ -7,20 +7,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import {
-  Processor,
-  TopicCollector,
-  colourVideo,
-  ensureStack,
-  kafka,
-  newTopology,
-  removeTopology,
-  sleep,
-  stopAllProcessors,
-  waitUntil,
-  withLogs,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { ensureStack } from '../helpers/stack.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
 import type { AlertRecord } from '../../src/alerts/types.js';
 

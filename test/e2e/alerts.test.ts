@@ -11,22 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import {
-  Processor,
-  TopicCollector,
-  WsCollector,
-  colourVideo,
-  ROOT,
-  ensureStack,
-  kafka,
-  newTopology,
-  removeTopology,
-  stopAllProcessors,
-  waitUntil,
-  withLogs,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector, WsCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { ROOT, ensureStack } from '../helpers/stack.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { waitUntil } from '../helpers/wait.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
 import type { AlertRecord, StreamEvent } from '../../src/alerts/types.js';
 

@@ -11,19 +11,10 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import {
-  Processor,
-  ROOT,
-  colourVideo,
-  ensureStack,
-  kafka,
-  newTopology,
-  removeTopology,
-  stopAllProcessors,
-  withLogs,
-  type Segment,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { colourVideo, type Segment } from '../helpers/colours.js';
+import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { ROOT, ensureStack } from '../helpers/stack.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
 
 const FPS = 25;

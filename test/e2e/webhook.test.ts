@@ -7,25 +7,13 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import {
-  Processor,
-  TopicCollector,
-  colourVideo,
-  ensureStack,
-  freePort,
-  kafka,
-  newTopology,
-  removeTopology,
-  scrapeMetrics,
-  metricValue,
-  sleep,
-  stopAllProcessors,
-  waitUntil,
-  withLogs,
-  type LabelRecord,
-  type Segment,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo, type Segment } from '../helpers/colours.js';
+import { Processor, scrapeMetrics, metricValue, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { ensureStack, freePort } from '../helpers/stack.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
 import { signature } from '../../src/sinks/webhook/sink.js';
 import type { AlertRecord } from '../../src/alerts/types.js';

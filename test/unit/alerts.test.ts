@@ -14,6 +14,7 @@ const rules = (r: unknown[]): AlertRule[] => alertsSchema.parse(r);
 /** A 25 fps session from a list of top labels (one per frame), capture times from EPOCH. */
 function frames(labels: string[], stream = 'cam-1', session = 's1', score = 0.9, from = 0): LabelRecord[] {
   return labels.map((label, i) => ({
+    type: 'label' as const,
     stream,
     session,
     frame: from + i,

@@ -7,6 +7,7 @@ import { WebhookSink, signature } from '../../src/sinks/webhook/sink.js';
 import { webhookSinkSchema } from '../../src/sinks/webhook/config.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import type { AlertRecord } from '../../src/alerts/types.js';
+import { RecordBatch } from '../../src/sinks/types.js';
 
 const alert = (n: number): AlertRecord => ({ type: 'alert', id: `r:cam:${n}`, rule: 'r', stream: 'cam', session: 's', state: 'firing', severity: 'warning', fromFrame: n, atFrame: n, captureTs: n, publishedTs: n });
 
@@ -41,8 +42,8 @@ test('POSTs each alert in order with a valid signature; failures are retried wit
   const metrics = new Metrics();
   const sink = new WebhookSink(webhookSinkSchema.parse({ type: 'webhook', url: srv.url, secret: 'k', backoffMs: 5, maxBackoffMs: 20 }), metrics);
   try {
-    await sink.publishAlerts([alert(1), alert(2)]);
-    await sink.publishAlerts([alert(3)]);
+    await sink.publishAlerts(new RecordBatch([alert(1), alert(2)]));
+    await sink.publishAlerts(new RecordBatch([alert(3)]));
     assert.ok(await until(() => got.length === 3));
     assert.deepEqual(got.map((g) => (JSON.parse(g.body) as AlertRecord).id), ['r:cam:1', 'r:cam:2', 'r:cam:3']);
     for (const g of got) assert.equal(g.sig, signature('k', g.body));
@@ -70,9 +71,9 @@ test('a full queue drops its oldest alert (counted); publishAlerts never waits f
   const sink = new WebhookSink(webhookSinkSchema.parse({ type: 'webhook', url: srv.url, queueSize: 3, timeoutMs: 10_000 }), metrics);
   try {
     const t0 = performance.now();
-    await sink.publishAlerts([alert(1)]);
+    await sink.publishAlerts(new RecordBatch([alert(1)]));
     await until(() => got.length === 0 && sink.queued === 0); // alert 1 is in flight (the receiver holds it)
-    for (let n = 2; n <= 6; n++) await sink.publishAlerts([alert(n)]);
+    for (let n = 2; n <= 6; n++) await sink.publishAlerts(new RecordBatch([alert(n)]));
     assert.ok(performance.now() - t0 < 1000);
     assert.equal(sink.queued, 3);
     const dropped = (await metrics.webhookDropped.get()).values.find((v) => v.labels.reason === 'queue-full')?.value;
@@ -96,7 +97,7 @@ test('a 4xx other than 408/429 is not retried', async () => {
   const metrics = new Metrics();
   const sink = new WebhookSink(webhookSinkSchema.parse({ type: 'webhook', url: srv.url, backoffMs: 1 }), metrics);
   try {
-    await sink.publishAlerts([alert(1)]);
+    await sink.publishAlerts(new RecordBatch([alert(1)]));
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(calls, 1);
     assert.equal((await metrics.webhookDropped.get()).values.find((v) => v.labels.reason === 'rejected')?.value, 1);

@@ -7,10 +7,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { log } from '../../core/log.js';
-import type { LabelRecord } from '../../core/frame.js';
-import type { AlertRecord } from '../../alerts/types.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../types.js';
+import type { AlertBatch, Sink } from '../types.js';
 import type { WebhookSinkConfig } from './config.js';
 
 export const SIGNATURE_HEADER = 'x-framewire-signature';
@@ -44,17 +42,19 @@ export class WebhookSink implements Sink {
     return this.queue.length - (this.sending ? 1 : 0);
   }
 
-  async publishLabels(_records: LabelRecord[]): Promise<void> {}
-  async publishEvents(_events: PipelineEvent[]): Promise<void> {}
+  async publishLabels(): Promise<void> {}
+  async publishEvents(): Promise<void> {}
 
-  async publishAlerts(alerts: AlertRecord[]): Promise<void> {
-    for (const a of alerts) {
+  /** Enqueues the batch's records (their shared JSON text is the body). */
+  async publishAlerts(batch: AlertBatch): Promise<void> {
+    const json = batch.json;
+    for (let i = 0; i < json.length; i++) {
       if (this.queued >= this.config.queueSize) {
         // The oldest waiting one goes; the one being delivered stays.
         this.queue.splice(this.sending ? 1 : 0, 1);
         this.metrics.webhookDropped.inc({ reason: 'queue-full' });
       }
-      this.queue.push({ id: a.id, body: JSON.stringify(a) });
+      this.queue.push({ id: batch.records[i]!.id, body: json[i]! });
     }
     this.metrics.webhookQueue.set(this.queued);
     const w = this.wake;

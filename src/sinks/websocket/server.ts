@@ -6,13 +6,11 @@
  * a client whose unsent bytes pass the limit is skipped, past 4× it is disconnected, so a slow
  * client never slows the pipeline or the others.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { LabelRecord } from '../../core/frame.js';
-import type { AlertRecord } from '../../alerts/types.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../types.js';
+import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../types.js';
 import type { WebsocketSinkConfig } from './config.js';
 
 export interface Client {
@@ -40,16 +38,9 @@ export class WebSocketSink implements Sink {
     this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
   }
 
-  /** Claims upgrade requests for our path on the shared HTTP server. */
-  attach(server: Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname !== this.config.path) {
-        socket.destroy();
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
-    });
+  /** An upgrade request for this sink's path (routed here by the HTTP endpoint). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
@@ -129,19 +120,24 @@ export class WebSocketSink implements Sink {
     this.broadcast(stream, text, isThumbs);
   }
 
-  async publishLabels(records: LabelRecord[]): Promise<void> {
+  async publishLabels(batch: LabelBatch): Promise<void> {
     if (this.clients.size === 0) return;
-    for (const r of records) this.broadcast(r.stream, JSON.stringify({ type: 'label', ...r }), wantsLabels);
+    for (const c of this.clients) if (c.labels) return this.publish(batch, wantsLabels);
   }
 
-  async publishAlerts(alerts: AlertRecord[]): Promise<void> {
-    if (this.clients.size === 0) return;
-    for (const a of alerts) this.broadcast(a.stream, JSON.stringify(a));
+  async publishEvents(batch: EventBatch): Promise<void> {
+    this.publish(batch);
   }
 
-  async publishEvents(events: PipelineEvent[]): Promise<void> {
+  async publishAlerts(batch: AlertBatch): Promise<void> {
+    this.publish(batch);
+  }
+
+  /** The batch's shared JSON text, serialised only when someone is listening. */
+  private publish(batch: LabelBatch | EventBatch | AlertBatch, want?: (c: Client) => boolean): void {
     if (this.clients.size === 0) return;
-    for (const e of events) this.broadcast(e.stream, JSON.stringify(e));
+    const json = batch.json;
+    for (let i = 0; i < json.length; i++) this.broadcast(batch.records[i]!.stream, json[i]!, want);
   }
 
   async close(): Promise<void> {
