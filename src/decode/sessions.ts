@@ -114,7 +114,7 @@ export class DecodeStage {
    * chunk came for `idleTimeoutMs` of it: while a partition waits for a decoder (replay mode),
    * chunks cannot come, and its other sessions are not idle for that.
    */
-  private inputClock(): number {
+  inputClock(): number {
     const now = Date.now();
     return now - this.waitedMs - (this.waiting > 0 ? now - this.waitingSince : 0);
   }

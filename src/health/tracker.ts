@@ -48,6 +48,8 @@ class StreamHealth {
   state: HealthState = 'live';
   startedAt = 0;
   lastChunkAt = 0;
+  /** lastChunkAt on the input clock. */
+  lastChunkInput = 0;
   lastFrameAt = 0;
   endedAt = 0;
   readonly bucketSec = new Float64Array(BUCKETS).fill(-1);
@@ -93,15 +95,22 @@ export interface HealthTrackerOptions {
   /** Whether the stream's decoder is running (undefined: no open session in the decode stage). */
   decoding?(stream: string): boolean | undefined;
   now?: () => number;
+  /**
+   * The clock stalls are measured on: wall time less the time the input itself was held up
+   * (replay backpressure), when chunks could not come however well the camera sent them.
+   */
+  inputClock?: () => number;
 }
 
 export class HealthTracker {
   private readonly streams = new Map<string, StreamHealth>();
   private readonly now: () => number;
+  private readonly input: () => number;
   private readonly scratch = new Float32Array(SAMPLES);
 
   constructor(private readonly o: HealthTrackerOptions) {
     this.now = o.now ?? Date.now;
+    this.input = o.inputClock ?? this.now;
   }
 
   get size(): number {
@@ -121,10 +130,12 @@ export class HealthTracker {
       if (s.session !== '' && s.session !== session && s.state !== 'ended') this.end(s, 'replaced', now);
       s.newSession(session, now);
       s.lastChunkAt = now;
+      s.lastChunkInput = this.input();
       this.o.emit({ type: 'stream', stream, session, state: 'started', ts: now });
       return;
     }
     s.lastChunkAt = now;
+    s.lastChunkInput = this.input();
     if (s.state === 'stalled') {
       s.state = 'live';
       this.o.emit({ type: 'stream', stream, session, state: 'resumed', ts: now });
@@ -187,8 +198,9 @@ export class HealthTracker {
   /** Stall detection and retention (a few times a second). */
   tick(): void {
     const now = this.now();
+    const input = this.input();
     for (const s of this.streams.values()) {
-      if (s.state === 'live' && now - s.lastChunkAt >= this.o.config.staleMs) {
+      if (s.state === 'live' && input - s.lastChunkInput >= this.o.config.staleMs) {
         s.state = 'stalled';
         this.o.emit({ type: 'stream', stream: s.stream, session: s.session, state: 'stalled', ts: now });
       } else if (s.state === 'ended' && now - s.endedAt >= this.o.config.retentionMs) {

@@ -58,7 +58,7 @@ export async function buildTopology(t: Topology): Promise<RunningTopology> {
     // Stream health, alert rules and the dashboard feed, beside the data path (watch.ts).
     let decode: DecodeStage | undefined;
     const ws = sinks.find((s): s is WebSocketSink => s instanceof WebSocketSink);
-    const watch = new Watch({ topology: t, sinks, metrics, ws, models: specs.map((s) => s.name), decoding: (stream) => decode?.decoderRunning(stream) });
+    const watch = new Watch({ topology: t, sinks, metrics, ws, models: specs.map((s) => s.name), decoding: (stream) => decode?.decoderRunning(stream), inputClock: () => decode?.inputClock() ?? Date.now() });
     drops.onDrop = watch.dropped;
     watch.addRoutes(http);
 

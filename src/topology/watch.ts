@@ -37,6 +37,8 @@ export interface WatchOptions {
   models: string[];
   /** Whether a stream's decoder is running (undefined: no open session). */
   decoding(stream: string): boolean | undefined;
+  /** The decode stage's input clock (wall time less backpressure waits): stalls are measured on it. */
+  inputClock?(): number;
 }
 
 export class Watch {
@@ -54,7 +56,7 @@ export class Watch {
   constructor(private readonly o: WatchOptions) {
     this.engine = new AlertEngine(o.topology.alerts);
     this.publisher = new AlertPublisher(o.sinks, o.metrics);
-    this.health = new HealthTracker({ config: o.topology.health, emit: (e) => this.streamEvent(e), decoding: o.decoding });
+    this.health = new HealthTracker({ config: o.topology.health, emit: (e) => this.streamEvent(e), decoding: o.decoding, inputClock: o.inputClock && (() => o.inputClock!()) });
     this.thumbs = o.ws ? new Thumbnailer(o.ws, o.metrics) : undefined;
     this.files = o.ws ? new DashboardFiles() : undefined;
   }
