@@ -5,6 +5,8 @@
 
 const COLOURS = { black: '#000', white: '#fff', red: '#f00', green: '#0f0', blue: '#00f', yellow: '#ff0', cyan: '#0ff', magenta: '#f0f' };
 const CARD_MS = 250;
+/** Cards redrawn per animation frame at most, so 64 cards due together spread over frames. */
+const CARDS_PER_FRAME = 12;
 const HISTORY_S = 60;
 const TIMELINE_MAX = 300;
 
@@ -30,7 +32,9 @@ filterBox.addEventListener('input', () => {
 });
 const matches = (id) => !filter || id.toLowerCase().includes(filter.toLowerCase());
 function applyFilter(s) {
-  s.el.classList.toggle('hidden', !matches(s.id));
+  const hidden = !matches(s.id);
+  s.el.classList.toggle('hidden', hidden);
+  if (!hidden) touch(s); // what changed while it was hidden
 }
 
 // ---------------------------------------------------------------- stream cards
@@ -40,7 +44,7 @@ function streamOf(id) {
   const el = $('#card').content.firstElementChild.cloneNode(true);
   el.dataset.stream = id;
   $('.id', el).textContent = id;
-  s = { id, el, stats: undefined, label: undefined, thumb: undefined, p50: [], p99: [], lastRender: 0, alerts: new Map() };
+  s = { id, el, stats: undefined, label: undefined, thumb: undefined, p50: [], p99: [], lastRender: 0, alerts: new Map(), statsDirty: false, alertsDirty: false, shown: {} };
   streams.set(id, s);
   // Keep the grid sorted by id.
   const after = [...streams.keys()].sort().find((k) => k > id);
@@ -56,13 +60,22 @@ function touch(s) {
 }
 
 function render(now) {
+  let budget = CARDS_PER_FRAME;
   for (const s of dirty) {
     if (now - s.lastRender < CARD_MS) continue;
     dirty.delete(s);
     s.lastRender = now;
     if (!s.el.classList.contains('hidden')) renderCard(s);
+    if (--budget === 0) break;
   }
   if (dirty.size) requestAnimationFrame(render);
+}
+
+/** Sets an element's text only when it changed (no layout work for the same text). */
+function setText(s, key, el, text) {
+  if (s.shown[key] === text) return;
+  s.shown[key] = text;
+  el.textContent = text;
 }
 
 const fmtMs = (ms) => (ms === undefined ? '–' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
@@ -72,13 +85,15 @@ function renderCard(s) {
   const st = s.stats;
   const top = s.label ?? st?.top;
   if (top) {
-    $('.label', el).textContent = top.label;
-    $('.score', el).textContent = top.score.toFixed(2);
-    $('.swatch', el).style.background = COLOURS[top.label] ?? 'transparent';
+    setText(s, 'label', $('.label', el), top.label);
+    setText(s, 'score', $('.score', el), top.score.toFixed(2));
+    if (s.shown.swatch !== top.label) $('.swatch', el).style.background = COLOURS[top.label] ?? 'transparent';
+    s.shown.swatch = top.label;
   }
-  if (s.model) $('.model', el).textContent = s.model;
-  if (s.smoothed) $('.smoothed', el).textContent = s.smoothed;
-  if (st) {
+  if (s.model) setText(s, 'model', $('.model', el), s.model);
+  if (s.smoothed) setText(s, 'smoothed', $('.smoothed', el), s.smoothed);
+  if (st && s.statsDirty) {
+    s.statsDirty = false;
     const h = $('.health', el);
     h.textContent = st.health;
     h.className = `health ${st.health}`;
@@ -92,9 +107,11 @@ function renderCard(s) {
     $('.thumb', el).src = s.thumb;
     s.thumbShown = s.thumb;
   }
-  const list = $('.alerts', el);
-  list.replaceChildren(...[...s.alerts.values()].map((a) => li(`⚠ ${a.rule} (${a.severity})${a.label ? ` ${a.label}` : ''} since frame ${a.fromFrame}`)));
-  el.classList.toggle('alerting', s.alerts.size > 0);
+  if (s.alertsDirty) {
+    s.alertsDirty = false;
+    $('.alerts', el).replaceChildren(...[...s.alerts.values()].map((a) => li(`⚠ ${a.rule} (${a.severity})${a.label ? ` ${a.label}` : ''} since frame ${a.fromFrame}`)));
+    el.classList.toggle('alerting', s.alerts.size > 0);
+  }
 }
 
 function drawChart(canvas, p50, p99) {
@@ -197,6 +214,7 @@ function onMessage(m) {
       s.stats = m;
       if (m.model) s.model = m.model;
       if (m.smoothed) s.smoothed = m.smoothed;
+      s.statsDirty = true;
       s.p50.push(m.p50Ms);
       s.p99.push(m.p99Ms);
       if (s.p50.length > HISTORY_S) (s.p50.shift(), s.p99.shift());
@@ -223,6 +241,7 @@ function onMessage(m) {
     case 'alert': {
       const s = streamOf(m.stream);
       const seen = active.has(m.id);
+      s.alertsDirty = true;
       if (m.state === 'firing') {
         active.set(m.id, m);
         s.alerts.set(m.id, m);
@@ -258,7 +277,7 @@ function connect() {
     conn.className = 'conn up';
     // Alerts are re-sent by the server's hello: start from its view.
     active.clear();
-    for (const s of streams.values()) (s.alerts.clear(), touch(s));
+    for (const s of streams.values()) (s.alerts.clear(), (s.alertsDirty = true), touch(s));
     renderActive();
   };
   ws.onmessage = (ev) => {
