@@ -103,8 +103,9 @@ export class JpegEncoder {
   private readonly chromaQ: Uint8Array;
   private out = new Uint8Array(16 * 1024);
   private pos = 0;
-  private bitBuf = 0;
-  private bitCount = 0;
+  /** Bits not yet written, and how many (always < 8 between calls). */
+  private acc = 0;
+  private accBits = 0;
   private readonly block = new Float64Array(64);
   private readonly tmp = new Float64Array(64);
   private readonly coef = new Int32Array(64);
@@ -118,8 +119,8 @@ export class JpegEncoder {
   /** RGB pixels (3 bytes each, row-major) → a JPEG file (a copy: the encoder's buffer is reused). */
   encode(rgb: Uint8Array, width: number, height: number): Buffer {
     this.pos = 0;
-    this.bitBuf = 0;
-    this.bitCount = 0;
+    this.acc = 0;
+    this.accBits = 0;
     this.headers(width, height);
     const [Y, Cb, Cr] = this.planes as [Float64Array, Float64Array, Float64Array];
     let dcY = 0;
@@ -147,7 +148,7 @@ export class JpegEncoder {
       }
     }
     // Pad the last byte with 1-bits, then EOI.
-    if (this.bitCount > 0) this.bits(0x7f, 7);
+    if (this.accBits > 0) this.bits((1 << (8 - this.accBits)) - 1, 8 - this.accBits);
     this.word(0xffd9);
     return Buffer.from(this.out.subarray(0, this.pos));
   }
@@ -205,16 +206,18 @@ export class JpegEncoder {
     if (cat) this.bits(v < 0 ? v + (1 << cat) - 1 : v, cat);
   }
 
+  /** Appends the low `count` (≤ 16) bits of `value`, whole bytes at a time. */
   private bits(value: number, count: number): void {
-    for (let i = count - 1; i >= 0; i--) {
-      this.bitBuf = (this.bitBuf << 1) | ((value >> i) & 1);
-      if (++this.bitCount === 8) {
-        this.byte(this.bitBuf);
-        if (this.bitBuf === 0xff) this.byte(0); // byte stuffing
-        this.bitBuf = 0;
-        this.bitCount = 0;
-      }
+    if (count === 0) return;
+    this.acc = (this.acc << count) | (value & ((1 << count) - 1));
+    this.accBits += count;
+    while (this.accBits >= 8) {
+      this.accBits -= 8;
+      const b = (this.acc >>> this.accBits) & 0xff;
+      this.byte(b);
+      if (b === 0xff) this.byte(0); // byte stuffing
     }
+    this.acc &= (1 << this.accBits) - 1;
   }
 
   private byte(b: number): void {

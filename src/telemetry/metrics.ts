@@ -82,7 +82,7 @@ export class Metrics {
   readonly webhookDropped = new client.Counter({ name: METRIC.webhookDropped, help: 'Alert records the webhook sink gave up on, by reason (queue-full, retries, rejected, shutdown).', labelNames: ['reason'], registers: [this.registry] });
   readonly webhookQueue = new client.Gauge({ name: METRIC.webhookQueue, help: 'Alert records waiting in the webhook queue.', registers: [this.registry] });
   readonly thumbnails = new client.Counter({ name: METRIC.thumbnails, help: 'JPEG thumbnails made for dashboards (only while one subscribes).', registers: [this.registry] });
-  readonly thumbnailSeconds = new client.Counter({ name: METRIC.thumbnailSeconds, help: 'CPU time spent downscaling and encoding thumbnails.', registers: [this.registry] });
+  readonly thumbnailSeconds = new client.Counter({ name: METRIC.thumbnailSeconds, help: 'CPU time of the process while it downscaled and JPEG-encoded thumbnails.', registers: [this.registry] });
   readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
 
   constructor() {
