@@ -31,6 +31,8 @@ export const METRIC = {
   wsClients: 'framewire_websocket_clients',
   wsSkipped: 'framewire_websocket_messages_skipped_total',
   commits: 'framewire_offset_commits_total',
+  rebalances: 'framewire_consumer_rebalances_total',
+  partitionsAssigned: 'framewire_partitions_assigned',
   stageSeconds: 'framewire_stage_seconds',
   changeEvents: 'framewire_change_events_total',
   streamEvents: 'framewire_stream_events_total',
@@ -84,6 +86,8 @@ export class Metrics {
   readonly thumbnails = new client.Counter({ name: METRIC.thumbnails, help: 'JPEG thumbnails made for dashboards (only while one subscribes).', registers: [this.registry] });
   readonly thumbnailSeconds = new client.Counter({ name: METRIC.thumbnailSeconds, help: 'CPU time of the process while it downscaled and JPEG-encoded thumbnails.', registers: [this.registry] });
   readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
+  readonly rebalances = new client.Counter({ name: METRIC.rebalances, help: 'Consumer-group rebalances this member took part in (every member stops fetching meanwhile).', registers: [this.registry] });
+  readonly partitionsAssigned = new client.Gauge({ name: METRIC.partitionsAssigned, help: 'Chunk-topic partitions assigned to this member.', registers: [this.registry] });
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'framewire_' });

@@ -16,7 +16,9 @@ import type { Source } from '../sources/types.js';
 import type { DropReporter } from './drops.js';
 import type { SharedKafka } from './kafka.js';
 import type { Lane } from './lanes.js';
-import type { Watch } from './watch.js';
+import type { Monitor } from './monitor.js';
+import { FramewireError } from '../core/errors.js';
+import type { ModelReloader, ReloadResult } from './reload.js';
 
 /** The parts the builder made; the running graph starts and stops them. */
 export interface TopologyParts {
@@ -32,7 +34,9 @@ export interface TopologyParts {
   decode: DecodeStage;
   sources: Source[];
   /** Stream health, alerts and the dashboard feed. */
-  watch: Watch;
+  monitor: Monitor;
+  /** Topology reloads (SIGHUP): lanes move to other models or versions (src/topology/reload.ts). */
+  reloader: ModelReloader;
 }
 
 export class RunningTopology {
@@ -57,7 +61,7 @@ export class RunningTopology {
     for (const l of lanes) this.p.decode.warm(l.spec.width, l.spec.height);
     await this.p.http.start();
     // Open alert episodes are read back before the first chunk is consumed.
-    await this.p.watch.start(this.p.kafka);
+    await this.p.monitor.start(this.p.kafka);
     for (const s of this.p.sources) await s.start();
     log.info('pipeline running', {
       topology: t.name,
@@ -66,13 +70,19 @@ export class RunningTopology {
     });
   }
 
+  /** Applies a reloaded topology's model choices to the running lanes; rejects, changing nothing, when it cannot. */
+  reload(next: Topology): Promise<ReloadResult> {
+    if (!this.started || this.closing) return Promise.reject(new FramewireError('TOPOLOGY_INVALID', 'config', 'reload: the pipeline is not running'));
+    return this.p.reloader.reload(next);
+  }
+
   async notReadyReason(): Promise<string | undefined> {
     if (this.closing) return 'shutting down';
     if (!this.started || this.p.sources.some((s) => !s.isConsuming)) return 'not consuming (consumer group not joined)';
     try {
       if (this.p.pool.readyCount === 0) return 'no Triton endpoint is ready';
       const triton = this.p.pool.primary;
-      for (const l of this.p.lanes) if (!(await triton.modelReady(l.spec.name))) return `model ${l.spec.name} not ready`;
+      for (const { stage: { spec } } of this.p.lanes) if (!(await triton.modelReady(spec.name, spec.requestVersion))) return `model ${spec.name} not ready`;
     } catch (err) {
       return `Triton unreachable: ${(err as Error).message}`;
     }
@@ -102,7 +112,7 @@ export class RunningTopology {
       await p.decode.close();
     }
     for (const s of p.sources) await s.close().catch((err) => log.warn('closing source failed', { source: s.name, err }));
-    await p.watch.close();
+    await p.monitor.close();
     await closeAll(p.sinks);
     await p.kafka.close();
     p.stats?.stop();

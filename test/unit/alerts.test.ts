@@ -21,6 +21,7 @@ function frames(labels: string[], stream = 'cam-1', session = 's1', score = 0.9,
     ptsMs: (from + i) * 40,
     captureTs: EPOCH + (from + i) * 40,
     model: 'colour_probe',
+    modelVersion: '1',
     labels: [{ label, score }],
     publishedTs: EPOCH + (from + i) * 40 + 20,
   }));

@@ -52,7 +52,7 @@ test('a new session of a stream ends the old one (replaced) and starts again', (
 test('stats: labelled and dropped per second, p50/p99 over the last 10 s, current and smoothed label', () => {
   const h = tracker(60_000);
   h.t.chunk('cam-1', 's1');
-  const rec = (frame: number, latency: number, label = 'red'): LabelRecord => ({ type: 'label', stream: 'cam-1', session: 's1', frame, ptsMs: frame * 40, captureTs: h.now() - latency, model: 'colour_probe', labels: [{ label, score: 0.9 }], publishedTs: h.now() });
+  const rec = (frame: number, latency: number, label = 'red'): LabelRecord => ({ type: 'label', stream: 'cam-1', session: 's1', frame, ptsMs: frame * 40, captureTs: h.now() - latency, model: 'colour_probe', modelVersion: '1', labels: [{ label, score: 0.9 }], publishedTs: h.now() });
   // 20 s at 25 fps: 10 s with 100 ms latency, then 10 s at 20 ms with 5 frames/s dropped.
   let frame = 0;
   for (let s = 0; s < 20; s++) {

@@ -49,6 +49,9 @@ test('POSTs each alert in order with a valid signature; failures are retried wit
     for (const g of got) assert.equal(g.sig, signature('k', g.body));
     assert.match(got[0]!.sig!, /^sha256=[0-9a-f]{64}$/);
     assert.equal((await metrics.webhookErrors.get()).values[0]?.value, 3);
+    // The receiver has the third body a moment before the sink has read its answer.
+    assert.ok(await until(() => sink.queued === 0));
+    await sink.close();
     assert.equal((await metrics.webhookSent.get()).values[0]?.value, 3);
   } finally {
     await sink.close();
