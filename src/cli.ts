@@ -14,6 +14,7 @@ import type { Topology } from './config/topology.js';
 import { buildTopology } from './topology/builder.js';
 import type { RunningTopology } from './topology/running.js';
 import { addIngestCommand } from './ingest/cli.js';
+import { addTailCommand } from './tail/cli.js';
 import { watchTopology } from './topology/watch.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -122,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
       code = stackCommand(sub, service);
     });
   addIngestCommand(program, (c) => (code = c));
+  addTailCommand(program, (c) => (code = c));
   program
     .command('run')
     .description('run the processor')

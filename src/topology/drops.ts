@@ -23,11 +23,14 @@ export class DropReporter {
   private ready: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Told of every drop as it is reported (stream health). */
+  onDrop: ((stream: string, reason: DropReason, count: number) => void) | undefined;
 
   constructor(private readonly sinks: Sink[], private readonly metrics: Metrics, private readonly flushMs = 100) {}
 
   drop(owner: FrameOwner, stream: string, session: string, from: number, to: number, reason: DropReason): void {
     this.metrics.framesDropped.inc({ reason }, to - from + 1);
+    this.onDrop?.(stream, reason, to - from + 1);
     const p = this.pending.get(owner);
     if (p && p.reason === reason && p.to + 1 === from) {
       p.to = to;

@@ -16,6 +16,7 @@ import type { Source } from '../sources/types.js';
 import type { DropReporter } from './drops.js';
 import type { SharedKafka } from './kafka.js';
 import type { Lane } from './lanes.js';
+import type { Monitor } from './monitor.js';
 import { FramewireError } from '../core/errors.js';
 import type { ModelReloader, ReloadResult } from './reload.js';
 
@@ -32,6 +33,8 @@ export interface TopologyParts {
   stats: StatsPoller | undefined;
   decode: DecodeStage;
   sources: Source[];
+  /** Stream health, alerts and the dashboard feed. */
+  monitor: Monitor;
   /** Topology reloads (SIGHUP): lanes move to other models or versions (src/topology/reload.ts). */
   reloader: ModelReloader;
 }
@@ -57,6 +60,8 @@ export class RunningTopology {
     this.p.stats?.start();
     for (const l of lanes) this.p.decode.warm(l.spec.width, l.spec.height);
     await this.p.http.start();
+    // Open alert episodes are read back before the first chunk is consumed.
+    await this.p.monitor.start(this.p.kafka);
     for (const s of this.p.sources) await s.start();
     log.info('pipeline running', {
       topology: t.name,
@@ -107,6 +112,7 @@ export class RunningTopology {
       await p.decode.close();
     }
     for (const s of p.sources) await s.close().catch((err) => log.warn('closing source failed', { source: s.name, err }));
+    await p.monitor.close();
     await closeAll(p.sinks);
     await p.kafka.close();
     p.stats?.stop();
