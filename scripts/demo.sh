@@ -42,8 +42,11 @@ pids+=($!)
 cat <<MSG
 
 framewire is running on the local stack.
+  dashboard  http://127.0.0.1:8080/            (open it in a browser)
+  tail       npx framewire tail                (labels, events, alerts in this terminal;
+             npx framewire tail --alerts       try --streams cam-1, --events)
   labels     Kafka topic video.labels  (127.0.0.1:9092)
-  events     Kafka topic video.events; dead letters: video.dlq
+  events     Kafka topic video.events; alerts: video.alerts; dead letters: video.dlq
   WebSocket  ws://127.0.0.1:8080/ws            (all streams; ?streams=cam-1 for one)
   metrics    http://127.0.0.1:8080/metrics     readiness: http://127.0.0.1:8080/readyz
   Triton     http://127.0.0.1:8000/v2/models/colour_probe   metrics: http://127.0.0.1:8002/metrics

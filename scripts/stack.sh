@@ -61,6 +61,8 @@ install_system() {
   # server, its Python bindings, and x264enc/rtph264pay/appsrc.
   pkgs+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-ugly gstreamer1.0-tools)
+  # Headless Chromium for the dashboard test (driven by playwright-core from npm).
+  pkgs+=(chromium)
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
   command -v curl >/dev/null 2>&1 || pkgs+=(curl)

@@ -15,6 +15,7 @@ import { buildTopology } from './topology/builder.js';
 import type { RunningTopology } from './topology/running.js';
 import { runUntilSignal, topologyRunnable } from './topology/lifecycle.js';
 import { addIngestCommand } from './ingest/cli.js';
+import { addTailCommand } from './tail/cli.js';
 import { watchTopology } from './topology/watch.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -99,6 +100,7 @@ export async function main(argv: string[]): Promise<number> {
       code = stackCommand(sub, service);
     });
   addIngestCommand(program, (c) => (code = c));
+  addTailCommand(program, (c) => (code = c));
   program
     .command('run')
     .description('run the processor')

@@ -6,7 +6,9 @@ import { registry } from './topology/registry.js';
 import { kafkaSource } from './sources/kafka/index.js';
 import { kafkaSink } from './sinks/kafka/index.js';
 import { websocketSink } from './sinks/websocket/index.js';
+import { webhookSink } from './sinks/webhook/index.js';
 
 registry.source(kafkaSource);
 registry.sink(kafkaSink);
 registry.sink(websocketSink);
+registry.sink(webhookSink);

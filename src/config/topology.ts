@@ -13,6 +13,8 @@ import { tritonSchema } from '../infer/triton/config.js';
 import { samplingRuleSchema } from '../decode/sampling.js';
 import { smoothingSchema } from '../postprocess/smoothing.js';
 import { regexField } from './regex.js';
+import { alertsSchema } from '../alerts/config.js';
+import { healthSchema } from '../health/config.js';
 
 export const modelSchema = z
   .strictObject({
@@ -77,7 +79,9 @@ function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
       triton: tritonSchema.prefault({}),
       models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),
       smoothing: smoothingSchema.prefault({}),
-      sinks: z.array(sinks).min(1).describe('Where labels and events go.'),
+      health: healthSchema.prefault({}),
+      alerts: alertsSchema,
+      sinks: z.array(sinks).min(1).describe('Where labels, events and alerts go.'),
       accounting: z
         .strictObject({
           dropFlushMs: z

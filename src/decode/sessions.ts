@@ -26,6 +26,13 @@ export interface DecodeStageOptions {
   shed: boolean;
   /** Stream health events (`stream`, state `quarantined` / `resumed`), best effort. */
   event?: (e: PipelineEvent) => void;
+  /** Told of every chunk and every session end (stream health). */
+  observer?: SessionObserver;
+}
+
+export interface SessionObserver {
+  chunk(stream: string, session: string): void;
+  sessionEnded(stream: string, session: string, how: 'eos' | 'idle' | 'replaced'): void;
 }
 
 export class DecodeStage {
@@ -91,6 +98,11 @@ export class DecodeStage {
     this.spares.warm('h264', width, height);
   }
 
+  /** Whether the stream's decoder runs; undefined when it has no open session. */
+  decoderRunning(stream: string): boolean | undefined {
+    return this.streams.get(stream)?.decoding;
+  }
+
   get activeDecoders(): number {
     return this.decoders;
   }
@@ -100,6 +112,11 @@ export class DecodeStage {
    * chunk of this input (replay backpressure, a session ending, a dead letter being written).
    */
   handle(chunk: EncodedChunk, input: InputAck): void | Promise<void> {
+    const obs = this.o.observer;
+    if (obs) {
+      obs.chunk(chunk.stream, chunk.session);
+      if (chunk.eos) obs.sessionEnded(chunk.stream, chunk.session, 'eos');
+    }
     const st = this.streams.get(chunk.stream);
     if (st && st.session === chunk.session) {
       if (chunk.seq !== st.nextSeq) return input.reject(chunk, 'CHUNK_OUT_OF_SEQUENCE', `fw-seq ${chunk.seq}, expected ${st.nextSeq} in session ${chunk.session}`);
@@ -120,6 +137,7 @@ export class DecodeStage {
     if (!st) return open();
     // A new session of the stream: the old one is over (its last frames go out first).
     this.streams.delete(chunk.stream);
+    obs?.sessionEnded(st.stream, st.session, 'replaced');
     return st.end('replaced').then(open);
   }
 
@@ -128,7 +146,7 @@ export class DecodeStage {
    * chunk came for `idleTimeoutMs` of it: while a partition waits for a decoder (replay mode),
    * chunks cannot come, and its other sessions are not idle for that.
    */
-  private inputClock(): number {
+  inputClock(): number {
     const now = Date.now();
     return now - this.waitedMs - (this.waiting > 0 ? now - this.waitingSince : 0);
   }
@@ -151,7 +169,7 @@ export class DecodeStage {
       if (this.quarantine.quarantinedUntil(stream) !== undefined) continue;
       this.quarantined.delete(stream);
       log.info('stream out of quarantine: decoding from the next keyframe', { stream });
-      this.o.event?.({ type: 'stream', stream, session, state: 'resumed', ts: Date.now() } as PipelineEvent);
+      this.o.event?.({ type: 'stream', stream, session, state: 'released', ts: Date.now() } as PipelineEvent);
     }
   }
 
@@ -175,6 +193,7 @@ export class DecodeStage {
       if (st.lastChunkAt >= cutoff) continue;
       // Forgotten at once: if its chunks come back, the source knows where it goes on.
       this.streams.delete(st.stream);
+      this.o.observer?.sessionEnded(st.stream, st.session, 'idle');
       const p = st.end('idle').finally(() => this.ending.delete(p));
       this.ending.add(p);
     }

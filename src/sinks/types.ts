@@ -1,4 +1,5 @@
 import type { LabelRecord } from '../core/frame.js';
+import type { AlertRecord } from '../alerts/types.js';
 
 /**
  * Events published on the events topic and the WebSocket (`dropped`, `change`, …), serialised as
@@ -32,6 +33,7 @@ export class RecordBatch<R extends { readonly type: string; readonly stream: str
 
 export type LabelBatch = RecordBatch<LabelRecord>;
 export type EventBatch = RecordBatch<PipelineEvent>;
+export type AlertBatch = RecordBatch<AlertRecord>;
 
 /**
  * A destination for labels and events. `publishLabels` resolves once the records are durably
@@ -41,5 +43,7 @@ export interface Sink {
   readonly name: string;
   publishLabels(batch: LabelBatch): Promise<void>;
   publishEvents(batch: EventBatch): Promise<void>;
+  /** Alert records (src/alerts); sinks without it do not carry alerts. */
+  publishAlerts?(batch: AlertBatch): Promise<void>;
   close(): Promise<void>;
 }

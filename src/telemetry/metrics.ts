@@ -37,6 +37,15 @@ export const METRIC = {
   partitionsAssigned: 'framewire_partitions_assigned',
   stageSeconds: 'framewire_stage_seconds',
   changeEvents: 'framewire_change_events_total',
+  streamEvents: 'framewire_stream_events_total',
+  alerts: 'framewire_alerts_total',
+  alertsDropped: 'framewire_alerts_dropped_total',
+  webhookSent: 'framewire_webhook_sent_total',
+  webhookErrors: 'framewire_webhook_errors_total',
+  webhookDropped: 'framewire_webhook_dropped_total',
+  webhookQueue: 'framewire_webhook_queue_alerts',
+  thumbnails: 'framewire_thumbnails_total',
+  thumbnailSeconds: 'framewire_thumbnail_encode_seconds_total',
 } as const;
 
 export class Metrics {
@@ -71,6 +80,15 @@ export class Metrics {
   readonly wsSkipped = new client.Counter({ name: METRIC.wsSkipped, help: 'Messages not sent to a slow WebSocket client.', registers: [this.registry] });
   readonly stageSeconds = new client.Histogram({ name: METRIC.stageSeconds, help: 'Where the budget goes, per frame: capture_to_decoded (camera, Kafka, ffmpeg), decode (frame fed to its decoder → out of it), queued (waiting for a batch), publish (label delivery).', labelNames: ['stage'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2], registers: [this.registry] });
   readonly changeEvents = new client.Counter({ name: METRIC.changeEvents, help: 'Smoothed label changes reported as change events.', registers: [this.registry] });
+  readonly streamEvents = new client.Counter({ name: METRIC.streamEvents, help: 'Stream health events (started, stalled, resumed, ended), by state.', labelNames: ['state'], registers: [this.registry] });
+  readonly alerts = new client.Counter({ name: METRIC.alerts, help: 'Alert records (firing, resolved) produced by the alert rules, by state.', labelNames: ['state'], registers: [this.registry] });
+  readonly alertsDropped = new client.Counter({ name: METRIC.alertsDropped, help: 'Alert records not delivered to a sink because its backlog was full.', labelNames: ['sink'], registers: [this.registry] });
+  readonly webhookSent = new client.Counter({ name: METRIC.webhookSent, help: 'Alert records delivered by webhook (2xx answer).', registers: [this.registry] });
+  readonly webhookErrors = new client.Counter({ name: METRIC.webhookErrors, help: 'Failed webhook requests (each attempt).', registers: [this.registry] });
+  readonly webhookDropped = new client.Counter({ name: METRIC.webhookDropped, help: 'Alert records the webhook sink gave up on, by reason (queue-full, retries, rejected, shutdown).', labelNames: ['reason'], registers: [this.registry] });
+  readonly webhookQueue = new client.Gauge({ name: METRIC.webhookQueue, help: 'Alert records waiting in the webhook queue.', registers: [this.registry] });
+  readonly thumbnails = new client.Counter({ name: METRIC.thumbnails, help: 'JPEG thumbnails made for dashboards (only while one subscribes).', registers: [this.registry] });
+  readonly thumbnailSeconds = new client.Counter({ name: METRIC.thumbnailSeconds, help: 'CPU time of the process while it downscaled and JPEG-encoded thumbnails.', registers: [this.registry] });
   readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
   readonly rebalances = new client.Counter({ name: METRIC.rebalances, help: 'Consumer-group rebalances this member took part in (every member stops fetching meanwhile).', registers: [this.registry] });
   readonly partitionsAssigned = new client.Gauge({ name: METRIC.partitionsAssigned, help: 'Chunk-topic partitions assigned to this member.', registers: [this.registry] });

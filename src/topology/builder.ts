@@ -17,7 +17,7 @@ import { describeModel, frameTensorBytes, type ModelSpec } from '../infer/triton
 import { TritonPool } from '../infer/triton/pool.js';
 import { ShmRing } from '../infer/triton/shm.js';
 import { StatsPoller } from '../infer/triton/stats.js';
-import { Smoother } from '../postprocess/smoothing.js';
+import { Smoother, type ChangeEvent } from '../postprocess/smoothing.js';
 import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
 import { registry, type BuildContext, type ComponentKind, type TopicSpec } from './registry.js';
@@ -28,6 +28,8 @@ import { DropReporter } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
 import { Startup, bounded } from './lifecycle.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
+import { Monitor } from './monitor.js';
+import { WebSocketSink } from '../sinks/websocket/server.js';
 import { ModelReloader, requestedVersion } from './reload.js';
 
 /**
@@ -65,8 +67,18 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http, signal };
     for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
     const drops = new DropReporter(sinks, metrics, t.accounting.dropFlushMs, signal);
+    // Stream health, alert rules and the dashboard feed, beside the data path (monitor.ts).
+    let decode: DecodeStage | undefined;
+    const ws = sinks.find((s): s is WebSocketSink => s instanceof WebSocketSink);
+    const monitor = new Monitor({ topology: t, sinks, metrics, ws, models: specs.map((s) => s.name), decoding: (stream) => decode?.decoderRunning(stream), inputClock: () => decode?.inputClock() ?? Date.now() });
+    drops.onDrop = monitor.dropped;
+    monitor.addRoutes(http);
 
-    const changes = changeEvents(new Smoother(t.smoothing), sinks, metrics);
+    const onChanges = changeEvents(new Smoother(t.smoothing), sinks, metrics, (events) => monitor.changes(events));
+    const changes = (records: LabelRecord[]): void => {
+      monitor.published(records);
+      onChanges(records);
+    };
     const lanes: Lane[] = [];
     for (const [i, spec] of specs.entries()) {
       const ring = await shmRing(t, pool, spec, laneMaxBatch(spec, t));
@@ -76,13 +88,13 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
       t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
 
     const router = new StreamRouter(t, lanes);
-    const decode = new DecodeStage({ config: t.decode, route: (stream) => router.route(stream), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, event: streamEvents(sinks) });
+    decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor, event: streamEvents(sinks) });
     const sources: Source[] = [];
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
 
     startup.check();
     const reloader = new ModelReloader(t, lanes, pool);
-    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, abort, startup });
+    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, monitor, abort, startup });
     addTelemetryRoutes(http, metrics, graph);
     return graph;
   } catch (err) {
@@ -133,11 +145,12 @@ function streamEvents(sinks: Sink[]): (e: PipelineEvent) => void {
 }
 
 /** Smoothed labels → `change` events, published best-effort (they do not gate offsets). */
-function changeEvents(smoother: Smoother, sinks: Sink[], metrics: Metrics): (records: LabelRecord[]) => void {
+function changeEvents(smoother: Smoother, sinks: Sink[], metrics: Metrics, observed: (events: ChangeEvent[]) => void): (records: LabelRecord[]) => void {
   return (records) => {
     const events = smoother.observe(records);
     if (events.length === 0) return;
     metrics.changeEvents.inc(events.length);
+    observed(events);
     const batch = new RecordBatch(events);
     for (const s of sinks) s.publishEvents(batch).catch((err) => log.warn('publishing change events failed', { err }));
   };

@@ -24,12 +24,15 @@ export class DropReporter {
   private ready: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Told of every drop as it is reported (stream health). */
+  onDrop: ((stream: string, reason: DropReason, count: number) => void) | undefined;
 
   /** `signal` aborts the retries (shutdown past its deadline): unreported frames stay unfinished, so uncommitted. */
   constructor(private readonly sinks: Sink[], private readonly metrics: Metrics, private readonly flushMs = 100, private readonly signal?: AbortSignal) {}
 
   drop(owner: FrameOwner, stream: string, session: string, from: number, to: number, reason: DropReason): void {
     this.metrics.framesDropped.inc({ reason }, to - from + 1);
+    this.onDrop?.(stream, reason, to - from + 1);
     const p = this.pending.get(owner);
     if (p && p.reason === reason && p.to + 1 === from) {
       p.to = to;

@@ -17,6 +17,7 @@ import type { DropReporter } from './drops.js';
 import type { SharedKafka } from './kafka.js';
 import type { Lane } from './lanes.js';
 import { bounded, type Startup } from './lifecycle.js';
+import type { Monitor } from './monitor.js';
 import { FramewireError } from '../core/errors.js';
 import type { ModelReloader, ReloadResult } from './reload.js';
 
@@ -37,6 +38,8 @@ export interface TopologyParts {
   abort: AbortController;
   /** The start-up deadline (the consumer group join counts against it). */
   startup: Startup;
+  /** Stream health, alerts and the dashboard feed. */
+  monitor: Monitor;
   /** Topology reloads (SIGHUP): lanes move to other models or versions (src/topology/reload.ts). */
   reloader: ModelReloader;
 }
@@ -63,6 +66,8 @@ export class RunningTopology {
     this.p.stats?.start();
     for (const l of lanes) this.p.decode.warm(l.spec.width, l.spec.height);
     await this.p.http.start();
+    // Open alert episodes are read back before the first chunk is consumed.
+    await this.p.monitor.start(this.p.kafka);
     for (const s of this.p.sources) await this.p.startup.within(`Kafka at ${t.kafka.brokers.join(',')} (joining the consumer group)`, s.start());
     log.info('pipeline running', {
       topology: t.name,
@@ -122,6 +127,7 @@ export class RunningTopology {
     }
     // Each step bounded: with Kafka or Triton down, a commit or a disconnect may never answer.
     for (const s of p.sources) await bounded(s.close(), 2000, `closing source ${s.name} (last commit, leaving the group)`);
+    await bounded(p.monitor.close(), 500, 'closing the monitor');
     await bounded(closeAll(p.sinks), 500, 'closing sinks');
     await bounded(p.kafka.close(), 1000, 'closing Kafka connections');
     p.stats?.stop();

@@ -48,6 +48,8 @@ export interface SendOptions {
   eos: boolean;
   /** Frames per record (default 1). */
   framesPerChunk?: number;
+  /** Stop sending for `ms` after the record holding frame `afterFrame` (a camera that stalls without ending its session). */
+  pause?: { afterFrame: number; ms: number };
   /** Partition to write to (default: by key). */
   partition?: number;
 }
@@ -57,11 +59,16 @@ export async function sendVideo(producer: Producer, video: EncodedVideo, o: Send
   const per = o.framesPerChunk ?? 1;
   let sent = 0;
   let seq = 0;
+  let pausedMs = 0;
   for (let k = per - 1; ; k += per) {
     const last = k >= video.frames.length - 1;
     const f = video.frames[Math.min(k, video.frames.length - 1)]!;
+    if (o.pause && k - per <= o.pause.afterFrame && k > o.pause.afterFrame) {
+      await new Promise((r) => setTimeout(r, o.pause!.ms));
+      pausedMs = o.pause.ms;
+    }
     if (o.paced) {
-      const wait = o.epochMs + f.ptsMs - Date.now();
+      const wait = o.epochMs + pausedMs + f.ptsMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
     const headers: Record<string, string> = { 'fw-stream': o.stream, 'fw-session': o.session, 'fw-seq': String(seq++), 'fw-format': 'mpegts', 'fw-epoch-ms': String(o.epochMs) };

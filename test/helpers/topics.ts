@@ -70,6 +70,7 @@ export interface TestTopology {
   dlq: string;
   labels: string;
   events: string;
+  alerts: string;
   topics: string[];
 }
 
@@ -95,6 +96,8 @@ export interface TopologyOptions {
   /** Extra fields of the decode entry, YAML flow style (e.g. `stallMs: 2000`). */
   decodeFields?: string;
   startupTimeoutMs?: number;
+  /** Extra entries of the sinks list, YAML lines (e.g. `  - { type: webhook, url: … }`). */
+  extraSinks?: string;
 }
 
 /** A temp YAML topology with random topic names, a random group and a free HTTP port. */
@@ -115,9 +118,10 @@ export async function newTopology(opts: TopologyOptions = {}): Promise<TestTopol
     dlq: `${base}.dlq`,
     labels: `${base}.labels`,
     events: `${base}.events`,
+    alerts: `${base}.alerts`,
     topics: [],
   };
-  t.topics = [t.chunks, t.dlq, t.labels, t.events];
+  t.topics = [t.chunks, t.dlq, t.labels, t.events, t.alerts];
   const yaml = `name: ${t.name}
 kafka: { brokers: ["${(opts.brokers ?? BROKERS).join('", "')}"], clientId: ${t.name} }
 http: { listen: "127.0.0.1:${port}" }
@@ -131,8 +135,9 @@ startupTimeoutMs: ${opts.startupTimeoutMs ?? 30_000}
 models: [ { name: ${opts.model ?? MODEL}, topK: 3${opts.modelFields ? `, ${opts.modelFields}` : ''} } ]
 ${opts.extra ?? ''}
 sinks:
-  - { type: kafka, topic: ${t.labels}, eventsTopic: ${t.events} }
+  - { type: kafka, topic: ${t.labels}, eventsTopic: ${t.events}, alertsTopic: ${t.alerts} }
   - { type: websocket, path: /ws }
+${opts.extraSinks ?? ''}
 shutdown: { drainTimeoutMs: ${opts.drainTimeoutMs ?? 10_000} }
 `;
   writeFileSync(t.file, yaml);

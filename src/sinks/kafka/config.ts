@@ -5,8 +5,9 @@ export const kafkaSinkSchema = z
     type: z.literal('kafka'),
     topic: z.string().min(1).default('video.labels').describe('Topic of label records, one per classified frame.'),
     eventsTopic: z.string().min(1).default('video.events').describe('Topic of events (dropped frames, label changes).'),
+    alertsTopic: z.string().min(1).default('video.alerts').describe('Topic of alert records (firing, resolved) from the `alerts` rules.'),
     partitions: z.int().min(1).default(3).describe('Partitions to create the topics with when missing.'),
   })
-  .describe('Publishes label records and events to Kafka (idempotent producer, acks from all replicas).');
+  .describe('Publishes label records, events and alerts to Kafka (idempotent producer, acks from all replicas).');
 
 export type KafkaSinkConfig = z.infer<typeof kafkaSinkSchema>;

@@ -8,6 +8,7 @@ export const kafkaSink: SinkComponent<typeof kafkaSinkSchema> = {
   topics: (c) => [
     { topic: c.topic, numPartitions: c.partitions },
     { topic: c.eventsTopic, numPartitions: c.partitions },
+    { topic: c.alertsTopic, numPartitions: c.partitions },
   ],
   build: async (ctx, c) => new KafkaSink(await ctx.kafka.producer(), c),
 };

@@ -1,6 +1,6 @@
 import type { Producer, Message } from 'kafkajs';
 import { FramewireError } from '../../core/errors.js';
-import type { EventBatch, LabelBatch, Sink } from '../types.js';
+import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../types.js';
 import type { KafkaSinkConfig } from './config.js';
 import { kafkaRetriable } from './errors.js';
 
@@ -14,6 +14,10 @@ export class KafkaSink implements Sink {
 
   async publishEvents(batch: EventBatch): Promise<void> {
     await this.send(this.config.eventsTopic, messagesOf(batch));
+  }
+
+  async publishAlerts(batch: AlertBatch): Promise<void> {
+    await this.send(this.config.alertsTopic, messagesOf(batch));
   }
 
   private async send(topic: string, messages: Message[]): Promise<void> {
@@ -33,7 +37,7 @@ export class KafkaSink implements Sink {
 }
 
 /** Keyed by stream (one stream stays in one partition, in order); the batch's shared JSON text. */
-function messagesOf(batch: LabelBatch | EventBatch): Message[] {
+function messagesOf(batch: LabelBatch | EventBatch | AlertBatch): Message[] {
   const { records, traceparents } = batch;
   const json = batch.json;
   const messages: Message[] = new Array(records.length);

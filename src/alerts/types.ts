@@ -1,0 +1,38 @@
+/** The `alert` record (docs/contracts.md "Alerts"), on the alerts topic, the WebSocket and webhooks. */
+export interface AlertRecord {
+  type: 'alert';
+  /** `<rule>:<stream>:<capture time of the episode's first frame>` (stale rules: the time it was found stalled). */
+  id: string;
+  rule: string;
+  stream: string;
+  session: string;
+  state: 'firing' | 'resolved';
+  severity: string;
+  /** Label rules only. */
+  label?: string;
+  /** Label rules: the score at `atFrame` (firing) or the episode's highest (resolved). */
+  score?: number;
+  /** First frame of the episode (stale rules: the last frame labelled before the stall, -1 if none). */
+  fromFrame: number;
+  /** Firing: the frame at which it fired. Resolved: the episode's last matching frame. */
+  atFrame: number;
+  /** Label rules: capture time of `atFrame`. Stale rules: when the state changed (wall clock). */
+  captureTs: number;
+  /** Label rules, resolved: the frame (and its capture time) that confirmed `clearMs` without a match. */
+  clearedFrame?: number;
+  clearedTs?: number;
+  /** Why an episode resolved: `cleared` (clearMs without a match), `resumed` (chunks again), `ended` (session ended). */
+  reason?: 'cleared' | 'resumed' | 'ended';
+  publishedTs: number;
+}
+
+/** A `stream` health event (docs/contracts.md "Events"). */
+export interface StreamEvent {
+  type: 'stream';
+  stream: string;
+  session: string;
+  state: 'started' | 'stalled' | 'resumed' | 'ended';
+  ts: number;
+  /** `ended` only: `eos`, `idle` or `replaced` (a new session of the stream began). */
+  how?: string;
+}

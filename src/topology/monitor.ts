@@ -1,0 +1,152 @@
+/**
+ * What operators watch, wired beside the data path: stream health (`stream` events), alert rules
+ * (`alert` records), and the dashboard's WebSocket feed (stats, pipeline, thumbnails) and page.
+ * The pipeline calls a handful of hooks (chunk, session ended, frame decoded, dropped, published,
+ * change events); each only updates numbers in place or queues work for a timer.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DropReason, Frame, LabelRecord } from '../core/frame.js';
+import { log } from '../core/log.js';
+import type { Topology } from '../config/topology.js';
+import type { KafkaSinkConfig } from '../sinks/kafka/config.js';
+import type { KafkaSourceConfig } from '../sources/kafka/config.js';
+import type { KafkaConnections } from './registry.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { HttpEndpoint } from '../telemetry/http.js';
+import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
+import type { WebSocketSink } from '../sinks/websocket/server.js';
+import type { ChangeEvent } from '../postprocess/smoothing.js';
+import type { Route } from '../decode/sessions.js';
+import { HealthTracker } from '../health/tracker.js';
+import { AlertEngine } from '../alerts/engine.js';
+import { AlertPublisher, readRecentAlerts } from '../alerts/publisher.js';
+import type { AlertRecord, StreamEvent } from '../alerts/types.js';
+import { DashboardHub } from '../dashboard/hub.js';
+import { DashboardFiles } from '../dashboard/static.js';
+import { Thumbnailer } from '../dashboard/thumbs.js';
+
+/** Open episodes are looked for this far back on the alerts topic at start. */
+const RESTORE_LOOKBACK_MS = 60 * 60 * 1000;
+const TICK_MS = 200;
+
+export interface MonitorOptions {
+  topology: Topology;
+  sinks: Sink[];
+  metrics: Metrics;
+  ws: WebSocketSink | undefined;
+  models: string[];
+  /** Whether a stream's decoder is running (undefined: no open session). */
+  decoding(stream: string): boolean | undefined;
+  /** The decode stage's input clock (wall time less backpressure waits): stalls are measured on it. */
+  inputClock?(): number;
+}
+
+export class Monitor {
+  readonly health: HealthTracker;
+  readonly engine: AlertEngine;
+  private readonly publisher: AlertPublisher;
+  private readonly thumbs: Thumbnailer | undefined;
+  private hub: DashboardHub | undefined;
+  private readonly files: DashboardFiles | undefined;
+  private pendingEvents: StreamEvent[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private eventsSent: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: MonitorOptions) {
+    this.engine = new AlertEngine(o.topology.alerts);
+    this.publisher = new AlertPublisher(o.sinks, o.metrics);
+    this.health = new HealthTracker({ config: o.topology.health, emit: (e) => this.streamEvent(e), decoding: o.decoding, inputClock: o.inputClock && (() => o.inputClock!()) });
+    this.thumbs = o.ws ? new Thumbnailer(o.ws, o.metrics) : undefined;
+    this.files = o.ws ? new DashboardFiles() : undefined;
+  }
+
+  /** Reads the previous run's open episodes (so they keep their ids); then the timers start. */
+  async start(kafka: KafkaConnections): Promise<void> {
+    const kafkaSink = this.o.topology.sinks.find((s) => s.type === 'kafka') as KafkaSinkConfig | undefined;
+    if (this.engine.enabled && kafkaSink) {
+      const recent = await readRecentAlerts(kafka.client(), await kafka.admin(), kafkaSink.alertsTopic, RESTORE_LOOKBACK_MS);
+      this.engine.restore(recent);
+      if (recent.length) log.info('alert episodes read back from the alerts topic', { records: recent.length, open: this.engine.active().length });
+    }
+    if (this.o.ws) {
+      // Consumer lag is known for a Kafka source.
+      const src = this.o.topology.sources.find((s) => s.type === 'kafka') as KafkaSourceConfig | undefined;
+      const admin = src ? await kafka.admin() : undefined;
+      this.hub = new DashboardHub({ name: this.o.topology.name, models: this.o.models, ws: this.o.ws, health: this.health, alerts: this.engine, metrics: this.o.metrics, admin, group: src?.group, topic: src?.topic });
+      this.hub.start();
+    }
+    this.tickTimer = setInterval(() => {
+      this.health.tick();
+      this.publisher.publish(this.engine.tick());
+    }, TICK_MS);
+    this.tickTimer.unref();
+  }
+
+  // ---- hooks on the data path
+
+  readonly chunk = (stream: string, session: string): void => this.health.chunk(stream, session);
+  readonly sessionEnded = (stream: string, session: string, how: string): void => this.health.ended(stream, session, how);
+  readonly dropped = (stream: string, reason: DropReason, count: number): void => this.health.dropped(stream, reason, count);
+
+  /** A stream's route, its frames seen on their way (one closure per session, not per frame). */
+  route(r: Route): Route {
+    const { model, width, height } = r;
+    const push = r.push;
+    return { ...r, push: (f: Frame) => (this.frame(f, model, width, height), push(f)) };
+  }
+
+  /** A decoded frame on its way to its model (before batching: its pixels are still here). */
+  frame(f: Frame, model: string, width: number, height: number): void {
+    this.health.decoded(f.stream, model);
+    this.thumbs?.offer(f, width, height);
+  }
+
+  /** Label records once delivered (in frame order per stream). */
+  published(records: LabelRecord[]): void {
+    this.health.labelled(records);
+    if (this.engine.enabled) this.publisher.publish(this.engine.labels(records));
+  }
+
+  changes(events: ChangeEvent[]): void {
+    for (const e of events) this.health.changed(e.stream, e.session, e.to);
+  }
+
+  /** GET / and the dashboard's files, on the processor's HTTP listener. */
+  addRoutes(http: HttpEndpoint): void {
+    const files = this.files;
+    if (!files) return;
+    for (const path of files.paths()) http.route(path, (req: IncomingMessage, res: ServerResponse) => files.handle(path, req, res));
+  }
+
+  // ---- stream events: batched for the sinks, evaluated by the stale rules at once
+
+  private streamEvent(e: StreamEvent): void {
+    this.o.metrics.streamEvents.inc({ state: e.state });
+    const alerts: AlertRecord[] = this.engine.streamEvent(e);
+    if (e.state === 'ended') this.thumbs?.forget(e.stream);
+    this.pendingEvents.push(e);
+    this.flushTimer ??= setTimeout(() => this.flushEvents(), 20);
+    this.publisher.publish(alerts);
+  }
+
+  private flushEvents(): void {
+    this.flushTimer = undefined;
+    const events = this.pendingEvents as PipelineEvent[];
+    this.pendingEvents = [];
+    if (events.length === 0) return;
+    // Best effort, like change events: they do not gate offsets.
+    const batch = new RecordBatch(events);
+    this.eventsSent = Promise.all(this.o.sinks.map((s) => s.publishEvents(batch).catch((err) => log.warn('publishing stream events failed', { sink: s.name, err }))));
+  }
+
+  /** Stops the timers, sends what is pending. Before the sinks close. */
+  async close(): Promise<void> {
+    clearInterval(this.tickTimer);
+    this.hub?.stop();
+    clearTimeout(this.flushTimer);
+    this.flushEvents();
+    await this.eventsSent;
+    await this.publisher.flush();
+  }
+}
