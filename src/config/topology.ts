@@ -12,6 +12,7 @@ import { kafkaSinkSchema } from '../sinks/kafka/config.js';
 import { websocketSinkSchema } from '../sinks/websocket/config.js';
 import { samplingRuleSchema } from '../decode/sampling.js';
 import { smoothingSchema } from '../postprocess/smoothing.js';
+import { httpAuthSchema } from '../telemetry/auth/config.js';
 
 export const modelSchema = z
   .strictObject({
@@ -41,6 +42,7 @@ export const topologySchema = z
     http: z
       .strictObject({
         listen: z.string().regex(/^[^:]+:\d+$/, 'expected host:port').default('127.0.0.1:8080').describe('Address of /metrics, /healthz, /readyz and the WebSocket.'),
+        auth: httpAuthSchema.prefault({}),
       })
       .prefault({})
       .describe('The processor HTTP endpoints.'),

@@ -12,6 +12,7 @@ import { poolFor } from '../core/pool.js';
 import type { Topology } from '../config/topology.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { startHttp } from '../telemetry/http.js';
+import { HttpAuth } from '../telemetry/auth/auth.js';
 import { KafkaSource } from '../sources/kafka/source.js';
 import { DecodeStage, type Route } from '../decode/sessions.js';
 import { Batcher } from '../batch/batcher.js';
@@ -75,6 +76,8 @@ export class Pipeline {
 
   async start(): Promise<void> {
     const t = this.topology;
+    // Secrets first: a missing token fails the start before any connection is made.
+    const auth = HttpAuth.fromConfig(t.http.auth);
     const endpoints = tritonEndpoints(t.triton);
     this.pool = new TritonPool({
       endpoints,
@@ -230,8 +233,8 @@ export class Pipeline {
     for (const l of this.lanes) this.decode.warm(l.spec.width, l.spec.height);
     this.source = new KafkaSource(this.kafka, this.admin, this.producer, src, this.decode, this.metrics);
 
-    this.http = await startHttp(t.http.listen, this.metrics, { notReadyReason: () => this.notReadyReason() });
-    if (ws) ws.attach(this.http);
+    this.http = await startHttp(t.http.listen, this.metrics, { notReadyReason: () => this.notReadyReason() }, auth);
+    if (ws) ws.attach(this.http, auth);
     await this.source.start();
     log.info('pipeline running', {
       topology: t.name,

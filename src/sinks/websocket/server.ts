@@ -3,6 +3,9 @@
  * `{"type":"subscribe","streams":[…]}` message; none means all streams. Sending never waits:
  * a client whose unsent bytes pass the limit is skipped, past 4× it is disconnected, so a slow
  * client never slows the pipeline or the others.
+ *
+ * Access control (admission.ts): Origin allow-list, client limit, bearer token; a token's stream
+ * pattern filters every message on send and refuses subscriptions outside it.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -11,60 +14,113 @@ import type { LabelRecord } from '../../core/frame.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { PipelineEvent, Sink } from '../types.js';
 import type { WebsocketSinkConfig } from './config.js';
+import { BEARER_PROTOCOL_PREFIX, WS_PROTOCOL, rawHttpResponse, type HttpAuth, type Principal } from '../../telemetry/auth/auth.js';
+import { admit, forbiddenStreams, RateLimit, type Admitted } from './admission.js';
 
 interface Client {
   ws: WebSocket;
   streams: Set<string> | undefined;
+  /** Whose token; its stream pattern applies to every message. */
+  principal: Principal;
+  subscribes: RateLimit;
+}
+
+/** Picks our subprotocol; the one carrying a token is never echoed back. */
+function handleProtocols(offered: Set<string>): string | false {
+  if (offered.has(WS_PROTOCOL)) return WS_PROTOCOL;
+  for (const p of offered) if (!p.startsWith(BEARER_PROTOCOL_PREFIX)) return p;
+  return false;
 }
 
 export class WebSocketSink implements Sink {
   readonly name = 'websocket';
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
+  /** Upgrades admitted but not yet open (they count towards maxClients). */
+  private opening = 0;
 
   constructor(private readonly config: WebsocketSinkConfig, private readonly metrics: Metrics) {
-    this.wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.onConnection(ws, req));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, handleProtocols });
   }
 
-  /** Claims upgrade requests for our path on the shared HTTP server. */
-  attach(server: Server): void {
+  /** Claims upgrade requests for our path on the shared HTTP server; `auth` checks their tokens. */
+  attach(server: Server, auth?: HttpAuth): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname !== this.config.path) {
         socket.destroy();
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+      const a = admit(req, url, this.config, auth, this.clients.size + this.opening);
+      if ('reason' in a) {
+        this.metrics.wsRejected.inc({ reason: a.reason });
+        socket.end(rawHttpResponse(a.status, a.reason, a.message));
+        return;
+      }
+      // Counted from here, so a burst of handshakes cannot pass maxClients; a handshake ws
+      // refuses (bad headers) never calls back, and gives its place back when its socket closes.
+      let pending = true;
+      const release = () => {
+        if (pending) this.opening--;
+        pending = false;
+      };
+      this.opening++;
+      socket.once('close', release);
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        release();
+        socket.off('close', release);
+        this.onConnection(ws, a);
+      });
     });
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const q = url.searchParams.get('streams');
-    const client: Client = { ws, streams: q ? new Set(q.split(',').filter(Boolean)) : undefined };
+  private onConnection(ws: WebSocket, a: Admitted): void {
+    const client: Client = { ws, streams: a.streams, principal: a.principal, subscribes: new RateLimit(this.config.subscribeRatePerSec, this.config.subscribeBurst) };
     this.clients.add(client);
     this.metrics.wsClients.set(this.clients.size);
-    ws.on('message', (data) => {
-      try {
-        const msg = JSON.parse(String(data)) as { type?: string; streams?: unknown };
-        if (msg.type === 'subscribe' && Array.isArray(msg.streams)) {
-          client.streams = msg.streams.length ? new Set(msg.streams.map(String)) : undefined;
-          ws.send(JSON.stringify({ type: 'subscribed', streams: client.streams ? [...client.streams] : 'all' }));
-        }
-      } catch {
-        ws.send(JSON.stringify({ type: 'error', error: 'messages must be JSON, e.g. {"type":"subscribe","streams":["cam-1"]}' }));
-      }
-    });
+    ws.on('message', (data) => this.onMessage(client, data));
     ws.on('close', () => {
       this.clients.delete(client);
       this.metrics.wsClients.set(this.clients.size);
     });
-    ws.on('error', () => ws.terminate());
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.metrics.wsRejected.inc({ reason: 'too-large' });
+      ws.terminate();
+    });
+  }
+
+  private onMessage(client: Client, data: unknown): void {
+    const ws = client.ws;
+    if (!client.subscribes.take()) {
+      this.metrics.wsRejected.inc({ reason: 'rate-limited' });
+      if (client.subscribes.refusedInARow >= this.config.subscribeBurst) ws.close(1008, 'subscribe rate limit');
+      else ws.send(JSON.stringify({ type: 'error', error: 'rate-limited', message: `at most ${this.config.subscribeRatePerSec} subscribe messages a second` }));
+      return;
+    }
+    let msg: { type?: string; streams?: unknown };
+    try {
+      msg = JSON.parse(String(data)) as typeof msg;
+    } catch {
+      ws.send(JSON.stringify({ type: 'error', error: 'messages must be JSON, e.g. {"type":"subscribe","streams":["cam-1"]}' }));
+      return;
+    }
+    if (msg.type === 'subscribe' && Array.isArray(msg.streams)) {
+      const wanted = msg.streams.map(String);
+      const denied = forbiddenStreams(client.principal, wanted);
+      if (denied.length) {
+        this.metrics.wsRejected.inc({ reason: 'forbidden' });
+        ws.send(JSON.stringify({ type: 'error', error: 'forbidden', streams: denied, message: 'this token may not see these streams; the subscription is unchanged' }));
+        return;
+      }
+      client.streams = wanted.length ? new Set(wanted) : undefined;
+      ws.send(JSON.stringify({ type: 'subscribed', streams: client.streams ? [...client.streams] : 'all' }));
+    }
   }
 
   private broadcast(stream: string, text: string): void {
     for (const c of this.clients) {
       if (c.streams && !c.streams.has(stream)) continue;
+      if (!c.principal.allows(stream)) continue;
       if (c.ws.readyState !== 1) continue;
       const buffered = c.ws.bufferedAmount;
       if (buffered > this.config.maxBufferedBytes) {
