@@ -13,6 +13,7 @@ import { websocketSinkSchema } from '../sinks/websocket/config.js';
 import { samplingRuleSchema } from '../decode/sampling.js';
 import { smoothingSchema } from '../postprocess/smoothing.js';
 import { httpAuthSchema } from '../telemetry/auth/config.js';
+import { kafkaSaslSchema, kafkaSslSchema } from './kafka-security.js';
 
 export const modelSchema = z
   .strictObject({
@@ -36,6 +37,8 @@ export const topologySchema = z
       .strictObject({
         brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']).describe('Bootstrap brokers, host:port.'),
         clientId: z.string().min(1).default('framewire').describe('Kafka client id.'),
+        ssl: kafkaSslSchema.optional(),
+        sasl: kafkaSaslSchema.optional(),
       })
       .prefault({})
       .describe('The Kafka cluster shared by sources and sinks.'),

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
+import { SECURITY_OPTIONS, SECURITY_USAGE, ingestKafkaSecurity } from './security.js';
 
 const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto] [--gop N]
   --stream ID    stream id (record key and fw-stream header)
@@ -15,7 +16,7 @@ const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--
   --gop N        when encoding: a keyframe every N frames (default: every 2 s)
   --codec C      copy: remux the source's H.264/H.265; x264: encode (veryfast, zerolatency);
                  auto (default): copy when the source is H.264, else x264 (lavfi: always x264)
-`;
+${SECURITY_USAGE}`;
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
 const DEFAULT_TOPIC = 'video.chunks';
@@ -37,6 +38,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
         codec: { type: 'string' },
         gop: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        ...SECURITY_OPTIONS,
       },
     }));
   } catch (err) {
@@ -60,6 +62,9 @@ export async function ingestCommand(argv: string[]): Promise<number> {
   if (!INGEST_CODECS.includes(codec)) return usageError(`--codec must be one of ${INGEST_CODECS.join(', ')}`);
   if (values.gop !== undefined && !/^[1-9]\d*$/.test(values.gop)) return usageError(`--gop must be a positive whole number of frames, got '${values.gop}'`);
 
+  const kafkaSecurity = ingestKafkaSecurity(values);
+  if (typeof kafkaSecurity === 'string') return usageError(kafkaSecurity);
+
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.on('SIGINT', onSignal);
@@ -74,6 +79,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
       loop: values.loop ?? false,
       gop: values.gop === undefined ? undefined : Number(values.gop),
       codec,
+      kafkaSecurity,
       signal: controller.signal,
     });
     const stopped = controller.signal.aborted ? ' (stopped by signal)' : '';

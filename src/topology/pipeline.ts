@@ -13,6 +13,7 @@ import type { Topology } from '../config/topology.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { startHttp } from '../telemetry/http.js';
 import { HttpAuth } from '../telemetry/auth/auth.js';
+import { kafkaConnectError, kafkaSecurityOptions } from '../config/kafka-security.js';
 import { KafkaSource } from '../sources/kafka/source.js';
 import { DecodeStage, type Route } from '../decode/sessions.js';
 import { Batcher } from '../batch/batcher.js';
@@ -78,6 +79,7 @@ export class Pipeline {
     const t = this.topology;
     // Secrets first: a missing token fails the start before any connection is made.
     const auth = HttpAuth.fromConfig(t.http.auth);
+    const kafkaSecurity = kafkaSecurityOptions(t.kafka);
     const endpoints = tritonEndpoints(t.triton);
     this.pool = new TritonPool({
       endpoints,
@@ -109,9 +111,11 @@ export class Pipeline {
       specs.push(spec);
     }
 
-    this.kafka = new kafkajs.Kafka({ clientId: t.kafka.clientId, brokers: t.kafka.brokers, logLevel: kafkajs.logLevel.WARN });
+    this.kafka = new kafkajs.Kafka({ clientId: t.kafka.clientId, brokers: t.kafka.brokers, logLevel: kafkajs.logLevel.WARN, ...kafkaSecurity });
     this.admin = this.kafka.admin();
-    await this.admin.connect();
+    await this.admin.connect().catch((err: unknown) => {
+      throw kafkaConnectError(err, t.kafka.brokers, 'source') ?? err;
+    });
     const src = t.sources[0]!;
     const topics = [
       { topic: src.topic, numPartitions: src.partitions },
