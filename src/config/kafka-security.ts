@@ -37,7 +37,7 @@ export function kafkaSecurityOptions(c: KafkaSecurityConfig, field = 'kafka', en
   return out;
 }
 
-const TLS_PROBLEM = /certificate|self[- ]signed|SSL|TLS|handshake|altnames|unable to verify|wrong version number|ECONNRESET/i;
+const TLS_PROBLEM = /certificate|self[- ]signed|SSL routines|TLS|handshake|altnames|unable to verify|wrong version number/i;
 
 /**
  * A kafkajs connect failure as a FramewireError: refused credentials (KAFKA_AUTH_FAILED, not
@@ -50,7 +50,8 @@ export function kafkaConnectError(err: unknown, brokers: readonly string[], stag
   if (e?.name === 'KafkaJSSASLAuthenticationError' || /SASL .*authentication failed|Authentication failed/i.test(text)) {
     return new FramewireError('KAFKA_AUTH_FAILED', stage, `Kafka ${brokers.join(',')} refused our SASL credentials: ${text}`, { retriable: false, cause: err });
   }
-  if (e?.name === 'KafkaJSConnectionError' && TLS_PROBLEM.test(text)) {
+  // kafkajs gives up on a connection error after its retries and wraps it; the text is the same.
+  if (/^KafkaJS(Connection|NonRetriable|NumberOfRetriesExceeded)/.test(e?.name ?? '') && /Connection error/.test(text) && TLS_PROBLEM.test(text)) {
     return new FramewireError('KAFKA_TLS_FAILED', stage, `TLS to Kafka ${brokers.join(',')} failed: ${text}`, { retriable: false, cause: err });
   }
   return undefined;
