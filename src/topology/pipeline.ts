@@ -14,6 +14,7 @@ import { Metrics } from '../telemetry/metrics.js';
 import { startHttp } from '../telemetry/http.js';
 import { HttpAuth } from '../telemetry/auth/auth.js';
 import { kafkaConnectError, kafkaSecurityOptions } from '../config/kafka-security.js';
+import { readTls } from '../config/tls.js';
 import { KafkaSource } from '../sources/kafka/source.js';
 import { DecodeStage, type Route } from '../decode/sessions.js';
 import { Batcher } from '../batch/batcher.js';
@@ -87,6 +88,7 @@ export class Pipeline {
       transport: t.triton.transport,
       healthIntervalMs: t.triton.healthIntervalMs,
       metrics: this.metrics,
+      tls: t.triton.tls ? readTls(t.triton.tls, 'triton.tls') : undefined,
     });
     await this.pool.start();
     // Control calls go to a ready endpoint (the first one when none is).
