@@ -23,6 +23,8 @@ interface Client {
   /** Whose token; its stream pattern applies to every message. */
   principal: Principal;
   subscribes: RateLimit;
+  /** performance.now() of the first message skipped in a row; 0 while it keeps up. */
+  skippingSince: number;
 }
 
 /** Picks our subprotocol; the one carrying a token is never echoed back. */
@@ -39,8 +41,17 @@ export class WebSocketSink implements Sink {
   /** Upgrades admitted but not yet open (they count towards maxClients). */
   private opening = 0;
 
+  private readonly bufferedTimer: NodeJS.Timeout;
+
   constructor(private readonly config: WebsocketSinkConfig, private readonly metrics: Metrics) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, handleProtocols });
+    // What slow clients hold in this process, sampled off the send path.
+    this.bufferedTimer = setInterval(() => {
+      let bytes = 0;
+      for (const c of this.clients) bytes += c.ws.bufferedAmount;
+      metrics.wsBufferedBytes.set(bytes);
+    }, 500);
+    this.bufferedTimer.unref();
   }
 
   /** Claims upgrade requests for our path on the shared HTTP server; `auth` checks their tokens. */
@@ -75,7 +86,7 @@ export class WebSocketSink implements Sink {
   }
 
   private onConnection(ws: WebSocket, a: Admitted): void {
-    const client: Client = { ws, streams: a.streams, principal: a.principal, subscribes: new RateLimit(this.config.subscribeRatePerSec, this.config.subscribeBurst) };
+    const client: Client = { ws, streams: a.streams, principal: a.principal, subscribes: new RateLimit(this.config.subscribeRatePerSec, this.config.subscribeBurst), skippingSince: 0 };
     this.clients.add(client);
     this.metrics.wsClients.set(this.clients.size);
     ws.on('message', (data) => this.onMessage(client, data));
@@ -125,9 +136,17 @@ export class WebSocketSink implements Sink {
       const buffered = c.ws.bufferedAmount;
       if (buffered > this.config.maxBufferedBytes) {
         this.metrics.wsSkipped.inc();
-        if (buffered > 4 * this.config.maxBufferedBytes) c.ws.terminate();
+        // Skipping alone keeps its buffer just over the limit for ever (and its place taken):
+        // one that stays behind is cut off.
+        const now = performance.now();
+        if (c.skippingSince === 0) c.skippingSince = now;
+        else if (now - c.skippingSince > this.config.slowClientTimeoutMs || buffered > 4 * this.config.maxBufferedBytes) {
+          this.metrics.wsRejected.inc({ reason: 'slow' });
+          c.ws.terminate();
+        }
         continue;
       }
+      c.skippingSince = 0;
       c.ws.send(text);
     }
   }
@@ -143,6 +162,7 @@ export class WebSocketSink implements Sink {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.bufferedTimer);
     for (const c of this.clients) c.ws.close(1001, 'shutting down');
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
