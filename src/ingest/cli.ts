@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
 import { SECURITY_OPTIONS, SECURITY_USAGE, ingestKafkaSecurity } from './security.js';
 
-const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto] [--gop N]
+const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto] [--gop N] [Kafka TLS/SASL options]
   --stream ID    stream id (record key and fw-stream header)
   --input SRC    file path, rtsp:// or http(s):// URL, or lavfi:<filtergraph> test pattern
   --brokers B    comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default 127.0.0.1:9092)

@@ -1,8 +1,9 @@
 /**
  * WebSocket fan-out at /ws (docs/contracts.md). Subscriptions by `?streams=a,b` or a
  * `{"type":"subscribe","streams":[…]}` message; none means all streams. Sending never waits:
- * a client whose unsent bytes pass the limit is skipped, past 4× it is disconnected, so a slow
- * client never slows the pipeline or the others.
+ * a client whose unsent bytes pass the limit is skipped, and disconnected when it stays behind
+ * for `slowClientTimeoutMs` (or passes 4× the limit), so a slow client never slows the pipeline or
+ * the others, and one that never reads holds neither memory nor a place for long.
  *
  * Access control (admission.ts): Origin allow-list, client limit, bearer token; a token's stream
  * pattern filters every message on send and refuses subscriptions outside it.
@@ -40,7 +41,6 @@ export class WebSocketSink implements Sink {
   private readonly clients = new Set<Client>();
   /** Upgrades admitted but not yet open (they count towards maxClients). */
   private opening = 0;
-
   private readonly bufferedTimer: NodeJS.Timeout;
 
   constructor(private readonly config: WebsocketSinkConfig, private readonly metrics: Metrics) {

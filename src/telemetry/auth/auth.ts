@@ -127,7 +127,7 @@ export function isDenial(x: Principal | Denial): x is Denial {
   return !(x instanceof Principal);
 }
 
-/** Writes a denial as the HTTP response of an upgrade request and closes the socket. */
+/** A whole HTTP response (status line, headers, JSON body) for refusing an upgrade on its raw socket. */
 export function rawHttpResponse(status: number, reason: string, message: string): string {
   const text = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' }[status] ?? 'Error';
   const body = JSON.stringify({ error: reason, message });
