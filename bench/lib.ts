@@ -284,7 +284,7 @@ export function indexVideo(file: string): Video {
 }
 
 /** A small deterministic PRNG (mulberry32, the tests' own), so chunk boundaries are the same from run to run. */
-export { seededRng as prng } from '../test/helpers/e2e.js';
+export { seededRng as prng } from '../test/helpers/colours.js';
 
 /** Cuts bytes [0, length) into chunks of random sizes in [minBytes, maxBytes] (contract: boundaries are arbitrary). */
 export function cutArbitrary(length: number, minBytes: number, maxBytes: number, rnd: () => number): { start: number; end: number }[] {

@@ -62,9 +62,9 @@ if (values.only) {
 }
 
 async function serverMeanMs(client: TritonClient, model: string, fn: () => Promise<void>): Promise<number> {
-  const s0 = (await client.modelStatistics(model))[0]!.inference_stats.success;
+  const s0 = (await client.modelStatistics(model))[0]!.inference_stats!.success!;
   await fn();
-  const s1 = (await client.modelStatistics(model))[0]!.inference_stats.success;
+  const s1 = (await client.modelStatistics(model))[0]!.inference_stats!.success!;
   return s1.count > s0.count ? (s1.ns - s0.ns) / (s1.count - s0.count) / 1e6 : NaN;
 }
 

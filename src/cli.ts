@@ -1,59 +1,81 @@
 /**
- * `framewire` command line (docs/contracts.md): stack up|down|status, ingest, run.
+ * The `framewire` command line (docs/contracts.md, "Command line"): stack, ingest, run, validate.
+ * Exit codes: 0 done, 1 failed, 2 bad arguments or an invalid topology.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from 'commander';
 import { FramewireError } from './core/errors.js';
 import { log } from './core/log.js';
 import { loadTopology } from './config/load.js';
-import { Pipeline } from './topology/pipeline.js';
-import { ingestCommand } from './ingest/cli.js';
+import type { Topology } from './config/topology.js';
+import { buildTopology } from './topology/builder.js';
+import type { RunningTopology } from './topology/running.js';
+import { addIngestCommand } from './ingest/cli.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DEFAULT_TOPOLOGY = path.join('topology', 'local.yaml');
+const STACK_COMMANDS = ['up', 'down', 'status', 'logs', 'install'];
 
-const USAGE = `usage:
-  framewire stack up|down|status     start, stop or report the local Kafka + Triton stack
-  framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop]
-  framewire run [--topology FILE]    run the processor (default topology/local.yaml)`;
+function version(): string {
+  return (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
-function stackCommand(argv: string[]): number {
-  const sub = argv[0];
-  if (!sub || !['up', 'down', 'status'].includes(sub)) {
-    console.error(USAGE);
+function stackCommand(sub: string, service: string | undefined): number {
+  if (!STACK_COMMANDS.includes(sub)) {
+    console.error(`framewire stack: unknown command '${sub}' (${STACK_COMMANDS.join(', ')})`);
     return 2;
   }
-  const res = spawnSync('bash', [path.join(ROOT, 'scripts/stack.sh'), sub], { stdio: 'inherit' });
+  if (service !== undefined && !['kafka', 'triton'].includes(service)) {
+    console.error(`framewire stack: unknown service '${service}' (kafka, triton)`);
+    return 2;
+  }
+  const res = spawnSync('bash', [path.join(ROOT, 'scripts/stack.sh'), sub, ...(service ? [service] : [])], { stdio: 'inherit' });
   return res.status ?? 1;
 }
 
-async function runCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { topology: { type: 'string', short: 't' } }, strict: true });
-  const file = values.topology ?? path.join('topology', 'local.yaml');
-  let pipeline: Pipeline;
+/** Loads and checks a topology; prints the field-path problems and returns undefined if invalid. */
+function load(command: string, file: string): Topology | undefined {
   try {
-    pipeline = new Pipeline(loadTopology(file));
+    return loadTopology(file);
   } catch (err) {
-    console.error(`framewire run: invalid topology\n${(err as Error).message}`);
-    return 2;
+    console.error(`framewire ${command}: invalid topology\n${(err as Error).message}`);
+    return undefined;
   }
+}
+
+function validateCommand(file: string): number {
+  const t = load('validate', file);
+  if (!t) return 2;
+  const models = t.models.map((m) => m.name).join(', ');
+  console.log(`${file}: valid (${t.sources.length} source(s), models ${models}, ${t.sinks.length} sink(s))`);
+  return 0;
+}
+
+async function runCommand(file: string): Promise<number> {
+  const t = load('run', file);
+  if (!t) return 2;
+  let graph: RunningTopology | undefined;
   let signals = 0;
+  let stopped!: () => void;
+  const stopping = new Promise<void>((r) => (stopped = r));
   const stop = (sig: string) => {
-    signals++;
-    if (signals > 1) {
+    if (++signals > 1) {
       log.warn('second signal: exiting now', { signal: sig });
       process.exit(130);
     }
     log.info('stopping: draining in-flight frames', { signal: sig });
-    void pipeline.close();
+    stopped();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   try {
-    await pipeline.start();
+    graph = await buildTopology(t);
+    await graph.start();
   } catch (err) {
-    await pipeline.close(0).catch(() => {});
+    await graph?.close(0).catch(() => {});
     if (err instanceof FramewireError && err.code === 'TOPOLOGY_INVALID') {
       console.error(`framewire run: invalid topology\n${file}: ${err.message}`);
       return 2;
@@ -61,34 +83,48 @@ async function runCommand(argv: string[]): Promise<number> {
     console.error(`framewire run: ${(err as Error).message}`);
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const check = setInterval(() => {
-      if (signals > 0) {
-        clearInterval(check);
-        void pipeline.close().then(resolve);
-      }
-    }, 100);
-  });
+  await stopping;
+  await graph.close();
   log.info('stopped');
   return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'stack':
-      return stackCommand(rest);
-    case 'ingest':
-      return ingestCommand(rest);
-    case 'run':
-      return runCommand(rest);
-    case undefined:
-    case '-h':
-    case '--help':
-      console.log(USAGE);
-      return cmd ? 0 : 2;
-    default:
-      console.error(`framewire: unknown command '${cmd}'\n${USAGE}`);
-      return 2;
+  let code = 0;
+  const program = new Command('framewire')
+    .description('Real-time video classification: encoded video from Kafka, frames by ffmpeg, deadline-aware batches to NVIDIA Triton, labels to Kafka and WebSocket.')
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+  program
+    .command('stack')
+    .description('start, stop, inspect or read the logs of the local Kafka + Triton stack')
+    .argument('<command>', STACK_COMMANDS.join(' | '))
+    .argument('[service]', 'kafka | triton (for up and logs: one service only)')
+    .action((sub: string, service: string | undefined) => {
+      code = stackCommand(sub, service);
+    });
+  addIngestCommand(program, (c) => (code = c));
+  program
+    .command('run')
+    .description('run the processor')
+    .option('-t, --topology <file>', 'topology file', DEFAULT_TOPOLOGY)
+    .action(async (o: { topology: string }) => {
+      code = await runCommand(o.topology);
+    });
+  program
+    .command('validate')
+    .description('check a topology file without running it (exit 0, or 2 naming each bad field)')
+    .option('-t, --topology <file>', 'topology file', DEFAULT_TOPOLOGY)
+    .action((o: { topology: string }) => {
+      code = validateCommand(o.topology);
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    // --help and --version exit 0; a usage error (or no command at all) exits 2.
+    return err.exitCode === 0 ? 0 : 2;
   }
+  return code;
 }

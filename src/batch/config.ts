@@ -12,6 +12,16 @@ export const batchSchema = z
     queueFrames: z.int().min(1).default(256).describe('Frames all streams together may have waiting per model.'),
     marginMs: z.number().min(0).default(15).describe('Time kept in reserve for publishing after inference when judging whether a frame can still meet its deadline, ms.'),
     maxInflight: z.int().min(1).default(2).describe('Inference requests in flight per model.'),
+    publishBacklogBatches: z
+      .int()
+      .min(0)
+      .default(4)
+      .describe('Answered batches that may wait for their labels to be published before no new request is sent: a slow sink holds up inference after this many instead of letting answers pile up.'),
+    estimatorHorizonMs: z
+      .int()
+      .min(100)
+      .default(5000)
+      .describe("How far back the batch-cost estimate looks, ms: long enough for a steady fit, short enough that a slow spell (another process on the cores) is forgotten within seconds."),
     fairShares: z
       .boolean()
       .default(true)

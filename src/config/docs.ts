@@ -1,11 +1,13 @@
 /**
  * Generates the config reference (docs/config.md) and JSON Schema (docs/topology.schema.json)
- * from the topology schema, and the error catalogue (docs/errors.md) from ERROR_CODES.
- * `npm run docs` writes them; test/unit/docs.test.ts fails when the committed files drift.
+ * from the topology schema and the component registry, and the error catalogue (docs/errors.md) from ERROR_CODES.
+ * The README's metrics table comes from the metric definitions. `npm run docs` writes them; test/unit/docs.test.ts fails when the committed files drift.
  */
 import { z } from 'zod/v4';
 import { topologySchema } from './topology.js';
-import { ERROR_CODES } from '../core/errors.js';
+import { registry } from '../topology/registry.js';
+import { METRIC, Metrics } from '../telemetry/metrics.js';
+import { DEAD_LETTER_REASONS, ERROR_CODES } from '../core/errors.js';
 
 type JsonSchema = {
   type?: string;
@@ -22,7 +24,7 @@ type JsonSchema = {
 };
 
 export function topologyJsonSchema(): object {
-  return z.toJSONSchema(topologySchema, { io: 'input' });
+  return z.toJSONSchema(topologySchema(), { io: 'input' });
 }
 
 function typeOf(s: JsonSchema): string {
@@ -61,12 +63,11 @@ export function configReference(): string {
     '| --- | --- | --- | --- |',
   ];
   rows(schema, '', out);
-  for (const [name, p] of Object.entries(schema.properties ?? {})) {
-    const variants = p.items?.anyOf;
-    if (!variants) continue;
-    for (const v of variants) {
-      const type = v.properties?.type?.const;
-      out.push('', `## \`${name}[]\` of type \`${String(type)}\``, '', v.description ?? '', '', '| field | type | default | description |', '| --- | --- | --- | --- |');
+  // One section per registered component, from its own schema.
+  for (const [name, components] of [['sources', registry.sources], ['sinks', registry.sinks]] as const) {
+    for (const c of components.values()) {
+      const v = z.toJSONSchema(c.schema, { io: 'input' }) as JsonSchema;
+      out.push('', `## \`${name}[]\` of type \`${c.type}\``, '', v.description ?? '', '', '| field | type | default | description |', '| --- | --- | --- | --- |');
       rows(v, `${name}[]`, out);
     }
   }
@@ -81,17 +82,44 @@ export function errorCatalogue(): string {
     '',
     'Every error framewire raises is a `FramewireError` with a `code`, the `stage` it came from, whether it is `retriable`, and its `cause`.',
     '',
-    '| code | meaning |',
-    '| --- | --- |',
+    'A chunk that cannot be used is dead-lettered with one of these codes in `fw-dlq-code` and its short form in `fw-dlq-reason` (docs/contracts.md).',
+    '',
+    '| code | meaning | dead-letter reason |',
+    '| --- | --- | --- |',
   ];
-  for (const [code, meaning] of Object.entries(ERROR_CODES)) out.push(`| \`${code}\` | ${meaning} |`);
+  const reasons: Partial<Record<string, string>> = DEAD_LETTER_REASONS;
+  for (const [code, meaning] of Object.entries(ERROR_CODES)) out.push(`| \`${code}\` | ${meaning} | ${reasons[code] ? `\`${reasons[code]}\`` : ''} |`);
   return out.join('\n') + '\n';
 }
 
-export function generatedDocs(): Record<string, string> {
+/** The README's metrics table, from the metric definitions (name, type, labels, help). */
+export function metricsTable(): string {
+  const names = new Set<string>(Object.values(METRIC));
+  const out = ['| metric | type | labels | meaning |', '| --- | --- | --- | --- |'];
+  for (const m of new Metrics().registry.getMetricsAsArray()) {
+    if (!names.has(m.name)) continue; // Node's default process metrics
+    const labels = ((m as unknown as { labelNames?: string[] }).labelNames ?? []).join(', ');
+    out.push(`| \`${m.name}\` | ${m.type} | ${labels} | ${m.help.replace(/\|/g, '\\|')} |`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export const METRICS_BEGIN = '<!-- metrics:begin (generated from src/telemetry/metrics.ts by `npm run docs`; do not edit) -->\n';
+export const METRICS_END = '<!-- metrics:end -->';
+
+/** `readme` with the text between the metrics markers replaced by the generated table. */
+export function withMetricsTable(readme: string): string {
+  const a = readme.indexOf(METRICS_BEGIN);
+  const b = readme.indexOf(METRICS_END);
+  if (a < 0 || b < a) throw new Error('README.md lacks the metrics markers');
+  return readme.slice(0, a + METRICS_BEGIN.length) + metricsTable() + readme.slice(b);
+}
+
+export function generatedDocs(readme?: string): Record<string, string> {
   return {
     'docs/config.md': configReference(),
     'docs/topology.schema.json': JSON.stringify(topologyJsonSchema(), null, 2) + '\n',
     'docs/errors.md': errorCatalogue(),
+    ...(readme === undefined ? {} : { 'README.md': withMetricsTable(readme) }),
   };
 }

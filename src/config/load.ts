@@ -22,7 +22,7 @@ export function parseTopology(text: string, file: string, env: NodeJS.ProcessEnv
   } catch (err) {
     throw new FramewireError('TOPOLOGY_UNREADABLE', 'config', `${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  const res = topologySchema.safeParse(raw ?? {});
+  const res = topologySchema().safeParse(raw ?? {});
   if (!res.success) {
     const problems = res.error.issues.map((i: z.core.$ZodIssue) => `${file}: ${formatPath(i.path)}: ${i.message}`);
     throw new FramewireError('TOPOLOGY_INVALID', 'config', problems.join('\n'));

@@ -1,17 +1,18 @@
 /**
- * The topology file's schema, composed from each component's own schema. The config reference
- * (docs/config.md) and JSON Schema (docs/topology.schema.json) are generated from it
- * (`npm run docs`), and a test fails when they drift.
+ * The topology file's schema, composed from each component's own schema: the `sources` and
+ * `sinks` unions from the component registry (src/topology/registry.ts), the stages' sections
+ * from their config modules. The config reference (docs/config.md) and JSON Schema
+ * (docs/topology.schema.json) are generated from it (`npm run docs`); a test fails when they drift.
  */
 import { z } from 'zod/v4';
-import { kafkaSourceSchema } from '../sources/kafka/config.js';
+import '../components.js';
+import { registry, type ComponentSchema } from '../topology/registry.js';
 import { ffmpegDecodeSchema } from '../decode/ffmpeg/config.js';
 import { batchSchema } from '../batch/config.js';
 import { tritonSchema } from '../infer/triton/config.js';
-import { kafkaSinkSchema } from '../sinks/kafka/config.js';
-import { websocketSinkSchema } from '../sinks/websocket/config.js';
 import { samplingRuleSchema } from '../decode/sampling.js';
 import { smoothingSchema } from '../postprocess/smoothing.js';
+import { regexField } from './regex.js';
 import { httpAuthSchema } from '../telemetry/auth/config.js';
 import { kafkaSaslSchema, kafkaSslSchema } from './kafka-security.js';
 
@@ -19,7 +20,7 @@ export const modelSchema = z
   .strictObject({
     name: z.string().min(1).describe("Model name in Triton's repository."),
     topK: z.int().min(1).default(3).describe('Labels per frame, highest score first.'),
-    streams: z.string().optional().describe('Regular expression of stream ids routed to this model; the first matching model wins; default: every stream.'),
+    streams: regexField('Regular expression of stream ids routed to this model; the first matching model wins; default: every stream.').optional(),
     clip: z
       .strictObject({
         frames: z.int().min(1).optional().describe("Frames per window; only needed when the model's time axis is variable (otherwise it must match the model's)."),
@@ -30,56 +31,91 @@ export const modelSchema = z
   })
   .describe('A classification model served by Triton.');
 
-export const topologySchema = z
-  .strictObject({
-    name: z.string().min(1).default('framewire').describe('Name of this pipeline (client ids, logs).'),
-    kafka: z
-      .strictObject({
-        brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']).describe('Bootstrap brokers, host:port.'),
-        clientId: z.string().min(1).default('framewire').describe('Kafka client id.'),
-        ssl: kafkaSslSchema.optional(),
-        sasl: kafkaSaslSchema.optional(),
-      })
-      .prefault({})
-      .describe('The Kafka cluster shared by sources and sinks.'),
-    http: z
-      .strictObject({
-        listen: z.string().regex(/^[^:]+:\d+$/, 'expected host:port').default('127.0.0.1:8080').describe('Address of /metrics, /healthz, /readyz and the WebSocket.'),
-        auth: httpAuthSchema.prefault({}),
-      })
-      .prefault({})
-      .describe('The processor HTTP endpoints.'),
-    latency: z
-      .strictObject({
-        budgetMs: z.int().min(1).default(250).describe("Per-frame latency budget: a frame's deadline is its capture time plus this."),
-        streams: z
-          .array(
-            z.strictObject({
-              streams: z.string().describe('Regular expression of stream ids.'),
-              budgetMs: z.int().min(1).describe('Budget for those streams, ms.'),
-            }),
-          )
-          .default([])
-          .describe('Per-stream budget overrides; the first matching entry wins.'),
-      })
-      .prefault({})
-      .describe('Latency promises.'),
-    sources: z.array(z.discriminatedUnion('type', [kafkaSourceSchema])).min(1).describe('Where encoded video comes from.'),
-    decode: ffmpegDecodeSchema.prefault({}),
-    sampling: z.array(samplingRuleSchema).default([]).describe('Which decoded frames are classified, per stream; the first matching rule wins; default: every frame.'),
-    batch: batchSchema.prefault({}),
-    triton: tritonSchema.prefault({}),
-    models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),
-    smoothing: smoothingSchema.prefault({}),
-    sinks: z.array(z.discriminatedUnion('type', [kafkaSinkSchema, websocketSinkSchema])).min(1).describe('Where labels and events go.'),
-    shutdown: z
-      .strictObject({
-        drainTimeoutMs: z.int().min(0).default(10_000).describe('On SIGTERM: stop intake, then let in-flight frames finish for at most this long.'),
-      })
-      .prefault({})
-      .describe('Two-phase shutdown.'),
-  })
-  .describe('A framewire pipeline: sources → decode → batch → infer → sinks.');
+/** A component entry as the rest of the topology sees it: its own schema checked it already. */
+const componentEntry = z.looseObject({ type: z.string() });
+type ComponentUnion = z.ZodType<z.infer<typeof componentEntry>>;
 
-export type Topology = z.infer<typeof topologySchema>;
+function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
+  return z
+    .strictObject({
+      name: z.string().min(1).default('framewire').describe('Name of this pipeline (client ids, logs).'),
+      kafka: z
+        .strictObject({
+          brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']).describe('Bootstrap brokers, host:port.'),
+          clientId: z.string().min(1).default('framewire').describe('Kafka client id.'),
+          ssl: kafkaSslSchema.optional(),
+          sasl: kafkaSaslSchema.optional(),
+        })
+        .prefault({})
+        .describe('The Kafka cluster shared by sources and sinks.'),
+      http: z
+        .strictObject({
+          listen: z.string().regex(/^[^:]+:\d+$/, 'expected host:port').default('127.0.0.1:8080').describe('Address of /metrics, /healthz, /readyz and the WebSocket.'),
+          auth: httpAuthSchema.prefault({}),
+        })
+        .prefault({})
+        .describe('The processor HTTP endpoints.'),
+      latency: z
+        .strictObject({
+          budgetMs: z.int().min(1).default(250).describe("Per-frame latency budget: a frame's deadline is its capture time plus this."),
+          streams: z
+            .array(
+              z.strictObject({
+                streams: regexField('Regular expression of stream ids.'),
+                budgetMs: z.int().min(1).describe('Budget for those streams, ms.'),
+              }),
+            )
+            .default([])
+            .describe('Per-stream budget overrides; the first matching entry wins.'),
+        })
+        .prefault({})
+        .describe('Latency promises.'),
+      sources: z.array(sources).min(1).describe('Where encoded video comes from; each source feeds the same decode stage.'),
+      decode: ffmpegDecodeSchema.prefault({}),
+      sampling: z.array(samplingRuleSchema).default([]).describe('Which decoded frames are classified, per stream; the first matching rule wins; default: every frame.'),
+      batch: batchSchema.prefault({}),
+      triton: tritonSchema.prefault({}),
+      models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),
+      smoothing: smoothingSchema.prefault({}),
+      sinks: z.array(sinks).min(1).describe('Where labels and events go.'),
+      accounting: z
+        .strictObject({
+          dropFlushMs: z
+            .int()
+            .min(1)
+            .default(100)
+            .describe('Consecutive dropped frames of a session with the same reason are merged into one `dropped` record for at most this long, ms: fewer records in a burst, still reported within a fraction of a second.'),
+        })
+        .prefault({})
+        .describe('How frames that are not labelled are reported.'),
+      shutdown: z
+        .strictObject({
+          drainTimeoutMs: z.int().min(0).default(10_000).describe('On SIGTERM: stop intake, then let in-flight frames finish for at most this long.'),
+        })
+        .prefault({})
+        .describe('Two-phase shutdown.'),
+    })
+    .describe('A framewire pipeline: sources → decode → batch → infer → sinks.');
+}
+
+function union(components: Iterable<{ schema: ComponentSchema }>, kind: string): ComponentUnion {
+  const schemas = [...components].map((c) => c.schema);
+  if (schemas.length === 0) throw new Error(`no ${kind} types are registered`);
+  return z.discriminatedUnion('type', schemas as [ComponentSchema, ...ComponentSchema[]]) as unknown as ComponentUnion;
+}
+
+const shape = composeTopology(componentEntry, componentEntry);
+export type Topology = z.infer<typeof shape>;
+/** One source or sink entry of a topology (its own component's schema has checked and defaulted it). */
+export type ComponentConfig = z.infer<typeof componentEntry>;
+
+let composed: { version: number; schema: typeof shape } | undefined;
+
+/** The topology schema for the components registered now (rebuilt after a registration). */
+export function topologySchema(): typeof shape {
+  if (composed?.version !== registry.version) {
+    composed = { version: registry.version, schema: composeTopology(union(registry.sources.values(), 'source'), union(registry.sinks.values(), 'sink')) };
+  }
+  return composed.schema;
+}
 export type ModelConfig = z.infer<typeof modelSchema>;

@@ -24,8 +24,9 @@ export interface EncodedChunk {
   readonly value: Buffer;
 }
 
-/** Why a record cannot be used; carried as fw-dlq-reason on the dead-letter topic. */
-export type DeadLetterReason = 'missing-header' | 'invalid-header' | 'unknown-format' | 'out-of-sequence' | 'too-large' | 'decoder-rejected';
+/** Why a record cannot be used: an error code (src/core/errors.ts), carried on the dead-letter record. */
+import type { DeadLetterCode } from './errors.js';
+export type { DeadLetterCode };
 
 /**
  * Where a session resumes after a restart: demuxing starts again at chunk `seq` (earlier chunks
@@ -65,5 +66,5 @@ export interface InputAck {
   /** A session starts being decoded from this input (from its beginning, or from a resume point). */
   openSession(stream: string, session: string, resume: ResumePoint | undefined): SessionAck;
   /** The chunk cannot be used: it is dead-lettered with the reason, and counts as handled. */
-  reject(chunk: EncodedChunk, reason: DeadLetterReason, detail: string): Promise<void>;
+  reject(chunk: EncodedChunk, code: DeadLetterCode, detail: string): Promise<void>;
 }

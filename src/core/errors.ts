@@ -6,6 +6,7 @@ export const ERROR_CODES = {
   // topology / config
   TOPOLOGY_INVALID: 'the topology file failed validation',
   TOPOLOGY_UNREADABLE: 'the topology file could not be read or parsed',
+  HTTP_LISTEN_FAILED: 'the HTTP listener (http.listen) could not be bound, e.g. the port is taken',
   SECRET_UNREADABLE: 'a secret or TLS file the configuration names (env variable, token, password, certificate, key) is missing or unreadable',
   // transport security
   KAFKA_AUTH_FAILED: 'the broker refused our SASL credentials (wrong user, password or mechanism)',
@@ -17,7 +18,8 @@ export const ERROR_CODES = {
   CHUNK_OUT_OF_SEQUENCE: 'fw-seq is not the next chunk of its session',
   CHUNK_TOO_LARGE: 'a chunk is larger than 1 MiB',
   // decode
-  DECODER_FAILED: 'the ffmpeg decoder exited or rejected its input',
+  DECODER_REJECTED: 'the decoder rejected the bytes of a chunk',
+  DECODER_FAILED: 'an ffmpeg decoder exited while it was fed; the stream restarts at its next keyframe',
   DECODER_SPAWN_FAILED: 'ffmpeg could not be started',
   // infer
   INFER_UNAVAILABLE: 'Triton is not reachable',
@@ -35,6 +37,21 @@ export const ERROR_CODES = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The codes a chunk is dead-lettered with, and the short reason the dead-letter record carries in
+ * `fw-dlq-reason` beside the code in `fw-dlq-code` (docs/contracts.md, "Dead letters").
+ */
+export const DEAD_LETTER_REASONS = {
+  CHUNK_HEADER_MISSING: 'missing-header',
+  CHUNK_HEADER_INVALID: 'invalid-header',
+  CHUNK_FORMAT_UNKNOWN: 'unknown-format',
+  CHUNK_OUT_OF_SEQUENCE: 'out-of-sequence',
+  CHUNK_TOO_LARGE: 'too-large',
+  DECODER_REJECTED: 'decoder-rejected',
+} as const satisfies Partial<Record<ErrorCode, string>>;
+
+export type DeadLetterCode = keyof typeof DEAD_LETTER_REASONS;
 export type Stage = 'config' | 'source' | 'decode' | 'batch' | 'infer' | 'postprocess' | 'sink' | 'ingest' | 'stack';
 
 export class FramewireError extends Error {

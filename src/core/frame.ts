@@ -65,6 +65,8 @@ export interface Label {
 
 /** The record published to `video.labels` and, with type "label", on the WebSocket. */
 export interface LabelRecord {
+  /** Every record framewire publishes names its kind, so one serialisation serves every sink. */
+  type: 'label';
   stream: string;
   session: string;
   frame: number;

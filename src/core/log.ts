@@ -6,13 +6,25 @@ type Level = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const threshold = LEVELS[(process.env.FRAMEWIRE_LOG_LEVEL as Level) ?? 'info'] ?? LEVELS.info;
 
+/** How deep a chain of causes is followed. */
+const MAX_CAUSES = 3;
+
+/** An error as a log field: message and code, a FramewireError's stage and retriable, its causes. */
+function errorField(err: Error, depth = 0): Record<string, unknown> {
+  const e = err as Error & { code?: unknown; stage?: unknown; retriable?: unknown };
+  const out: Record<string, unknown> = { message: e.message };
+  if (e.code !== undefined) out.code = e.code;
+  if (e.stage !== undefined) out.stage = e.stage;
+  if (e.retriable !== undefined) out.retriable = e.retriable;
+  if (e.cause !== undefined && depth < MAX_CAUSES) out.cause = e.cause instanceof Error ? errorField(e.cause, depth + 1) : String(e.cause);
+  return out;
+}
+
 function write(level: Level, msg: string, fields?: Record<string, unknown>): void {
   if (LEVELS[level] < threshold) return;
   const rec: Record<string, unknown> = { level, time: Date.now(), msg };
   if (fields) {
-    for (const [k, v] of Object.entries(fields)) {
-      rec[k] = v instanceof Error ? { message: v.message, code: (v as { code?: unknown }).code } : v;
-    }
+    for (const [k, v] of Object.entries(fields)) rec[k] = v instanceof Error ? errorField(v) : v;
   }
   process.stderr.write(JSON.stringify(rec) + '\n');
 }

@@ -7,10 +7,11 @@
  */
 import { z } from 'zod/v4';
 import type { Frame } from '../core/frame.js';
+import { regexField } from '../config/regex.js';
 
 export const samplingRuleSchema = z
   .strictObject({
-    streams: z.string().optional().describe('Regular expression of stream ids this rule applies to; the first matching rule wins; default: every stream.'),
+    streams: regexField('Regular expression of stream ids this rule applies to; the first matching rule wins; default: every stream.').optional(),
     mode: z
       .enum(['all', 'rate', 'keyframes', 'scene'])
       .default('all')
@@ -127,8 +128,11 @@ export class Sampler {
   }
 }
 
-/** Picks the first rule matching a stream id. */
-export function samplingRuleFor(rules: SamplingRule[], stream: string): SamplingRule {
-  for (const r of rules) if (!r.streams || new RegExp(r.streams).test(stream)) return r;
-  return { mode: 'all', fps: 5, threshold: 0.04, maxSkipMs: 2000 };
+/** The rule of a stream no rule matches: every frame. */
+const EVERY_FRAME: SamplingRule = samplingRuleSchema.parse({});
+
+/** Compiles the rules' patterns once; the result picks the first rule matching a stream id. */
+export function samplingRules(rules: SamplingRule[]): (stream: string) => SamplingRule {
+  const compiled = rules.map((rule) => ({ rule, pattern: rule.streams === undefined ? undefined : new RegExp(rule.streams) }));
+  return (stream) => compiled.find((c) => !c.pattern || c.pattern.test(stream))?.rule ?? EVERY_FRAME;
 }

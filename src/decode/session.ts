@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { DropReason, Frame } from '../core/frame.js';
 import type { EncodedChunk, InputAck, ResumePoint, SessionAck, SessionEnd } from '../core/ack.js';
 import { log } from '../core/log.js';
+import { FramewireError } from '../core/errors.js';
 import { poolFor, type BufferPool } from '../core/pool.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { DropReporter } from '../topology/drops.js';
@@ -217,22 +218,19 @@ export class StreamSession {
     const decoder: FfmpegDecoder = this.ctx.spares.take(this.demux.codec ?? 'h264', this.route.width, this.route.height, {
       frame: this.onFrame,
       error: (line) => this.onDecoderError(line),
-      exited: (code, signal, held, lastLines) => {
+      exited: (exit, held) => {
         if (this.decoder === decoder) this.decoder = undefined;
-        const crashed = code !== 0 && !this.ending;
+        const crashed = exit.reason !== 'ended' && !this.ending;
         this.ctx.decoderExited(crashed);
         if (this.ctx.shuttingDown()) return;
         // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
         for (const h of held) if (h.tag !== DONE) this.drop(h.index, 'decoder-reset');
         if (!crashed) return;
         this.needKey = true;
-        log.once('warn', `decoder-exit:${this.stream}:${this.session}`, 'decoder exited; restarting at the next keyframe', {
-          stream: this.stream,
-          session: this.session,
-          code,
-          signal,
-          ffmpeg: lastLines.split('\n').slice(-3).join(' | '),
-        });
+        const code = exit.reason === 'spawn-failed' ? 'DECODER_SPAWN_FAILED' : 'DECODER_FAILED';
+        const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+        const err = new FramewireError(code, 'decode', `ffmpeg ${exit.reason} (${how}): ${exit.stderr.slice(-3).join(' | ')}`, { retriable: true, cause: exit.error ?? undefined });
+        log.once('warn', `decoder-exit:${this.stream}:${this.session}`, 'decoder exited; restarting at the next keyframe', { stream: this.stream, session: this.session, err });
       },
     });
     this.decoder = decoder;
@@ -283,6 +281,6 @@ export class StreamSession {
     if (!c || this.rejected.has(c.offset)) return;
     if (this.rejected.size >= REJECTED_MEMORY) this.rejected.clear();
     this.rejected.add(c.offset);
-    void this.input.reject(c, 'decoder-rejected', line.replace(/^(\[[^\]]*\]\s*)+/, '').slice(0, 300));
+    void this.input.reject(c, 'DECODER_REJECTED', line.replace(/^(\[[^\]]*\]\s*)+/, '').slice(0, 300));
   }
 }

@@ -70,14 +70,14 @@ export class DecodeStage {
   handle(chunk: EncodedChunk, input: InputAck): void | Promise<void> {
     const st = this.streams.get(chunk.stream);
     if (st && st.session === chunk.session) {
-      if (chunk.seq !== st.nextSeq) return input.reject(chunk, 'out-of-sequence', `fw-seq ${chunk.seq}, expected ${st.nextSeq} in session ${chunk.session}`);
+      if (chunk.seq !== st.nextSeq) return input.reject(chunk, 'CHUNK_OUT_OF_SEQUENCE', `fw-seq ${chunk.seq}, expected ${st.nextSeq} in session ${chunk.session}`);
       st.lastChunkAt = this.inputClock();
       return this.track(st.push(chunk));
     }
     const rp = input.resumeOf(chunk.stream, chunk.session);
     if (rp && chunk.seq < rp.seq) return; // finished before the restart
     if (chunk.seq !== 0 && !(rp && chunk.seq === rp.seq)) {
-      return input.reject(chunk, 'out-of-sequence', `fw-seq ${chunk.seq} of unknown session ${chunk.session}; a session starts at 0`);
+      return input.reject(chunk, 'CHUNK_OUT_OF_SEQUENCE', `fw-seq ${chunk.seq} of unknown session ${chunk.session}; a session starts at 0`);
     }
     const open = (): void | Promise<void> => {
       const session = new StreamSession(chunk, input.openSession(chunk.stream, chunk.session, rp), input, this.o.route(chunk.stream), rp, this.ctx);

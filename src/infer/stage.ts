@@ -11,7 +11,7 @@ import { poolFor } from '../core/pool.js';
 import type { Batcher } from '../batch/batcher.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Histogram } from 'prom-client';
-import type { Sink } from '../sinks/types.js';
+import { RecordBatch, type Sink } from '../sinks/types.js';
 import type { DropReporter } from '../topology/drops.js';
 import type { TritonPool, TensorBatch } from './triton/pool.js';
 import type { ShmRing } from './triton/shm.js';
@@ -31,6 +31,13 @@ export interface InferStageOptions {
   drops: DropReporter;
   metrics: Metrics;
   maxInflight: number;
+  /**
+   * Batches answered by Triton and waiting to be published, beyond those in Triton
+   * (`batch.publishBacklogBatches`). Publishing is taken off the request slots: a batch's slot
+   * frees when Triton answers, and whatever has been answered meanwhile is published together in
+   * one delivery (one Kafka request), so a 10–15 ms acknowledgement no longer paces inference.
+   */
+  publishBacklogBatches: number;
   timeoutMs: number;
   retries: number;
   /** Send Triton a `timeout` parameter: time left until the batch's earliest frame deadline (≥ 1 ms). */
@@ -50,13 +57,6 @@ interface InFlight {
   result: Label[][] | FramewireError | undefined;
 }
 
-/**
- * Batches answered by Triton and waiting to be published, beyond those in Triton. Publishing is
- * taken off the request slots: a batch's slot frees when Triton answers, and whatever has been
- * answered meanwhile is published together in one delivery (one Kafka request), so a 10–15 ms
- * acknowledgement no longer paces inference.
- */
-const PUBLISH_BACKLOG_BATCHES = 4;
 
 let requestSeq = 0;
 
@@ -112,7 +112,7 @@ export class InferStage {
 
   private async batchLoop(): Promise<void> {
     for (;;) {
-      while (this.requesting >= this.o.maxInflight || this.inflight.length >= this.o.maxInflight + PUBLISH_BACKLOG_BATCHES) {
+      while (this.requesting >= this.o.maxInflight || this.inflight.length >= this.o.maxInflight + this.o.publishBacklogBatches) {
         await new Promise<void>((r) => (this.slotWaiter = r));
       }
       const frames = await this.o.batcher.next();
@@ -241,11 +241,11 @@ export class InferStage {
             // A clip's labels go to each frame it covers; the record names the window.
             const window = { fromFrame: f.clip.fromFrame, toFrame: f.index };
             for (const c of f.clip.covered) {
-              records.push({ stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model: spec.name, labels: labels[i]!, publishedTs: now, clip: window });
+              records.push({ type: 'label', stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model: spec.name, labels: labels[i]!, publishedTs: now, clip: window });
               traces.push(c.traceparent);
             }
           } else {
-            records.push({ stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: labels[i]!, publishedTs: now });
+            records.push({ type: 'label', stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: labels[i]!, publishedTs: now });
             traces.push(f.traceparent);
           }
         }
@@ -277,7 +277,8 @@ export class InferStage {
   private async publish(records: LabelRecord[], traces: (string | undefined)[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await Promise.all(this.o.sinks.map((s) => s.publishLabels(records, traces)));
+        const batch = new RecordBatch(records, traces);
+        await Promise.all(this.o.sinks.map((s) => s.publishLabels(batch)));
         return;
       } catch (err) {
         log.warn('publishing labels failed; retrying', { err, attempt });

@@ -2,54 +2,45 @@
  * `framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto] [--gop N]`
  * Exit codes: 0 when the input ended (or SIGINT/SIGTERM stopped it cleanly), 1 on failure, 2 on bad arguments.
  */
-import { parseArgs } from 'node:util';
+import { Option, type Command } from 'commander';
 import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
-import { SECURITY_OPTIONS, SECURITY_USAGE, ingestKafkaSecurity } from './security.js';
-
-const USAGE = `usage: framewire ingest --stream ID --input SRC [--brokers B] [--topic T] [--realtime] [--loop] [--codec copy|x264|auto] [--gop N] [Kafka TLS/SASL options]
-  --stream ID    stream id (record key and fw-stream header)
-  --input SRC    file path, rtsp:// or http(s):// URL, or lavfi:<filtergraph> test pattern
-  --brokers B    comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default 127.0.0.1:9092)
-  --topic T      chunk topic (env FRAMEWIRE_CHUNKS_TOPIC, default video.chunks)
-  --realtime     pace at the source frame rate
-  --loop         repeat a file forever as one continuous session
-  --gop N        when encoding: a keyframe every N frames (default: every 2 s)
-  --codec C      copy: remux the source's H.264/H.265; x264: encode (veryfast, zerolatency);
-                 auto (default): copy when the source is H.264, else x264 (lavfi: always x264)
-${SECURITY_USAGE}`;
+import { addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from './security.js';
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
 const DEFAULT_TOPIC = 'video.chunks';
 
-export async function ingestCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        stream: { type: 'string' },
-        input: { type: 'string' },
-        brokers: { type: 'string' },
-        topic: { type: 'string' },
-        realtime: { type: 'boolean' },
-        loop: { type: 'boolean' },
-        codec: { type: 'string' },
-        gop: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        ...SECURITY_OPTIONS,
-      },
-    }));
-  } catch (err) {
-    return usageError((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (!values.stream) return usageError('--stream is required');
-  if (!values.input) return usageError('--input is required');
+interface IngestFlags extends KafkaSecurityFlags {
+  stream: string;
+  input: string;
+  brokers?: string;
+  topic?: string;
+  realtime?: boolean;
+  loop?: boolean;
+  codec: string;
+  gop?: string;
+}
+
+/** Adds `ingest` to the program; `done` receives the exit code. */
+export function addIngestCommand(program: Command, done: (code: number) => void): void {
+  const cmd = program
+    .command('ingest')
+    .description('send a camera, file or test pattern to Kafka as MPEG-TS chunks (docs/contracts.md)')
+    .requiredOption('--stream <id>', 'stream id (record key and fw-stream header)')
+    .requiredOption('--input <src>', 'file path, rtsp:// or http(s):// URL, or lavfi:<filtergraph> test pattern')
+    .option('--brokers <list>', `comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default ${DEFAULT_BROKERS})`)
+    .option('--topic <topic>', `chunk topic (env FRAMEWIRE_CHUNKS_TOPIC, default ${DEFAULT_TOPIC})`)
+    .option('--realtime', 'pace at the source frame rate')
+    .option('--loop', 'repeat a file forever as one continuous session')
+    .option('--gop <frames>', 'when encoding: a keyframe every N frames (default: every 2 s)')
+    .addOption(
+      new Option('--codec <codec>', 'copy: remux the source\'s H.264/H.265; x264: encode (veryfast, zerolatency); auto: copy when the source is H.264, else x264 (lavfi: always x264)')
+        .choices(INGEST_CODECS)
+        .default('auto'),
+    );
+  addKafkaSecurityOptions(cmd).action(async (values: IngestFlags) => done(await ingest(values)));
+}
+
+async function ingest(values: IngestFlags): Promise<number> {
   const brokers = (values.brokers ?? (process.env.FRAMEWIRE_BROKERS || DEFAULT_BROKERS))
     .split(',')
     .map((b) => b.trim())
@@ -58,8 +49,7 @@ export async function ingestCommand(argv: string[]): Promise<number> {
   const topic = values.topic ?? (process.env.FRAMEWIRE_CHUNKS_TOPIC || DEFAULT_TOPIC);
   if (!topic) return usageError('--topic must not be empty');
 
-  const codec = (values.codec ?? 'auto') as IngestCodec;
-  if (!INGEST_CODECS.includes(codec)) return usageError(`--codec must be one of ${INGEST_CODECS.join(', ')}`);
+  const codec = values.codec as IngestCodec;
   if (values.gop !== undefined && !/^[1-9]\d*$/.test(values.gop)) return usageError(`--gop must be a positive whole number of frames, got '${values.gop}'`);
 
   const kafkaSecurity = ingestKafkaSecurity(values);
@@ -98,6 +88,6 @@ export async function ingestCommand(argv: string[]): Promise<number> {
 }
 
 function usageError(message: string): number {
-  process.stderr.write(`framewire ingest: ${message}\n${USAGE}`);
+  process.stderr.write(`framewire ingest: ${message}\n(add --help for usage)\n`);
   return 2;
 }

@@ -11,10 +11,11 @@
  * fw-eos: 1, whether the input ended, the run was stopped or ffmpeg failed mid-stream (the
  * processor should flush what it got at once in every case).
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
+import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
 import { Kafka, Partitioners, logLevel, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
 import { kafkaConnectError } from '../config/kafka-security.js';
@@ -90,7 +91,7 @@ const PROBE_TIMEOUT_MS = 20_000;
 const QUEUE_CHUNKS = 8;
 /** Value bytes per produce request: brokers cap a whole record batch (message.max.bytes). */
 const MAX_SEND_BYTES = MAX_CHUNK_BYTES;
-/** After SIGINT, ffmpeg has this long to flush its encoder and close the stream before SIGKILL. */
+/** After SIGTERM, ffmpeg has this long to flush its encoder and close the stream before SIGKILL. */
 const STOP_GRACE_MS = 5000;
 /** Topic override when we create the topic: a full 1 MiB chunk plus headers exceeds Kafka's 1 MiB default. */
 const TOPIC_MAX_MESSAGE_BYTES = 2 * MAX_CHUNK_BYTES;
@@ -254,8 +255,8 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
     await sending;
     const exit = await source.exited;
     if (sendError !== undefined) throw publishError(sendError, `producing to '${opts.topic}' failed`);
-    if (exit.error && !exit.stopped) {
-      const detail = lastLine(exit.stderr) ?? exit.error.message;
+    if (exit.error && !exit.requested) {
+      const detail = lastLine(exit.stderr.join('\n')) ?? exit.error.message;
       const message =
         seq === 0
           ? `cannot read input '${opts.input}': ${detail}`
@@ -328,21 +329,12 @@ async function sendLoop(
   }
 }
 
-interface SourceExit {
-  error: Error | null;
-  stderr: string | null;
-  /** We asked ffmpeg to stop (abort) or killed it: a non-zero exit is expected then. */
-  stopped: boolean;
-}
-
-/** Supervises one ffmpeg child: started on construction, stopped gracefully or killed, never leaked. */
+/** One ffmpeg child reading the source (the shared supervisor: SIGTERM, grace, then SIGKILL). */
 class FfmpegSource {
   /** emitClose off: fluent-ffmpeg kills ffmpeg 20 ms after its output stream closes, masking the real exit. */
   readonly output = new PassThrough({ emitClose: false, highWaterMark: 256 * 1024 });
-  readonly exited: Promise<SourceExit>;
-  private child: ChildProcess | undefined;
-  private stopRequest: 'none' | 'stop' | 'kill' = 'none';
-  private graceTimer: NodeJS.Timeout | undefined;
+  readonly exited: Promise<FfmpegExit>;
+  private readonly proc: FfmpegProcess;
 
   constructor(opts: IngestOptions, codec: 'copy' | 'x264') {
     const command = ffmpeg({ stdoutLines: STDERR_LINES });
@@ -386,50 +378,24 @@ class FfmpegSource {
     );
     command.noAudio().outputOptions(outputOptions).format(CHUNK_FORMAT);
 
-    this.exited = new Promise<SourceExit>((resolve) => {
-      const onExit = (error: Error | null, stderr: string | null): void => {
-        clearTimeout(this.graceTimer);
-        // Not spawned (capability check or spawn failed): nothing will end the output for us.
-        if (this.child?.pid === undefined) this.output.end();
-        resolve({ error, stderr, stopped: this.stopRequest !== 'none' });
-      };
-      command.on('end', (_stdout, stderr) => onExit(null, stderr));
-      command.on('error', (err, _stdout, stderr) => onExit(err, stderr));
-    });
-    command.on('start', (commandLine) => {
-      this.child = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
-      log.debug('ingest: ffmpeg started', { commandLine });
-      if (this.stopRequest === 'kill') this.signal('SIGKILL');
-      else if (this.stopRequest === 'stop') this.interrupt();
+    this.proc = new FfmpegProcess(command, { stderrLines: STDERR_LINES, graceMs: STOP_GRACE_MS });
+    command.on('start', (commandLine) => log.debug('ingest: ffmpeg started', { commandLine }));
+    this.exited = this.proc.exited.then((exit) => {
+      // Not spawned (capability check or spawn failed): nothing will end the output for us.
+      if (exit.reason === 'spawn-failed') this.output.end();
+      return exit;
     });
     command.pipe(this.output, { end: true });
   }
 
   /** Graceful: ffmpeg stops reading, flushes the encoder, ends the TS stream, exits. */
   stop(): void {
-    if (this.stopRequest !== 'none') return;
-    this.stopRequest = 'stop';
-    if (this.child) this.interrupt();
+    void this.proc.stop();
   }
 
   /** Immediate; idempotent; a no-op once ffmpeg has exited. */
   kill(): void {
-    this.stopRequest = 'kill';
-    this.signal('SIGKILL');
-  }
-
-  private interrupt(): void {
-    this.signal('SIGINT');
-    this.graceTimer = setTimeout(() => this.kill(), STOP_GRACE_MS);
-  }
-
-  private running(): boolean {
-    const c = this.child;
-    return c !== undefined && c.pid !== undefined && c.exitCode === null && c.signalCode === null;
-  }
-
-  private signal(sig: NodeJS.Signals): void {
-    if (this.running()) this.child!.kill(sig);
+    void this.proc.kill();
   }
 }
 

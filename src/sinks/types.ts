@@ -10,13 +10,36 @@ export interface PipelineEvent {
 }
 
 /**
+ * Records on their way to the sinks with their JSON text, made once, on first use, and shared:
+ * every sink sends the same bytes (a record names its own `type`, so the text needs no wrapper),
+ * and a batch no sink needs as text (a WebSocket without clients) is never serialised.
+ */
+export class RecordBatch<R extends { readonly type: string; readonly stream: string }> {
+  private texts: string[] | undefined;
+
+  /** traceparents[i] belongs to records[i] (may be undefined). */
+  constructor(readonly records: readonly R[], readonly traceparents: readonly (string | undefined)[] = []) {}
+
+  get json(): readonly string[] {
+    if (!this.texts) {
+      const texts = new Array<string>(this.records.length);
+      for (let i = 0; i < texts.length; i++) texts[i] = JSON.stringify(this.records[i]);
+      this.texts = texts;
+    }
+    return this.texts;
+  }
+}
+
+export type LabelBatch = RecordBatch<LabelRecord>;
+export type EventBatch = RecordBatch<PipelineEvent>;
+
+/**
  * A destination for labels and events. `publishLabels` resolves once the records are durably
  * delivered (for Kafka: acknowledged by all in-sync replicas); only then are frames finished.
  */
 export interface Sink {
   readonly name: string;
-  /** traceparents[i] belongs to records[i] (may be undefined). */
-  publishLabels(records: LabelRecord[], traceparents: (string | undefined)[]): Promise<void>;
-  publishEvents(events: PipelineEvent[]): Promise<void>;
+  publishLabels(batch: LabelBatch): Promise<void>;
+  publishEvents(batch: EventBatch): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,5 +1,12 @@
-/** /metrics, /healthz, /readyz on one HTTP server; the WebSocket sink attaches its upgrade handler. */
-import http from 'node:http';
+/**
+ * The processor's HTTP listener. /metrics, /healthz and /readyz are its own routes; components
+ * add theirs (the WebSocket sink its upgrade path) while the topology is built, before it listens.
+ * With bearer tokens configured (src/telemetry/auth), every request passes its check before its
+ * route; upgrades are checked by their handler, which also needs to know whose token it was.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { FramewireError } from '../core/errors.js';
 import type { Metrics } from './metrics.js';
 import type { HttpAuth } from './auth/auth.js';
 
@@ -8,51 +15,108 @@ export interface Readiness {
   notReadyReason(): Promise<string | undefined>;
 }
 
-export async function startHttp(listen: string, metrics: Metrics, readiness: Readiness, auth?: HttpAuth): Promise<http.Server> {
-  const idx = listen.lastIndexOf(':');
-  const host = listen.slice(0, idx);
-  const port = Number(listen.slice(idx + 1));
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (auth) {
-      const denied = auth.checkRequest(req, new URL(req.url ?? '/', 'http://x'));
-      if (denied) {
-        metrics.httpRejected.inc({ reason: denied.reason });
-        res.writeHead(denied.status, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="framewire"' });
-        res.end(JSON.stringify({ error: denied.reason, message: denied.message }));
-        return;
-      }
-    }
-    if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        },
-        (err: Error) => {
-          res.writeHead(500);
-          res.end(err.message);
-        },
-      );
-    } else if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"status":"ok"}');
-    } else if (path === '/readyz') {
-      readiness.notReadyReason().then((reason) => {
-        res.writeHead(reason ? 503 : 200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(reason ? { status: 'not ready', reason } : { status: 'ready' }));
-      });
-    } else {
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export class HttpEndpoint {
+  private readonly routes = new Map<string, RouteHandler>();
+  private readonly upgrades = new Map<string, UpgradeHandler>();
+  private server: http.Server | undefined;
+
+  constructor(
+    readonly listen: string,
+    /** Access control; undefined: open. */
+    readonly auth?: HttpAuth,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  /** Serves `path` (exact match, any method). */
+  route(path: string, handler: RouteHandler): void {
+    if (this.routes.has(path)) throw new FramewireError('TOPOLOGY_INVALID', 'config', `two components serve HTTP path ${path}`);
+    this.routes.set(path, handler);
+  }
+
+  /** Accepts WebSocket upgrades on `path`. */
+  upgrade(path: string, handler: UpgradeHandler): void {
+    if (this.upgrades.has(path)) throw new FramewireError('TOPOLOGY_INVALID', 'config', `two components accept WebSocket upgrades on ${path}`);
+    this.upgrades.set(path, handler);
+  }
+
+  /** Binds the listener; a taken port is a start-up failure, not something to run without. */
+  async start(): Promise<void> {
+    const idx = this.listen.lastIndexOf(':');
+    const host = this.listen.slice(0, idx);
+    const port = Number(this.listen.slice(idx + 1));
+    const server = http.createServer((req, res) => {
+      if (this.auth && this.denied(req, res)) return;
+      const handler = this.routes.get(pathOf(req));
+      if (handler) return handler(req, res);
       res.writeHead(404);
       res.end();
-    }
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const handler = this.upgrades.get(pathOf(req));
+      if (handler) return handler(req, socket, head);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(new FramewireError('HTTP_LISTEN_FAILED', 'config', `cannot listen on ${this.listen} (http.listen): ${err.message}`, { cause: err })),
+      );
+      server.listen(port, host, () => {
+        server.removeAllListeners('error');
+        resolve();
+      });
+    });
+    this.server = server;
+  }
+
+  private denied(req: IncomingMessage, res: ServerResponse): boolean {
+    const denial = this.auth!.checkRequest(req, new URL(req.url ?? '/', 'http://x'));
+    if (!denial) return false;
+    this.metrics?.httpRejected.inc({ reason: denial.reason });
+    res.writeHead(denial.status, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="framewire"' });
+    res.end(JSON.stringify({ error: denial.reason, message: denial.message }));
+    return true;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+/** /metrics (Prometheus text), /healthz (the process is alive), /readyz (it can do its job). */
+export function addTelemetryRoutes(endpoint: HttpEndpoint, metrics: Metrics, readiness: Readiness): void {
+  endpoint.route('/metrics', (_req, res) => {
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      },
+      (err: Error) => {
+        res.writeHead(500);
+        res.end(err.message);
+      },
+    );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  endpoint.route('/healthz', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"status":"ok"}');
+  });
+  endpoint.route('/readyz', (_req, res) => {
+    void readiness.notReadyReason().then((reason) => {
+      res.writeHead(reason ? 503 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(reason ? { status: 'not ready', reason } : { status: 'ready' }));
     });
   });
-  return server;
 }

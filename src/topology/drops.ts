@@ -6,7 +6,7 @@
 import type { DropReason, FrameOwner } from '../core/frame.js';
 import { log } from '../core/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../sinks/types.js';
+import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
 
 interface Pending {
   owner: FrameOwner;
@@ -62,9 +62,10 @@ export class DropReporter {
       reason: p.reason,
       count: p.to - p.from + 1,
     }));
+    const serialized = new RecordBatch(events);
     for (let attempt = 0; ; attempt++) {
       try {
-        await Promise.all(this.sinks.map((s) => s.publishEvents(events)));
+        await Promise.all(this.sinks.map((s) => s.publishEvents(serialized)));
         break;
       } catch (err) {
         // Never give up silently: the frames stay unfinished (so uncommitted) until reported.

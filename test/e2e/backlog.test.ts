@@ -7,25 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ensureTopics } from '../../src/topology/pipeline.js';
-import {
-  Processor,
-  TopicCollector,
-  assertCoveredOnce,
-  colourVideo,
-  ensureStack,
-  kafka,
-  metricValue,
-  newTopology,
-  removeTopology,
-  scrapeMetrics,
-  stopAllProcessors,
-  waitUntil,
-  withLogs,
-  type DroppedRecord,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { ensureTopics } from '../../src/topology/kafka.js';
+import { assertCoveredOnce, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { ensureStack } from '../helpers/stack.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { waitUntil } from '../helpers/wait.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
 
 const FPS = 25;

@@ -7,31 +7,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
-import {
-  BROKERS,
-  Processor,
-  TopicCollector,
-  checkLabels,
-  colourVideo,
-  ensureStack,
-  hasAllFrames,
-  httpGet,
-  stopAllProcessors,
-  labelsOf,
-  metricValue,
-  newTopology,
-  produceRaw,
-  randomId,
-  ranges,
-  scrapeMetrics,
-  waitUntil,
-  withLogs,
-  type ColourVideo,
-  type LabelRecord,
-  type TestTopology,
-  type TopicRecord,
-  removeTopology,
-} from '../helpers/e2e.js';
+import { checkLabels, hasAllFrames, labelsOf, ranges, type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector, type TopicRecord } from '../helpers/collectors.js';
+import { colourVideo, type ColourVideo } from '../helpers/colours.js';
+import { Processor, httpGet, stopAllProcessors, metricValue, scrapeMetrics, withLogs } from '../helpers/processes.js';
+import { BROKERS, ensureStack, randomId } from '../helpers/stack.js';
+import { newTopology, produceRaw, type TestTopology, removeTopology } from '../helpers/topics.js';
+import { waitUntil } from '../helpers/wait.js';
 
 interface Injected {
   name: string;

@@ -8,22 +8,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
-import {
-  BROKERS,
-  Processor,
-  TopicCollector,
-  colourVideo,
-  ensureStack,
-  newTopology,
-  removeTopology,
-  stopAllProcessors,
-  waitQuiet,
-  withLogs,
-  assertCoveredOnce,
-  type DroppedRecord,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { assertCoveredOnce, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { BROKERS, ensureStack } from '../helpers/stack.js';
+import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { waitQuiet } from '../helpers/wait.js';
 
 const WINDOW = 8;
 const STRIDE = 4;

@@ -7,30 +7,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest, type IngestResult } from '../../src/ingest/ingest.js';
-import {
-  BROKERS,
-  Processor,
-  TopicCollector,
-  childProcesses,
-  colourVideo,
-  ensureStack,
-  fmtStatus,
-  isAlive,
-  stopAllProcessors,
-  labelsOf,
-  metricValue,
-  newTopology,
-  pgrep,
-  ranges,
-  scrapeMetrics,
-  sleep,
-  waitQuiet,
-  waitUntil,
-  withLogs,
-  type LabelRecord,
-  type TestTopology,
-  removeTopology,
-} from '../helpers/e2e.js';
+import { labelsOf, ranges, type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, childProcesses, fmtStatus, isAlive, stopAllProcessors, metricValue, pgrep, scrapeMetrics, withLogs } from '../helpers/processes.js';
+import { BROKERS, ensureStack } from '../helpers/stack.js';
+import { newTopology, type TestTopology, removeTopology } from '../helpers/topics.js';
+import { sleep, waitQuiet, waitUntil } from '../helpers/wait.js';
 
 /**
  * ffmpeg decoders of the processor: MPEG-TS read from stdin (input options may sit between

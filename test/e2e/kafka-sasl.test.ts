@@ -11,23 +11,12 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Kafka } from 'kafkajs';
-import {
-  MODEL,
-  Processor,
-  TRITON_URL,
-  checkLabels,
-  colourVideo,
-  ensureStack,
-  fmtStatus,
-  freePort,
-  randomId,
-  removeDir,
-  stopAllProcessors,
-  waitUntil,
-  withLogs,
-  withTimeout,
-  type LabelRecord,
-} from '../helpers/e2e.js';
+import { checkLabels, type LabelRecord } from '../helpers/accounting.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, fmtStatus, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { MODEL, TRITON_URL, ensureStack, freePort, randomId } from '../helpers/stack.js';
+import { removeDir } from '../helpers/topics.js';
+import { waitUntil, withTimeout } from '../helpers/wait.js';
 import { SASL_USERS, makeCerts, startSecureKafka, type Certs, type SecureKafka } from '../helpers/secure.js';
 
 /** A processor or `ingest` child with extra environment (passwords) for its lifetime only. */

@@ -8,34 +8,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
-import {
-  BROKERS,
-  MODEL,
-  Processor,
-  TopicCollector,
-  WsCollector,
-  checkLabels,
-  colourVideo,
-  ensureStack,
-  fmtStatus,
-  hasAllFrames,
-  httpGet,
-  stopAllProcessors,
-  labelsOf,
-  metricValue,
-  newTopology,
-  randomSegments,
-  ranges,
-  scrapeMetrics,
-  seededRng,
-  waitUntil,
-  withLogs,
-  type ColourVideo,
-  type LabelRecord,
-  type StreamCheck,
-  type TestTopology,
-  removeTopology,
-} from '../helpers/e2e.js';
+import { checkLabels, hasAllFrames, labelsOf, ranges, type LabelRecord, type StreamCheck } from '../helpers/accounting.js';
+import { TopicCollector, WsCollector } from '../helpers/collectors.js';
+import { colourVideo, randomSegments, seededRng, type ColourVideo } from '../helpers/colours.js';
+import { Processor, fmtStatus, httpGet, stopAllProcessors, metricValue, scrapeMetrics, withLogs } from '../helpers/processes.js';
+import { BROKERS, MODEL, ensureStack } from '../helpers/stack.js';
+import { newTopology, type TestTopology, removeTopology } from '../helpers/topics.js';
+import { waitUntil } from '../helpers/wait.js';
 
 interface Cam {
   stream: string;

@@ -10,22 +10,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
-import {
-  BROKERS,
-  Processor,
-  TopicCollector,
-  colourVideo,
-  ensureStack,
-  newTopology,
-  stopAllProcessors,
-  waitQuiet,
-  withLogs,
-  assertCoveredOnce,
-  type DroppedRecord,
-  type LabelRecord,
-  type TestTopology,
-  removeTopology,
-} from '../helpers/e2e.js';
+import { assertCoveredOnce, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { BROKERS, ensureStack } from '../helpers/stack.js';
+import { newTopology, type TestTopology, removeTopology } from '../helpers/topics.js';
+import { waitQuiet } from '../helpers/wait.js';
 
 const STREAMS = 4;
 const FPS = 30;

@@ -10,28 +10,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
-import { ensureTopics } from '../../src/topology/pipeline.js';
-import {
-  BROKERS,
-  Processor,
-  TopicCollector,
-  colourVideo,
-  ensureStack,
-  kafka,
-  metricValue,
-  newTopology,
-  ranges,
-  removeTopology,
-  scrapeMetrics,
-  sleep,
-  stopAllProcessors,
-  waitQuiet,
-  withLogs,
-  assertCoveredOnce,
-  type DroppedRecord,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { ensureTopics } from '../../src/topology/kafka.js';
+import { ranges, assertCoveredOnce, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { BROKERS, ensureStack } from '../helpers/stack.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { sleep, waitQuiet } from '../helpers/wait.js';
 
 const FPS = 25;
 const FRAMES = 250; // 10 s

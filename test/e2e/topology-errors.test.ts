@@ -6,20 +6,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  BROKERS,
-  MODEL,
-  Processor,
-  TRITON_URL,
-  deleteTopics,
-  ensureStack,
-  fmtStatus,
-  freePort,
-  randomId,
-  removeDir,
-  stopAllProcessors,
-  writeTempFile,
-} from '../helpers/e2e.js';
+import { Processor, fmtStatus, stopAllProcessors } from '../helpers/processes.js';
+import { BROKERS, MODEL, TRITON_URL, ensureStack, freePort, randomId } from '../helpers/stack.js';
+import { deleteTopics, removeDir, writeTempFile } from '../helpers/topics.js';
 
 /** A valid topology; `edit` replaces one part to make it invalid. */
 function topologyText(port: number, id: string, edit: { latency?: string; decode?: string; models?: string | null }): string {

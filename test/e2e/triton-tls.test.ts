@@ -18,7 +18,13 @@ import { ensureStack } from '../helpers/stack.js';
 import { startTriton, type TritonProcess } from '../helpers/triton.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { runIngest } from '../../src/ingest/ingest.js';
-import { BROKERS, Processor, TopicCollector, checkLabels, colourVideo, fmtStatus, newTopology, removeDir, removeTopology, stopAllProcessors, waitUntil, withLogs, type LabelRecord, type TestTopology } from '../helpers/e2e.js';
+import { checkLabels, type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, fmtStatus, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { BROKERS } from '../helpers/stack.js';
+import { newTopology, removeDir, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const PORTS = { httpPort: Number(process.env.FW_TLS_TRITON_HTTP ?? 8120), grpcPort: Number(process.env.FW_TLS_TRITON_GRPC ?? 8121), metricsPort: Number(process.env.FW_TLS_TRITON_METRICS ?? 8122) };
 let certs: Certs | undefined;

@@ -14,25 +14,13 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { Kafka, logLevel } from 'kafkajs';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
-import {
-  BROKERS,
-  Processor,
-  TopicCollector,
-  colourVideo,
-  ensureStack,
-  fmtStatus,
-  metricValue,
-  newTopology,
-  randomId,
-  removeTopology,
-  scrapeMetrics,
-  stopAllProcessors,
-  waitQuiet,
-  waitUntil,
-  withLogs,
-  type LabelRecord,
-  type TestTopology,
-} from '../helpers/e2e.js';
+import { type LabelRecord } from '../helpers/accounting.js';
+import { TopicCollector } from '../helpers/collectors.js';
+import { colourVideo } from '../helpers/colours.js';
+import { Processor, fmtStatus, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { BROKERS, ensureStack, randomId } from '../helpers/stack.js';
+import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { waitQuiet, waitUntil } from '../helpers/wait.js';
 
 const STREAMS = 4;
 /** colour_clip: 8 frames per inference item, 64x64, so the processor labels frames fastest. */

@@ -52,7 +52,7 @@ interface Out {
 
 /** A decoder recording each frame; `onFrame` may hold the pipeline up (a promise, as a full queue does). */
 function decoder(codec: 'h264' | 'hevc', frames: Out[], onFrame?: () => void | Promise<void>) {
-  let exit: { code: number | null; held: { index: number; tag: number }[] } | undefined;
+  let exit: { reason: string; code: number | null; signal: string | null; held: { index: number; tag: number }[] } | undefined;
   const dec = new FfmpegDecoder({
     codec,
     width: W,
@@ -63,7 +63,9 @@ function decoder(codec: 'h264' | 'hevc', frames: Out[], onFrame?: () => void | P
         return onFrame?.();
       },
       error: (line) => assert.fail(`ffmpeg error: ${line}`),
-      exited: (code, _signal, held) => (exit = { code, held }),
+      exited: (e, held) => {
+        exit = { reason: e.reason, code: e.code, signal: e.signal, held };
+      },
     },
   });
   return { dec, exit: () => exit };
@@ -89,6 +91,7 @@ for (const [name, extra, encoder] of [
     // Indices are those the frames were fed with (decode order), matched by pts.
     for (const f of frames) assert.equal(aus[f.index]!.pts, f.pts);
     assert.equal(exit()!.code, 0);
+    assert.equal(exit()!.reason, 'ended');
     assert.deepEqual(exit()!.held, []);
   });
 }
@@ -136,6 +139,8 @@ test('a killed decoder reports the frames it held; the pipeline hook is never ca
   const out = new Set(frames.map((f) => f.index));
   const held = exit()!.held.map((h) => h.index);
   assert.notEqual(exit()!.code, 0);
+  assert.equal(exit()!.reason, 'stopped');
+  assert.equal(exit()!.signal, 'SIGKILL');
   assert.ok(held.length > 0, 'it held frames when killed');
   for (let i = 0; i < 30; i++) assert.ok(out.has(i) !== held.includes(i), `frame ${i}: out or held, exactly one`);
 });

@@ -9,17 +9,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { FramewireError } from '../../src/core/errors.js';
-import { ingestCommand } from '../../src/ingest/cli.js';
+import { main } from '../../src/cli.js';
 import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 import { readChunks, type ChunkRecord } from '../helpers/cameras.js';
-import { deleteTopics } from '../helpers/e2e.js';
-
-// Compiled to dist/test/integration/ingest.test.js: the repository root is three levels up.
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BROKERS = (process.env.FRAMEWIRE_BROKERS || '127.0.0.1:9092').split(',');
+import { deleteTopics } from '../helpers/topics.js';
+import { BROKERS, ROOT } from '../helpers/stack.js';
 const TS_PACKET = 188;
 /** How much later than its chunk was produced a paced, encoded frame may claim to be captured. */
 const ENCODE_JITTER_MS = 10;
@@ -29,6 +25,8 @@ const kafka = new Kafka({ clientId: 'framewire-ingest-test', brokers: BROKERS, l
 const topics: string[] = [];
 const scratch = mkdtempSync(join(tmpdir(), 'framewire-ingest-'));
 
+/** `framewire ingest ARGS`, as the command line runs it. */
+const ingestCommand = (args: string[]): Promise<number> => main(['ingest', ...args]);
 const rand = (): string => randomBytes(4).toString('hex');
 function newTopic(): string {
   const topic = `test.ingest.${rand()}`;

@@ -17,7 +17,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 import { ROOT, BROKERS, ensureStack } from '../helpers/stack.js';
 import { readChunks, type ChunkRecord } from '../helpers/cameras.js';
-import { deleteTopics } from '../helpers/e2e.js';
+import { deleteTopics } from '../helpers/topics.js';
 
 const PYTHON = '/usr/bin/python3'; // Debian's interpreter: python3-gi is installed for it only
 const SERVER = join(ROOT, 'test/helpers/rtsp-server.py');

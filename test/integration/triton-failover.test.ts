@@ -97,7 +97,7 @@ test('failover: stopping one Triton mid-stream loses no request; it rejoins the 
     assert.deepEqual(pool.endpoints.map((e) => e.transport), ['shm', 'shm']);
     const workers = [0, 1, 2, 3].map((s) => worker(s));
     await new Promise((r) => setTimeout(r, 1500));
-    const servedBySecond = (await client.modelStatistics('colour_probe'))[0]!.inference_stats.success.count;
+    const servedBySecond = (await client.modelStatistics('colour_probe'))[0]!.inference_stats!.success!.count;
     assert.ok(servedBySecond > 0, 'both endpoints take requests (fewest outstanding)');
     const beforeStop = ok;
     await second!.stop();
@@ -116,7 +116,7 @@ test('failover: stopping one Triton mid-stream loses no request; it rejoins the 
       assert.equal(pool.endpoints[0]!.transport, 'shm');
       assert.equal(await ring.isRegistered(restarted), true, 'regions registered again with the new process');
       await new Promise((r) => setTimeout(r, 1000));
-      const served = (await restarted.modelStatistics('colour_probe'))[0]!.inference_stats.success.count;
+      const served = (await restarted.modelStatistics('colour_probe'))[0]!.inference_stats!.success!.count;
       assert.ok(served > 0, 'the restarted endpoint takes requests again');
     } finally {
       restarted.close();

@@ -25,9 +25,9 @@ test('ModelStatistics reports running totals that grow with each request', async
   assert.ok(before && before.name === 'colour_probe');
   await client.modelInfer(classificationRequest(spec, solidFrames(spec, COLOURS), 3, 1, 'stats'), 10_000);
   const [after] = await client.modelStatistics('colour_probe');
-  assert.ok(after!.inference_stats.success.count > before.inference_stats.success.count);
+  assert.ok(after!.inference_stats!.success!.count > before.inference_stats!.success!.count);
   assert.ok(after!.inference_count >= before.inference_count + 3);
-  assert.ok(after!.inference_stats.compute_infer.ns > before.inference_stats.compute_infer.ns);
+  assert.ok(after!.inference_stats!.compute_infer!.ns > before.inference_stats!.compute_infer!.ns);
 });
 
 test('the statistics poller turns running totals into per-interval seconds per model and metrics', async () => {

@@ -58,7 +58,7 @@ test('colour_probe labels a batch of 8 solid-colour frames, one per class, in on
       pixels[p + 2] = b;
     }
   });
-  const before = (await client.modelStatistics('colour_probe'))[0]!.inference_stats.success.count;
+  const before = (await client.modelStatistics('colour_probe'))[0]!.inference_stats!.success!.count;
   const res = await client.modelInfer(classificationRequest(spec, pixels, COLOURS.length, 3, 'colours'), 10_000);
   assert.deepEqual(res.outputs[0]!.shape, [8, 3]);
   const labels = parseClassification(res.raw_output_contents[0]!, 8, 3);
@@ -67,7 +67,7 @@ test('colour_probe labels a batch of 8 solid-colour frames, one per class, in on
     assert.ok(l[0]!.score > 0.9, `top score ${l[0]!.score}`);
     assert.ok(l[0]!.score >= l[1]!.score && l[1]!.score >= l[2]!.score, 'highest first');
   }
-  const after = (await client.modelStatistics('colour_probe'))[0]!.inference_stats.success.count;
+  const after = (await client.modelStatistics('colour_probe'))[0]!.inference_stats!.success!.count;
   assert.equal(after - before, 1, 'one request for the whole batch');
 });
 

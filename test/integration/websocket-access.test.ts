@@ -4,19 +4,23 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
 import WebSocket from 'ws';
 import { parseTopology } from '../../src/config/load.js';
 import { HttpAuth } from '../../src/telemetry/auth/auth.js';
-import { startHttp } from '../../src/telemetry/http.js';
+import { HttpEndpoint, addTelemetryRoutes } from '../../src/telemetry/http.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
-import { WebSocketSink } from '../../src/sinks/websocket/server.js';
+import { websocketSink } from '../../src/sinks/websocket/index.js';
+import { websocketSinkSchema } from '../../src/sinks/websocket/config.js';
+import { RecordBatch, type Sink } from '../../src/sinks/types.js';
+import type { BuildContext } from '../../src/topology/registry.js';
 import type { LabelRecord } from '../../src/core/frame.js';
-import { freePort, metricValue, sleep, waitUntil } from '../helpers/e2e.js';
+import { metricValue } from '../helpers/processes.js';
+import { freePort } from '../helpers/stack.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
 const ENV = { FW_TEST_TOKEN_ALL: 'tok-all-0123456789', FW_TEST_TOKEN_LOBBY: 'tok-lobby-0123456789' };
-let server: Server;
-let sink: WebSocketSink;
+let endpoint: HttpEndpoint;
+let sink: Sink;
 let metrics: Metrics;
 let base: string;
 let wsBase: string;
@@ -40,11 +44,11 @@ sinks:
   );
   const auth = HttpAuth.fromConfig(topo.http.auth, ENV);
   metrics = new Metrics();
-  server = await startHttp(topo.http.listen, metrics, { notReadyReason: async () => undefined }, auth);
-  const wsCfg = topo.sinks[0]!;
-  assert.ok(wsCfg.type === 'websocket');
-  sink = new WebSocketSink(wsCfg, metrics);
-  sink.attach(server, auth);
+  // As the builder wires them: the endpoint with the access control, the sink component's upgrade path.
+  endpoint = new HttpEndpoint(topo.http.listen, auth, metrics);
+  addTelemetryRoutes(endpoint, metrics, { notReadyReason: async () => undefined });
+  sink = await websocketSink.build({ pipelineName: 'access', metrics, http: endpoint } as BuildContext, websocketSinkSchema.parse(topo.sinks[0]));
+  await endpoint.start();
   base = `http://127.0.0.1:${port}`;
   wsBase = `ws://127.0.0.1:${port}/ws`;
 });
@@ -52,8 +56,7 @@ sinks:
 after(async () => {
   for (const ws of open) ws.terminate();
   await sink.close();
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
+  await endpoint.close();
 });
 
 interface Conn {
@@ -79,7 +82,7 @@ function connect(query = '', opts: WebSocket.ClientOptions = {}, protocols?: str
 const bearer = (token: string): WebSocket.ClientOptions => ({ headers: { authorization: `Bearer ${token}` } });
 
 function label(stream: string, frame: number): LabelRecord {
-  return { stream, session: 's1', frame, ptsMs: frame * 40, captureTs: Date.now(), model: 'colour_probe', labels: [{ label: 'red', score: 0.9 }], publishedTs: Date.now() } as LabelRecord;
+  return { type: 'label', stream, session: 's1', frame, ptsMs: frame * 40, captureTs: Date.now(), model: 'colour_probe', labels: [{ label: 'red', score: 0.9 }], publishedTs: Date.now() } as LabelRecord;
 }
 
 async function refusedWith(p: Promise<Conn>): Promise<number> {
@@ -118,8 +121,8 @@ test("a restricted token receives only its streams and cannot subscribe outside 
   lobby.ws.send(JSON.stringify({ type: 'subscribe', streams: ['lobby-1', 'cam-1'] }));
   await waitUntil(() => lobby.messages.length > 0, 2000);
   assert.deepEqual(lobby.messages[0], { type: 'error', error: 'forbidden', streams: ['cam-1'], message: 'this token may not see these streams; the subscription is unchanged' });
-  await sink.publishLabels([label('cam-1', 0), label('lobby-1', 0), label('cam-2', 0), label('lobby-2', 0)]);
-  await sink.publishEvents([{ type: 'dropped', stream: 'cam-1', session: 's1', fromFrame: 1, toFrame: 1, reason: 'deadline', count: 1 } as never]);
+  await sink.publishLabels(new RecordBatch([label('cam-1', 0), label('lobby-1', 0), label('cam-2', 0), label('lobby-2', 0)]));
+  await sink.publishEvents(new RecordBatch([{ type: 'dropped', stream: 'cam-1', session: 's1', fromFrame: 1, toFrame: 1, reason: 'deadline', count: 1 } as never]));
   await waitUntil(() => ops.messages.length >= 5 && lobby.messages.length >= 3 && viaProtocol.messages.length >= 2, 3000);
   await sleep(100);
   const streamsOf = (c: Conn) => c.messages.filter((m) => m.stream).map((m) => `${m.type}:${m.stream}`);

@@ -13,7 +13,7 @@ const good = (): RawRecord => ({
 
 test('a valid record parses with typed fields', () => {
   const c = parseChunk(good());
-  assert.ok(!('reason' in c));
+  assert.ok(!('code' in c));
   assert.equal(c.stream, 'cam-1');
   assert.equal(c.seq, 3);
   assert.equal(c.epochMs, 1764120000000);
@@ -24,16 +24,16 @@ const reasonOf = (mut: (r: RawRecord) => void) => {
   const r = good();
   mut(r);
   const c = parseChunk(r);
-  return 'reason' in c ? c : undefined;
+  return 'code' in c ? c : undefined;
 };
 
 test('each bad record gets its reason and a detail naming the problem', () => {
-  assert.deepEqual(reasonOf((r) => delete r.headers!['fw-session'])?.reason, 'missing-header');
+  assert.deepEqual(reasonOf((r) => delete r.headers!['fw-session'])?.code, 'CHUNK_HEADER_MISSING');
   assert.match(reasonOf((r) => delete r.headers!['fw-session'])!.detail, /fw-session/);
-  assert.equal(reasonOf((r) => (r.headers!['fw-seq'] = Buffer.from('-1')))?.reason, 'invalid-header');
-  assert.equal(reasonOf((r) => (r.headers!['fw-epoch-ms'] = Buffer.from('yesterday')))?.reason, 'invalid-header');
-  assert.equal(reasonOf((r) => (r.headers!['fw-format'] = Buffer.from('avi')))?.reason, 'unknown-format');
-  assert.equal(reasonOf((r) => (r.key = Buffer.from('cam-2')))?.reason, 'invalid-header');
-  assert.equal(reasonOf((r) => (r.value = Buffer.alloc((1 << 20) + 1)))?.reason, 'too-large');
-  assert.equal(reasonOf((r) => (r.value = Buffer.alloc(0)))?.reason, 'invalid-header');
+  assert.equal(reasonOf((r) => (r.headers!['fw-seq'] = Buffer.from('-1')))?.code, 'CHUNK_HEADER_INVALID');
+  assert.equal(reasonOf((r) => (r.headers!['fw-epoch-ms'] = Buffer.from('yesterday')))?.code, 'CHUNK_HEADER_INVALID');
+  assert.equal(reasonOf((r) => (r.headers!['fw-format'] = Buffer.from('avi')))?.code, 'CHUNK_FORMAT_UNKNOWN');
+  assert.equal(reasonOf((r) => (r.key = Buffer.from('cam-2')))?.code, 'CHUNK_HEADER_INVALID');
+  assert.equal(reasonOf((r) => (r.value = Buffer.alloc((1 << 20) + 1)))?.code, 'CHUNK_TOO_LARGE');
+  assert.equal(reasonOf((r) => (r.value = Buffer.alloc(0)))?.code, 'CHUNK_HEADER_INVALID');
 });

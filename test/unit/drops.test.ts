@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DropReporter } from '../../src/topology/drops.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../../src/sinks/types.js';
+import type { PipelineEvent, Sink, EventBatch } from '../../src/sinks/types.js';
 import type { DropReason, FrameOwner } from '../../src/core/frame.js';
 
 class MemorySink implements Sink {
@@ -10,12 +10,12 @@ class MemorySink implements Sink {
   events: PipelineEvent[] = [];
   failures = 0;
   async publishLabels(): Promise<void> {}
-  async publishEvents(e: PipelineEvent[]): Promise<void> {
+  async publishEvents(batch: EventBatch): Promise<void> {
     if (this.failures > 0) {
       this.failures--;
       throw new Error('broker down');
     }
-    this.events.push(...e);
+    this.events.push(...batch.records);
   }
   async close(): Promise<void> {}
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DECODE_ONLY, KEEP, LOOK, SKIP, Sampler, samplingRuleFor, samplingRuleSchema } from '../../src/decode/sampling.js';
+import { DECODE_ONLY, KEEP, LOOK, SKIP, Sampler, samplingRules, samplingRuleSchema } from '../../src/decode/sampling.js';
 import type { Frame } from '../../src/core/frame.js';
 
 const W = 32;
@@ -45,9 +45,9 @@ test('scene mode skips unchanged pictures and keeps changes, with a forced refre
 
 test('the first matching rule applies; default classifies every frame', () => {
   const rules = [rule({ streams: '^lobby-', mode: 'rate', fps: 1 }), rule({ mode: 'keyframes' })];
-  assert.equal(samplingRuleFor(rules, 'lobby-3').mode, 'rate');
-  assert.equal(samplingRuleFor(rules, 'gate-1').mode, 'keyframes');
-  assert.equal(samplingRuleFor([], 'x').mode, 'all');
+  assert.equal(samplingRules(rules)('lobby-3').mode, 'rate');
+  assert.equal(samplingRules(rules)('gate-1').mode, 'keyframes');
+  assert.equal(samplingRules([])('x').mode, 'all');
 });
 
 test('before decoding: keyframes mode decodes keyframes only; rate mode leaves undecoded only frames nothing references', () => {

@@ -4,6 +4,7 @@ import { Smoother, smoothingSchema } from '../../src/postprocess/smoothing.js';
 import type { LabelRecord } from '../../src/core/frame.js';
 
 const rec = (frame: number, label: string, score = 0.9, stream = 'cam-1'): LabelRecord => ({
+  type: 'label',
   stream,
   session: 's',
   frame,

@@ -60,17 +60,17 @@ test('bad TLS/SASL settings are topology errors naming the field', () => {
 test('ingest: TLS and SASL from flags or environment, the password never from a flag', () => {
   withFiles((dir) => {
     assert.deepEqual(ingestKafkaSecurity({}, {}), {}, 'plaintext by default');
-    assert.deepEqual(ingestKafkaSecurity({ 'kafka-tls': true }, {}), { ssl: true });
+    assert.deepEqual(ingestKafkaSecurity({ kafkaTls: true }, {}), { ssl: true });
     const viaEnv = ingestKafkaSecurity({}, { FRAMEWIRE_KAFKA_CA: `${dir}/ca.pem`, FRAMEWIRE_KAFKA_SASL_MECHANISM: 'scram-sha-512', FRAMEWIRE_KAFKA_SASL_USERNAME: 'cam', FRAMEWIRE_KAFKA_SASL_PASSWORD: 'pw' });
     assert.ok(typeof viaEnv === 'object' && typeof viaEnv.ssl === 'object' && viaEnv.ssl.ca);
     assert.deepEqual(typeof viaEnv === 'object' && viaEnv.sasl, { mechanism: 'scram-sha-512', username: 'cam', password: 'pw' });
-    const viaFile = ingestKafkaSecurity({ 'sasl-mechanism': 'plain', 'sasl-username': 'cam', 'sasl-password-file': `${dir}/password` }, {});
+    const viaFile = ingestKafkaSecurity({ saslMechanism: 'plain', saslUsername: 'cam', saslPasswordFile: `${dir}/password` }, {});
     assert.deepEqual(typeof viaFile === 'object' && viaFile.sasl, { mechanism: 'plain', username: 'cam', password: 'from-a-file' });
-    assert.match(String(ingestKafkaSecurity({ 'sasl-mechanism': 'plain', 'sasl-username': 'cam' }, {})), /SASL password: environment variable FRAMEWIRE_KAFKA_SASL_PASSWORD is not set/);
-    assert.match(String(ingestKafkaSecurity({ 'sasl-mechanism': 'kerberos' }, {})), /--sasl-mechanism must be one of plain, scram-sha-256, scram-sha-512/);
-    assert.match(String(ingestKafkaSecurity({ 'sasl-mechanism': 'plain' }, {})), /needs --sasl-username/);
-    assert.match(String(ingestKafkaSecurity({ 'sasl-username': 'cam' }, {})), /need --sasl-mechanism/);
-    assert.match(String(ingestKafkaSecurity({ 'kafka-cert': `${dir}/cert.pem` }, {})), /--kafka-cert and --kafka-key go together/);
+    assert.match(String(ingestKafkaSecurity({ saslMechanism: 'plain', saslUsername: 'cam' }, {})), /SASL password: environment variable FRAMEWIRE_KAFKA_SASL_PASSWORD is not set/);
+    assert.match(String(ingestKafkaSecurity({ saslMechanism: 'kerberos' }, {})), /--sasl-mechanism must be one of plain, scram-sha-256, scram-sha-512/);
+    assert.match(String(ingestKafkaSecurity({ saslMechanism: 'plain' }, {})), /needs --sasl-username/);
+    assert.match(String(ingestKafkaSecurity({ saslUsername: 'cam' }, {})), /need --sasl-mechanism/);
+    assert.match(String(ingestKafkaSecurity({ kafkaCert: `${dir}/cert.pem` }, {})), /--kafka-cert and --kafka-key go together/);
   });
 });
 

@@ -15,6 +15,7 @@ import { PassThrough } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import ffmpeg from 'fluent-ffmpeg';
 import { poolFor, type BufferPool } from '../../core/pool.js';
+import { FfmpegProcess, type FfmpegExit } from '../../core/ffmpeg-process.js';
 import { accessUnitDelimiter, leadingDelimiterBytes, type AccessUnit, type VideoCodec } from '../mpegts.js';
 
 export interface DecoderHooks {
@@ -25,8 +26,8 @@ export interface DecoderHooks {
   frame(data: Buffer, index: number, pts: number, key: boolean, tag: number, fedAt: number): void | Promise<void>;
   /** An error-level line from ffmpeg: the bytes most recently written were probably rejected. */
   error(line: string): void;
-  /** The child exited (`code` 0 after a clean close); `held` frames were fed but never came out. */
-  exited(code: number | null, signal: string | null, held: { index: number; tag: number }[], lastLines: string): void;
+  /** The child exited (reason `ended` after a clean close); `held` frames were fed but never came out. */
+  exited(exit: FfmpegExit, held: { index: number; tag: number }[]): void;
 }
 
 export interface DecoderOptions {
@@ -66,6 +67,11 @@ const OUTPUT_ARGS = [
   '-nostats',
   '-f', 'rawvideo',
 ];
+
+/** stderr lines kept for the exit report. */
+const STDERR_LINES = 8;
+/** After its input ends, a decoder has this long to put out its last frames before it is stopped. */
+const STOP_GRACE_MS = 5000;
 
 const IDLE_HOOKS: DecoderHooks = { frame: () => {}, error: () => {}, exited: () => {} };
 
@@ -171,7 +177,7 @@ export class FfmpegDecoder {
   private readonly delimiter: Buffer;
   private readonly pool: BufferPool;
   private readonly frameBytes: number;
-  private readonly lastLines: string[] = [];
+  private readonly proc: FfmpegProcess;
   private readonly exitPromise: Promise<void>;
   private exitedFlag = false;
   private closingFlag = false;
@@ -195,21 +201,14 @@ export class FfmpegDecoder {
     this.input = new PassThrough({ highWaterMark: opts.inputBufferBytes ?? 1 << 20 });
     if (opts.ffmpegPath) ffmpeg.setFfmpegPath(opts.ffmpegPath);
     // fluent-ffmpeg keeps this many stderr lines for its error message (0 would mean all of them).
-    this.cmd = ffmpeg({ stdoutLines: 8 })
+    this.cmd = ffmpeg({ stdoutLines: STDERR_LINES })
       .input(this.input)
       .inputOptions(INPUT_ARGS(opts.codec))
       .noAudio()
       .outputOptions(['-vf', `scale=${opts.width}:${opts.height}:flags=bilinear`, ...OUTPUT_ARGS]);
-    this.cmd.on('stderr', (line: string) => this.onStderr(line));
+    this.proc = new FfmpegProcess(this.cmd, { stderrLines: STDERR_LINES, graceMs: STOP_GRACE_MS, onStderr: (line) => this.onStderr(line) });
     this.framesDone = new Promise<void>((r) => (this.framesDoneResolve = r));
-    this.exitPromise = new Promise<void>((resolve) => {
-      this.cmd.on('end', () => this.onExit(0, null, resolve));
-      this.cmd.on('error', (err: Error) => {
-        const m = /exited with code (\d+)/.exec(err.message);
-        const sig = /killed with signal (\w+)/.exec(err.message);
-        this.onExit(m ? Number(m[1]) : null, sig ? sig[1]! : null, resolve);
-      });
-    });
+    this.exitPromise = this.proc.exited.then((exit) => this.onExit(exit));
     // Input errors (EPIPE after the child died) are reported through the exit, not thrown.
     this.input.on('error', () => {});
     this.out = this.cmd.pipe() as PassThrough;
@@ -272,20 +271,17 @@ export class FfmpegDecoder {
   async close(): Promise<void> {
     this.closingFlag = true;
     if (!this.input.writableEnded) this.input.end();
+    // A child that does not finish after its input ended is stopped (SIGTERM, then SIGKILL).
+    const timer = setTimeout(() => void this.proc.stop(), STOP_GRACE_MS);
     await this.exitPromise;
+    clearTimeout(timer);
     await this.framesDone;
   }
 
   /** Stops the child at once (what it holds is reported held). Idempotent. */
   kill(): Promise<void> {
     this.closingFlag = true;
-    if (!this.exitedFlag) {
-      try {
-        this.cmd.kill('SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    void this.proc.kill();
     return this.exitPromise;
   }
 
@@ -334,22 +330,17 @@ export class FfmpegDecoder {
   }
 
   private onStderr(line: string): void {
-    if (this.lastLines.length >= 8) this.lastLines.shift();
-    this.lastLines.push(line);
     // After the input ends, the delimiter written after the last frame is an empty access unit.
     if (this.closingFlag) return;
     if (line.includes('[error]') || line.includes('[fatal]')) this.hooks.error(line);
   }
 
-  private onExit(code: number | null, signal: string | null, resolve: () => void): void {
-    if (this.exitedFlag) return;
+  private async onExit(exit: FfmpegExit): Promise<void> {
     this.exitedFlag = true;
     // Frames still in stdout's pipe are handed on first; then what never came out is reported.
-    void this.framesDone.then(() => {
-      this.pool.give(this.buf);
-      this.hooks.exited(code, signal, this.held.drain(), this.lastLines.join('\n'));
-      resolve();
-    });
+    await this.framesDone;
+    this.pool.give(this.buf);
+    this.hooks.exited(exit, this.held.drain());
   }
 }
 

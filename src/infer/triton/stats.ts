@@ -31,12 +31,15 @@ interface Totals {
   phases: Record<Phase, StatisticDuration>;
 }
 
+const NONE: StatisticDuration = { count: 0, ns: 0 };
+
+/** Proto3 message fields may be absent (null): a model that never ran has nothing to count. */
 function totalsOf(s: ModelStatistics): Totals {
   const i = s.inference_stats;
   return {
-    success: i.success,
+    success: i?.success ?? NONE,
     inferenceCount: s.inference_count,
-    phases: { queue: i.queue, compute_input: i.compute_input, compute_infer: i.compute_infer, compute_output: i.compute_output },
+    phases: { queue: i?.queue ?? NONE, compute_input: i?.compute_input ?? NONE, compute_infer: i?.compute_infer ?? NONE, compute_output: i?.compute_output ?? NONE },
   };
 }
 

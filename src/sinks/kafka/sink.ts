@@ -1,28 +1,18 @@
 import type { Producer, Message } from 'kafkajs';
 import { FramewireError } from '../../core/errors.js';
-import type { LabelRecord } from '../../core/frame.js';
-import type { PipelineEvent, Sink } from '../types.js';
+import type { EventBatch, LabelBatch, Sink } from '../types.js';
 import type { KafkaSinkConfig } from './config.js';
 
 export class KafkaSink implements Sink {
   readonly name = 'kafka';
   constructor(private readonly producer: Producer, private readonly config: KafkaSinkConfig) {}
 
-  async publishLabels(records: LabelRecord[], traceparents: (string | undefined)[]): Promise<void> {
-    const messages: Message[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      const tp = traceparents[i];
-      messages[i] = { key: r.stream, value: JSON.stringify(r), headers: tp ? { traceparent: tp } : undefined };
-    }
-    await this.send(this.config.topic, messages);
+  async publishLabels(batch: LabelBatch): Promise<void> {
+    await this.send(this.config.topic, messagesOf(batch));
   }
 
-  async publishEvents(events: PipelineEvent[]): Promise<void> {
-    await this.send(
-      this.config.eventsTopic,
-      events.map((e) => ({ key: e.stream, value: JSON.stringify(e) })),
-    );
+  async publishEvents(batch: EventBatch): Promise<void> {
+    await this.send(this.config.eventsTopic, messagesOf(batch));
   }
 
   private async send(topic: string, messages: Message[]): Promise<void> {
@@ -39,4 +29,16 @@ export class KafkaSink implements Sink {
   async close(): Promise<void> {
     // The producer is shared and closed by the topology.
   }
+}
+
+/** Keyed by stream (one stream stays in one partition, in order); the batch's shared JSON text. */
+function messagesOf(batch: LabelBatch | EventBatch): Message[] {
+  const { records, traceparents } = batch;
+  const json = batch.json;
+  const messages: Message[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const tp = traceparents[i];
+    messages[i] = { key: records[i]!.stream, value: json[i]!, headers: tp ? { traceparent: tp } : undefined };
+  }
+  return messages;
 }

@@ -8,12 +8,11 @@
  * Access control (admission.ts): Origin allow-list, client limit, bearer token; a token's stream
  * pattern filters every message on send and refuses subscriptions outside it.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { LabelRecord } from '../../core/frame.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { PipelineEvent, Sink } from '../types.js';
+import type { EventBatch, LabelBatch, Sink } from '../types.js';
 import type { WebsocketSinkConfig } from './config.js';
 import { BEARER_PROTOCOL_PREFIX, WS_PROTOCOL, rawHttpResponse, type HttpAuth, type Principal } from '../../telemetry/auth/auth.js';
 import { admit, forbiddenStreams, RateLimit, type Admitted } from './admission.js';
@@ -54,34 +53,28 @@ export class WebSocketSink implements Sink {
     this.bufferedTimer.unref();
   }
 
-  /** Claims upgrade requests for our path on the shared HTTP server; `auth` checks their tokens. */
-  attach(server: Server, auth?: HttpAuth): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname !== this.config.path) {
-        socket.destroy();
-        return;
-      }
-      const a = admit(req, url, this.config, auth, this.clients.size + this.opening);
-      if ('reason' in a) {
-        this.metrics.wsRejected.inc({ reason: a.reason });
-        socket.end(rawHttpResponse(a.status, a.reason, a.message));
-        return;
-      }
-      // Counted from here, so a burst of handshakes cannot pass maxClients; a handshake ws
-      // refuses (bad headers) never calls back, and gives its place back when its socket closes.
-      let pending = true;
-      const release = () => {
-        if (pending) this.opening--;
-        pending = false;
-      };
-      this.opening++;
-      socket.once('close', release);
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        release();
-        socket.off('close', release);
-        this.onConnection(ws, a);
-      });
+  /** An upgrade request for this sink's path (routed here by the HTTP endpoint); `auth` checks its token. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, auth?: HttpAuth): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const a = admit(req, url, this.config, auth, this.clients.size + this.opening);
+    if ('reason' in a) {
+      this.metrics.wsRejected.inc({ reason: a.reason });
+      socket.end(rawHttpResponse(a.status, a.reason, a.message));
+      return;
+    }
+    // Counted from here, so a burst of handshakes cannot pass maxClients; a handshake ws
+    // refuses (bad headers) never calls back, and gives its place back when its socket closes.
+    let pending = true;
+    const release = () => {
+      if (pending) this.opening--;
+      pending = false;
+    };
+    this.opening++;
+    socket.once('close', release);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      release();
+      socket.off('close', release);
+      this.onConnection(ws, a);
     });
   }
 
@@ -151,14 +144,19 @@ export class WebSocketSink implements Sink {
     }
   }
 
-  async publishLabels(records: LabelRecord[]): Promise<void> {
-    if (this.clients.size === 0) return;
-    for (const r of records) this.broadcast(r.stream, JSON.stringify({ type: 'label', ...r }));
+  async publishLabels(batch: LabelBatch): Promise<void> {
+    this.publish(batch);
   }
 
-  async publishEvents(events: PipelineEvent[]): Promise<void> {
+  async publishEvents(batch: EventBatch): Promise<void> {
+    this.publish(batch);
+  }
+
+  /** The batch's shared JSON text, serialised only when someone is listening. */
+  private publish(batch: LabelBatch | EventBatch): void {
     if (this.clients.size === 0) return;
-    for (const e of events) this.broadcast(e.stream, JSON.stringify(e));
+    const json = batch.json;
+    for (let i = 0; i < json.length; i++) this.broadcast(batch.records[i]!.stream, json[i]!);
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@
  * handed on), and the resume points travel in the commit's metadata.
  */
 import type { DropReason } from '../../core/frame.js';
-import type { DeadLetterReason, EncodedChunk, InputAck, ResumePoint, SessionAck, SessionEnd } from '../../core/ack.js';
+import type { DeadLetterCode, EncodedChunk, InputAck, ResumePoint, SessionAck, SessionEnd } from '../../core/ack.js';
 
 /** How long an ended session's continue point is kept in the commit metadata. */
 const ENDED_RETENTION_MS = 60 * 60 * 1000;
@@ -151,7 +151,7 @@ export class SessionTracker implements SessionAck {
   }
 }
 
-export type DeadLetterFn = (chunk: EncodedChunk, reason: DeadLetterReason, detail: string) => Promise<void>;
+export type DeadLetterFn = (chunk: EncodedChunk, code: DeadLetterCode, detail: string) => Promise<void>;
 
 /** One Kafka partition: records not yet handed on, and the sessions fed from it. */
 export class PartitionTracker implements InputAck {
@@ -208,8 +208,8 @@ export class PartitionTracker implements InputAck {
     return t;
   }
 
-  reject(chunk: EncodedChunk, reason: DeadLetterReason, detail: string): Promise<void> {
-    return this.deadLetter(chunk, reason, detail);
+  reject(chunk: EncodedChunk, code: DeadLetterCode, detail: string): Promise<void> {
+    return this.deadLetter(chunk, code, detail);
   }
 
   /** The offset that is safe to commit now and the resume points to store with it. */

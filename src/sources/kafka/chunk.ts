@@ -1,8 +1,6 @@
 /** The video chunk record (docs/contracts.md) and its validation. */
 import type { IHeaders } from 'kafkajs';
-import type { DeadLetterReason, EncodedChunk } from '../../core/ack.js';
-
-export type { DeadLetterReason } from '../../core/ack.js';
+import type { DeadLetterCode, EncodedChunk } from '../../core/ack.js';
 
 export const MAX_CHUNK_BYTES = 1 << 20;
 export const SUPPORTED_FORMATS = new Set(['mpegts']);
@@ -32,7 +30,7 @@ function header(h: IHeaders | undefined, name: string): string | undefined {
 }
 
 /** Validates a record; returns the chunk or why it cannot be used. */
-export function parseChunk(r: RawRecord): Chunk | { reason: DeadLetterReason; detail: string } {
+export function parseChunk(r: RawRecord): Chunk | { code: DeadLetterCode; detail: string } {
   const stream = header(r.headers, 'fw-stream');
   const session = header(r.headers, 'fw-session');
   const seqText = header(r.headers, 'fw-seq');
@@ -45,14 +43,14 @@ export function parseChunk(r: RawRecord): Chunk | { reason: DeadLetterReason; de
     ['fw-format', format],
     ['fw-epoch-ms', epochText],
   ].filter(([, v]) => v === undefined || v === '');
-  if (missing.length) return { reason: 'missing-header', detail: `missing header(s): ${missing.map(([n]) => n).join(', ')}` };
+  if (missing.length) return { code: 'CHUNK_HEADER_MISSING', detail: `missing header(s): ${missing.map(([n]) => n).join(', ')}` };
   const key = r.key?.toString('utf8');
-  if (key !== undefined && key !== stream) return { reason: 'invalid-header', detail: `key '${key}' differs from fw-stream '${stream}'` };
-  if (!/^\d+$/.test(seqText!)) return { reason: 'invalid-header', detail: `fw-seq '${seqText}' is not a non-negative integer` };
-  if (!/^\d+$/.test(epochText!)) return { reason: 'invalid-header', detail: `fw-epoch-ms '${epochText}' is not a Unix time in ms` };
-  if (!SUPPORTED_FORMATS.has(format!)) return { reason: 'unknown-format', detail: `fw-format '${format}' is not supported (supported: ${[...SUPPORTED_FORMATS].join(', ')})` };
-  if (!r.value || r.value.length === 0) return { reason: 'invalid-header', detail: 'empty value' };
-  if (r.value.length > MAX_CHUNK_BYTES) return { reason: 'too-large', detail: `${r.value.length} bytes, more than ${MAX_CHUNK_BYTES}` };
+  if (key !== undefined && key !== stream) return { code: 'CHUNK_HEADER_INVALID', detail: `key '${key}' differs from fw-stream '${stream}'` };
+  if (!/^\d+$/.test(seqText!)) return { code: 'CHUNK_HEADER_INVALID', detail: `fw-seq '${seqText}' is not a non-negative integer` };
+  if (!/^\d+$/.test(epochText!)) return { code: 'CHUNK_HEADER_INVALID', detail: `fw-epoch-ms '${epochText}' is not a Unix time in ms` };
+  if (!SUPPORTED_FORMATS.has(format!)) return { code: 'CHUNK_FORMAT_UNKNOWN', detail: `fw-format '${format}' is not supported (supported: ${[...SUPPORTED_FORMATS].join(', ')})` };
+  if (!r.value || r.value.length === 0) return { code: 'CHUNK_HEADER_INVALID', detail: 'empty value' };
+  if (r.value.length > MAX_CHUNK_BYTES) return { code: 'CHUNK_TOO_LARGE', detail: `${r.value.length} bytes, more than ${MAX_CHUNK_BYTES}` };
   return {
     topic: r.topic,
     partition: r.partition,

@@ -9,8 +9,10 @@ import { log } from '../../core/log.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { EncodedChunk, InputAck, ResumePoint } from '../../core/ack.js';
 import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';
-import { parseChunk, type Chunk, type DeadLetterReason, type RawRecord } from './chunk.js';
+import { DEAD_LETTER_REASONS, type DeadLetterCode } from '../../core/errors.js';
+import { parseChunk, type Chunk, type RawRecord } from './chunk.js';
 import type { KafkaSourceConfig } from './config.js';
+import type { Source } from '../types.js';
 
 /** What the source hands validated chunks to (the decode stage). */
 export interface ChunkHandler {
@@ -18,7 +20,8 @@ export interface ChunkHandler {
   handle(chunk: EncodedChunk, input: InputAck): void | Promise<void>;
 }
 
-export class KafkaSource {
+export class KafkaSource implements Source {
+  readonly name = 'kafka';
   private readonly consumer: Consumer;
   private readonly partitions = new Map<number, PartitionTracker>();
   private commitTimer: NodeJS.Timeout | undefined;
@@ -84,7 +87,7 @@ export class KafkaSource {
 
   private tracker(topic: string, partition: number): PartitionTracker {
     let t = this.partitions.get(partition);
-    if (!t) this.partitions.set(partition, (t = new PartitionTracker(topic, partition, (c, reason, detail) => this.deadLetter(c as Chunk, reason, detail), this.committed)));
+    if (!t) this.partitions.set(partition, (t = new PartitionTracker(topic, partition, (c, code, detail) => this.deadLetter(c as Chunk, code, detail), this.committed)));
     return t;
   }
 
@@ -100,8 +103,8 @@ export class KafkaSource {
     const raw: RawRecord = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
     const chunk = parseChunk(raw);
     try {
-      if ('reason' in chunk) {
-        await this.deadLetter(raw, chunk.reason, chunk.detail);
+      if ('code' in chunk) {
+        await this.deadLetter(raw, chunk.code, chunk.detail);
         return;
       }
       const wait = this.decode.handle(chunk, tracker);
@@ -121,12 +124,14 @@ export class KafkaSource {
   }
 
   /** Copies a record unchanged to the dead-letter topic with the reason headers (docs/contracts.md). */
-  readonly deadLetter = async (r: RawRecord, reason: DeadLetterReason, detail: string): Promise<void> => {
+  readonly deadLetter = async (r: RawRecord, code: DeadLetterCode, detail: string): Promise<void> => {
+    const reason = DEAD_LETTER_REASONS[code];
     this.metrics.chunksDeadLettered.inc({ reason });
     const stream = r.key?.toString('utf8') ?? '';
-    log.once('warn', `dlq:${reason}:${stream}`, 'chunk dead-lettered', { reason, detail, stream, topic: r.topic, partition: r.partition, offset: r.offset });
+    log.once('warn', `dlq:${reason}:${stream}`, 'chunk dead-lettered', { code, reason, detail, stream, topic: r.topic, partition: r.partition, offset: r.offset });
     const headers = { ...(r.headers ?? {}) };
     headers['fw-dlq-reason'] = reason;
+    headers['fw-dlq-code'] = code;
     headers['fw-dlq-detail'] = detail.replace(/[\r\n]+/g, ' ');
     headers['fw-dlq-topic'] = r.topic;
     headers['fw-dlq-partition'] = String(r.partition);

@@ -1,0 +1,13 @@
+import type { SinkComponent } from '../../topology/registry.js';
+import { kafkaSinkSchema } from './config.js';
+import { KafkaSink } from './sink.js';
+
+export const kafkaSink: SinkComponent<typeof kafkaSinkSchema> = {
+  type: 'kafka',
+  schema: kafkaSinkSchema,
+  topics: (c) => [
+    { topic: c.topic, numPartitions: c.partitions },
+    { topic: c.eventsTopic, numPartitions: c.partitions },
+  ],
+  build: async (ctx, c) => new KafkaSink(await ctx.kafka.producer(), c),
+};

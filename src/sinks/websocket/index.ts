@@ -1,0 +1,13 @@
+import type { SinkComponent } from '../../topology/registry.js';
+import { websocketSinkSchema } from './config.js';
+import { WebSocketSink } from './server.js';
+
+export const websocketSink: SinkComponent<typeof websocketSinkSchema> = {
+  type: 'websocket',
+  schema: websocketSinkSchema,
+  build: async (ctx, c) => {
+    const sink = new WebSocketSink(c, ctx.metrics);
+    ctx.http.upgrade(c.path, (req, socket, head) => sink.handleUpgrade(req, socket, head, ctx.http.auth));
+    return sink;
+  },
+};

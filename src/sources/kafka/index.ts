@@ -1,0 +1,13 @@
+import type { SourceComponent } from '../../topology/registry.js';
+import { kafkaSourceSchema } from './config.js';
+import { KafkaSource } from './source.js';
+
+export const kafkaSource: SourceComponent<typeof kafkaSourceSchema> = {
+  type: 'kafka',
+  schema: kafkaSourceSchema,
+  topics: (c) => [
+    { topic: c.topic, numPartitions: c.partitions },
+    { topic: c.dlqTopic, numPartitions: c.partitions },
+  ],
+  build: async (ctx, c) => new KafkaSource(ctx.kafka.client(), await ctx.kafka.admin(), await ctx.kafka.producer(), c, ctx.decode, ctx.metrics),
+};

@@ -1,0 +1,146 @@
+/**
+ * The topology builder: turns a loaded topology into its components, checking everything that
+ * can be checked before anything starts — models ready in Triton and shaped as the config needs,
+ * topics present, every component type registered. Nothing consumes or listens yet; the
+ * RunningTopology it returns starts the parts in order. A failure closes what was opened.
+ */
+import type { LabelRecord } from '../core/frame.js';
+import { FramewireError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import type { Topology } from '../config/topology.js';
+import { Metrics } from '../telemetry/metrics.js';
+import { HttpEndpoint, addTelemetryRoutes } from '../telemetry/http.js';
+import { HttpAuth } from '../telemetry/auth/auth.js';
+import { readTls } from '../config/tls.js';
+import { DecodeStage } from '../decode/sessions.js';
+import type { TritonClient } from '../infer/triton/client.js';
+import { tritonEndpoints } from '../infer/triton/config.js';
+import { describeModel, frameTensorBytes, type ModelSpec } from '../infer/triton/model.js';
+import { TritonPool } from '../infer/triton/pool.js';
+import { ShmRing } from '../infer/triton/shm.js';
+import { StatsPoller } from '../infer/triton/stats.js';
+import { Smoother } from '../postprocess/smoothing.js';
+import { RecordBatch, type Sink } from '../sinks/types.js';
+import type { Source } from '../sources/types.js';
+import { registry, type BuildContext, type ComponentKind, type TopicSpec } from './registry.js';
+import { SharedKafka, ensureTopics } from './kafka.js';
+import { buildLane, laneMaxBatch, type Lane } from './lanes.js';
+import { StreamRouter } from './routes.js';
+import { DropReporter } from './drops.js';
+import { RunningTopology, closeAll } from './running.js';
+
+export async function buildTopology(t: Topology): Promise<RunningTopology> {
+  const metrics = new Metrics();
+  // Secrets and certificates first: a missing one fails the start before any connection is made.
+  const auth = HttpAuth.fromConfig(t.http.auth);
+  const tritonTls = t.triton.tls ? readTls(t.triton.tls, 'triton.tls') : undefined;
+  const kafka = new SharedKafka(t.kafka);
+  const pool = new TritonPool({
+    endpoints: tritonEndpoints(t.triton),
+    models: t.models.map((m) => m.name),
+    transport: t.triton.transport,
+    healthIntervalMs: t.triton.healthIntervalMs,
+    metrics,
+    tls: tritonTls,
+  });
+  const sinks: Sink[] = [];
+  try {
+    await pool.start();
+    const specs = await checkModels(t, pool.primary);
+
+    const sourceComponents = t.sources.map((c, i) => lookup(registry.sources, 'source', c.type, i));
+    const sinkComponents = t.sinks.map((c, i) => lookup(registry.sinks, 'sink', c.type, i));
+    const topics: TopicSpec[] = [];
+    for (const [i, c] of sourceComponents.entries()) topics.push(...(c.topics?.(t.sources[i]!) ?? []));
+    for (const [i, c] of sinkComponents.entries()) topics.push(...(c.topics?.(t.sinks[i]!) ?? []));
+    if (topics.length > 0) await ensureTopics(await kafka.admin(), topics);
+
+    const http = new HttpEndpoint(t.http.listen, auth, metrics);
+    const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http };
+    for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
+    const drops = new DropReporter(sinks, metrics, t.accounting.dropFlushMs);
+
+    const changes = changeEvents(new Smoother(t.smoothing), sinks, metrics);
+    const lanes: Lane[] = [];
+    for (const [i, spec] of specs.entries()) {
+      const ring = await shmRing(t, pool, spec, laneMaxBatch(spec, t));
+      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, sinks, drops, metrics, published: changes }));
+    }
+    const stats =
+      t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: specs.map((s) => s.name), intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
+
+    const router = new StreamRouter(t, lanes);
+    const decode = new DecodeStage({ config: t.decode, route: (stream) => router.route(stream), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad });
+    const sources: Source[] = [];
+    for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
+
+    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources });
+    addTelemetryRoutes(http, metrics, graph);
+    return graph;
+  } catch (err) {
+    await closeAll(sinks);
+    await kafka.close();
+    await pool.close();
+    throw err;
+  }
+}
+
+function lookup<C>(components: Map<string, C>, kind: ComponentKind, type: string, index: number): C {
+  const c = components.get(type);
+  // The schema admits registered types only; this guards a component unregistered since loading.
+  if (!c) throw new FramewireError('TOPOLOGY_INVALID', 'config', `${kind}s[${index}].type: unknown ${kind} type '${type}'`);
+  return c;
+}
+
+/** Models first: an unknown or unfit model is a topology error, reported before anything starts. */
+async function checkModels(t: Topology, triton: TritonClient): Promise<ModelSpec[]> {
+  const specs: ModelSpec[] = [];
+  for (const [i, m] of t.models.entries()) {
+    const ready = await triton.modelReady(m.name).catch((err: FramewireError) => {
+      if (err.code === 'INFER_UNAVAILABLE') throw new FramewireError('INFER_UNAVAILABLE', 'infer', `Triton at ${triton.url} is not reachable: ${err.message}`, { retriable: true, cause: err });
+      return false;
+    });
+    if (!ready) {
+      const known = (await triton.repositoryIndex().catch(() => [])).map((x) => x.name);
+      throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].name: model '${m.name}' is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
+    }
+    const spec = await describeModel(triton, m.name, { clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
+      throw err.code === 'MODEL_UNSUPPORTED' ? new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}]: ${err.message}`, { cause: err }) : err;
+    });
+    if (m.clip && spec.clipFrames === 0) {
+      throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].clip: model '${m.name}' has no time axis (input [height, width, 3]); clip windows need a [time, height, width, 3] input`);
+    }
+    specs.push(spec);
+  }
+  return specs;
+}
+
+/** Smoothed labels → `change` events, published best-effort (they do not gate offsets). */
+function changeEvents(smoother: Smoother, sinks: Sink[], metrics: Metrics): (records: LabelRecord[]) => void {
+  return (records) => {
+    const events = smoother.observe(records);
+    if (events.length === 0) return;
+    metrics.changeEvents.inc(events.length);
+    const batch = new RecordBatch(events);
+    for (const s of sinks) s.publishEvents(batch).catch((err) => log.warn('publishing change events failed', { err }));
+  };
+}
+
+/**
+ * A lane's shared-memory input slots (one per in-flight batch), registered with every endpoint
+ * that accepts them; none with `transport: grpc`, or with `auto` when the files cannot be made.
+ */
+async function shmRing(t: Topology, pool: TritonPool, spec: ModelSpec, maxBatch: number): Promise<ShmRing | undefined> {
+  const setting = t.triton.transport;
+  if (setting === 'grpc') return undefined;
+  let ring: ShmRing;
+  try {
+    ring = new ShmRing({ tag: spec.name, slots: t.batch.maxInflight, inputSlotBytes: frameTensorBytes(spec) * maxBatch });
+  } catch (err) {
+    if (setting === 'shm') throw err;
+    log.warn('cannot create shared memory; sending tensors in the gRPC message', { model: spec.name, err });
+    return undefined;
+  }
+  await pool.addRing(ring);
+  return ring;
+}

@@ -1,0 +1,123 @@
+/**
+ * A model lane: the batcher, latency estimator, infer stage and (for clip models) window
+ * assembler that serve one model. Frames routed to the model enter through `push`.
+ */
+import type { Frame, LabelRecord } from '../core/frame.js';
+import { poolFor } from '../core/pool.js';
+import type { Topology, ModelConfig } from '../config/topology.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { Batcher } from '../batch/batcher.js';
+import { LatencyEstimator } from '../batch/estimator.js';
+import { ClipAssembler } from '../batch/clips.js';
+import { InferStage, dropItem } from '../infer/stage.js';
+import type { ModelSpec } from '../infer/triton/model.js';
+import type { TritonPool } from '../infer/triton/pool.js';
+import type { ShmRing } from '../infer/triton/shm.js';
+import type { Sink } from '../sinks/types.js';
+import type { DropReporter } from './drops.js';
+
+export interface Lane {
+  readonly spec: ModelSpec;
+  readonly batcher: Batcher;
+  readonly stage: InferStage;
+  /** Synchronous unless the batcher must wait (replay mode, full queues). */
+  push(frame: Frame): void | Promise<void>;
+  /** A session ended: a clip model's last partial window goes out. */
+  sessionEnded(stream: string, session: string): Promise<void>;
+}
+
+export interface LaneOptions {
+  spec: ModelSpec;
+  model: ModelConfig;
+  topology: Topology;
+  pool: TritonPool;
+  ring: ShmRing | undefined;
+  sinks: Sink[];
+  drops: DropReporter;
+  metrics: Metrics;
+  published(records: LabelRecord[]): void;
+}
+
+export function buildLane(o: LaneOptions): Lane {
+  const { spec, model: m, topology: t, metrics } = o;
+  const maxBatch = Math.min(spec.maxBatchSize, t.batch.maxBatchSize ?? spec.maxBatchSize);
+  const estimator = new LatencyEstimator(undefined, undefined, t.batch.estimatorHorizonMs);
+  let lastFinished = 0;
+  const gauge = metrics.queueFrames.labels({ model: spec.name });
+  const queued = metrics.stageSeconds.labels({ stage: 'queued' });
+  const batcher = new Batcher({
+    maxBatch,
+    maxWaitMs: t.batch.maxWaitMs,
+    mode: t.batch.mode,
+    streamQueueFrames: t.batch.streamQueueFrames,
+    queueFrames: t.batch.queueFrames,
+    marginMs: t.batch.marginMs,
+    fairShares: t.batch.fairShares,
+    estimator,
+    drop: (f, reason) => {
+      dropItem(o.drops, f, reason);
+      poolFor(f.data.length).give(f.data);
+    },
+    taken: (frames) => {
+      const now = performance.now();
+      for (const f of frames) queued.observe((now - f.decodedAt) / 1000);
+      gauge.set(batcher.length);
+    },
+  });
+  const stage = new InferStage({
+    spec,
+    topK: m.topK,
+    pool: o.pool,
+    ring: o.ring,
+    // Replay has no deadlines to keep: a past deadline must not become a 1 ms Triton timeout.
+    deadlineTimeout: t.triton.deadlineTimeout && t.batch.mode === 'live',
+    priority: t.triton.priority,
+    batcher,
+    sinks: o.sinks,
+    drops: o.drops,
+    metrics,
+    maxInflight: t.batch.maxInflight,
+    publishBacklogBatches: t.batch.publishBacklogBatches,
+    timeoutMs: t.triton.timeoutMs,
+    retries: t.triton.retries,
+    // The estimate is of service time: with requests overlapping, a response's latency also
+    // holds its wait behind the previous one, which the batcher already accounts for.
+    observeLatency: (n, ms) => {
+      const finished = performance.now();
+      estimator.observe(n, finished - Math.max(finished - ms, lastFinished));
+      lastFinished = finished;
+    },
+    settled: () => batcher.settled(),
+    published: o.published,
+  });
+  // Clip models: frames gather in per-session windows; each complete window is one batch item.
+  const clips = spec.clipFrames
+    ? new ClipAssembler({
+        frames: spec.clipFrames,
+        stride: m.clip?.stride ?? spec.clipFrames,
+        frameBytes: spec.width * spec.height * 3,
+        skipped: (f) => o.drops.drop(f.owner, f.stream, f.session, f.index, f.index, 'sampled'),
+      })
+    : undefined;
+  return {
+    spec,
+    batcher,
+    stage,
+    push(frame) {
+      const item = clips ? clips.add(frame) : frame;
+      if (!item) return;
+      const r = batcher.push(item);
+      if (r instanceof Promise) return r.then(() => gauge.set(batcher.length));
+      gauge.set(batcher.length);
+    },
+    async sessionEnded(stream, session) {
+      const item = clips?.end(stream, session);
+      if (item) await batcher.push(item);
+    },
+  };
+}
+
+/** The batch size a lane's shared-memory slots must hold. */
+export function laneMaxBatch(spec: ModelSpec, t: Topology): number {
+  return Math.min(spec.maxBatchSize, t.batch.maxBatchSize ?? spec.maxBatchSize);
+}

@@ -1,0 +1,40 @@
+/**
+ * Which lane, budget and sampling rule a stream gets. The topology's stream patterns are compiled
+ * once here, when the topology is built (they were validated when it was loaded); a stream's
+ * route is looked up once and cached.
+ */
+import type { Topology } from '../config/topology.js';
+import type { Route } from '../decode/sessions.js';
+import { samplingRules, type SamplingRule } from '../decode/sampling.js';
+import type { Lane } from './lanes.js';
+
+/** Routes of streams long gone are forgotten past this many, rather than grow without limit. */
+const MAX_CACHED_ROUTES = 10_000;
+
+function compile(pattern: string | undefined): RegExp | undefined {
+  return pattern === undefined ? undefined : new RegExp(pattern);
+}
+
+export class StreamRouter {
+  private readonly lanes: { lane: Lane; pattern: RegExp | undefined }[];
+  private readonly budgets: { pattern: RegExp; budgetMs: number }[];
+  private readonly sampling: (stream: string) => SamplingRule;
+  private readonly cache = new Map<string, Route>();
+
+  constructor(private readonly topology: Topology, lanes: Lane[]) {
+    this.lanes = lanes.map((lane, i) => ({ lane, pattern: compile(topology.models[i]!.streams) }));
+    this.budgets = topology.latency.streams.map((o) => ({ pattern: new RegExp(o.streams), budgetMs: o.budgetMs }));
+    this.sampling = samplingRules(topology.sampling);
+  }
+
+  route(stream: string): Route {
+    let r = this.cache.get(stream);
+    if (r) return r;
+    const lane = (this.lanes.find((l) => !l.pattern || l.pattern.test(stream)) ?? this.lanes[0]!).lane;
+    const budgetMs = this.budgets.find((b) => b.pattern.test(stream))?.budgetMs ?? this.topology.latency.budgetMs;
+    r = { model: lane.spec.name, width: lane.spec.width, height: lane.spec.height, budgetMs, sampling: this.sampling(stream), push: lane.push, sessionEnded: lane.sessionEnded };
+    if (this.cache.size >= MAX_CACHED_ROUTES) this.cache.clear();
+    this.cache.set(stream, r);
+    return r;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * A built topology, running. It owns the start order (infer lanes, then the HTTP listener, then
+ * the sources, so a processor that cannot serve never joins its consumer group) and the two-phase
+ * shutdown: stop intake, drain within the deadline (decoders flush, batches finish, labels
+ * publish, offsets commit), then close sinks and connections; forced after the deadline.
+ */
+import { log } from '../core/log.js';
+import type { Topology } from '../config/topology.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { HttpEndpoint } from '../telemetry/http.js';
+import type { DecodeStage } from '../decode/sessions.js';
+import type { TritonPool } from '../infer/triton/pool.js';
+import type { StatsPoller } from '../infer/triton/stats.js';
+import type { Sink } from '../sinks/types.js';
+import type { Source } from '../sources/types.js';
+import type { DropReporter } from './drops.js';
+import type { SharedKafka } from './kafka.js';
+import type { Lane } from './lanes.js';
+
+/** The parts the builder made; the running graph starts and stops them. */
+export interface TopologyParts {
+  topology: Topology;
+  metrics: Metrics;
+  pool: TritonPool;
+  kafka: SharedKafka;
+  http: HttpEndpoint;
+  sinks: Sink[];
+  drops: DropReporter;
+  lanes: Lane[];
+  stats: StatsPoller | undefined;
+  decode: DecodeStage;
+  sources: Source[];
+}
+
+export class RunningTopology {
+  private closing: Promise<void> | undefined;
+  private started = false;
+
+  constructor(private readonly p: TopologyParts) {}
+
+  get metrics(): Metrics {
+    return this.p.metrics;
+  }
+
+  get topology(): Topology {
+    return this.p.topology;
+  }
+
+  async start(): Promise<void> {
+    const { topology: t, lanes } = this.p;
+    this.started = true;
+    for (const l of lanes) l.stage.start();
+    this.p.stats?.start();
+    for (const l of lanes) this.p.decode.warm(l.spec.width, l.spec.height);
+    await this.p.http.start();
+    for (const s of this.p.sources) await s.start();
+    log.info('pipeline running', {
+      topology: t.name,
+      models: lanes.map(({ spec: s }) => `${s.name} ${s.clipFrames ? `${s.clipFrames}x` : ''}${s.width}x${s.height} batch<=${s.maxBatchSize}`),
+      http: t.http.listen,
+    });
+  }
+
+  async notReadyReason(): Promise<string | undefined> {
+    if (this.closing) return 'shutting down';
+    if (!this.started || this.p.sources.some((s) => !s.isConsuming)) return 'not consuming (consumer group not joined)';
+    try {
+      if (this.p.pool.readyCount === 0) return 'no Triton endpoint is ready';
+      const triton = this.p.pool.primary;
+      for (const l of this.p.lanes) if (!(await triton.modelReady(l.spec.name))) return `model ${l.spec.name} not ready`;
+    } catch (err) {
+      return `Triton unreachable: ${(err as Error).message}`;
+    }
+    return undefined;
+  }
+
+  /** Two-phase shutdown; idempotent. */
+  close(drainTimeoutMs = this.p.topology.shutdown.drainTimeoutMs): Promise<void> {
+    this.closing ??= this.doClose(drainTimeoutMs);
+    return this.closing;
+  }
+
+  private async doClose(drainTimeoutMs: number): Promise<void> {
+    const p = this.p;
+    const drain = async () => {
+      for (const s of p.sources) await s.stopIntake();
+      await p.decode.close();
+      for (const l of p.lanes) l.batcher.close();
+      await Promise.all(p.lanes.map((l) => l.stage.finished()));
+      await p.drops.close();
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([drain().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), drainTimeoutMs)))]);
+    clearTimeout(timer);
+    if (timedOut) {
+      log.warn('drain deadline passed; forcing shutdown', { drainTimeoutMs });
+      await p.decode.close();
+    }
+    for (const s of p.sources) await s.close().catch((err) => log.warn('closing source failed', { source: s.name, err }));
+    await closeAll(p.sinks);
+    await p.kafka.close();
+    p.stats?.stop();
+    await p.pool.close();
+    await p.http.close();
+  }
+}
+
+/** Closes sinks, logging (not throwing) a failure so the others still close. */
+export async function closeAll(sinks: Sink[]): Promise<void> {
+  for (const s of sinks) await s.close().catch((err) => log.warn('closing sink failed', { sink: s.name, err }));
+}
