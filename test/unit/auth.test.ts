@@ -79,7 +79,7 @@ test('secrets come from env or a file; a missing one names the field', () => {
     assert.throws(() => readSecret({ file: path.join(dir, 'missing') }, 'f'), (e: FramewireError) => e.code === 'SECRET_UNREADABLE' && /cannot read/.test(e.message));
     writeFileSync(f, '\n');
     assert.throws(() => readSecret({ file: f }, 'f'), /empty/);
-    assert.throws(() => HttpAuth.fromConfig(httpAuthSchema.parse({ tokens: [{ name: 'a', secret: { env: 'TOK_ALL' }, streams: '(' }] }), ENV), /tokens\[0\]\.streams/);
+    assert.throws(() => parseTopology(`http: { auth: { tokens: [ { name: a, secret: { env: TOK_ALL }, streams: "(" } ] } }\nsources: [{ type: kafka }]\nmodels: [{ name: m }]\nsinks: [{ type: websocket }]\n`, 't.yaml'), /http\.auth\.tokens\[0\]\.streams: not a valid regular expression/);
     assert.throws(() => httpAuthSchema.parse({ tokens: [{ name: 'a', secret: 'inline' }] }));
   } finally {
     rmSync(dir, { recursive: true, force: true });

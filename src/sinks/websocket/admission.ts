@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { ANONYMOUS, isDenial, type HttpAuth, type Principal } from '../../telemetry/auth/auth.js';
 import type { WebsocketSinkConfig } from './config.js';
 
-export type RejectReason = 'unauthorized' | 'forbidden' | 'origin' | 'full' | 'rate-limited' | 'too-large';
+export type RejectReason = 'unauthorized' | 'forbidden' | 'origin' | 'full' | 'rate-limited' | 'too-large' | 'slow';
 
 export interface Rejection {
   status: 401 | 403 | 503;

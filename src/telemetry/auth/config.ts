@@ -1,11 +1,12 @@
 import { z } from 'zod/v4';
 import { secretSchema } from '../../config/secret.js';
+import { regexField } from '../../config/regex.js';
 
 export const httpTokenSchema = z
   .strictObject({
     name: z.string().min(1).describe('Who holds the token (logs, never the secret).'),
     secret: secretSchema.describe('Where the token comes from: `{ env: NAME }` or `{ file: PATH }`; never inline.'),
-    streams: z.string().optional().describe('Regular expression of the stream ids this token may see; its clients receive nothing else and cannot subscribe to anything else. Default: every stream.'),
+    streams: regexField('Regular expression of the stream ids this token may see; its clients receive nothing else and cannot subscribe to anything else. Default: every stream.').optional(),
   })
   .describe('A bearer token accepted by the WebSocket and the dashboard.');
 
