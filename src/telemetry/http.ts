@@ -1,14 +1,15 @@
 /**
  * The processor's HTTP listener. /metrics, /healthz and /readyz are its own routes; components
  * add theirs (the WebSocket sink its upgrade path) while the topology is built, before it listens.
- * With bearer tokens configured (src/telemetry/auth), every request passes its check before its
- * route; upgrades are checked by their handler, which also needs to know whose token it was.
+ * With bearer tokens configured (src/telemetry/auth), every request and every upgrade passes the
+ * token check before its handler, so a path a component adds is protected by default; an
+ * upgrade handler is told whose token it was (what it may see).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { FramewireError } from '../core/errors.js';
 import type { Metrics } from './metrics.js';
-import type { HttpAuth } from './auth/auth.js';
+import { ANONYMOUS, isDenial, rawHttpResponse, type HttpAuth, type Principal } from './auth/auth.js';
 
 export interface Readiness {
   /** Undefined when ready, else why not. */
@@ -16,7 +17,8 @@ export interface Readiness {
 }
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/** `principal`: whose token the upgrade carried (ANONYMOUS without access control). */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, principal: Principal) => void;
 
 export class HttpEndpoint {
   private readonly routes = new Map<string, RouteHandler>();
@@ -56,8 +58,12 @@ export class HttpEndpoint {
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const handler = this.upgrades.get(pathOf(req));
-      if (handler) return handler(req, socket, head);
-      socket.destroy();
+      if (!handler) return void socket.destroy();
+      if (!this.auth) return handler(req, socket, head, ANONYMOUS);
+      const who = this.auth.authenticateUpgrade(req, new URL(req.url ?? '/', 'http://x'));
+      if (!isDenial(who)) return handler(req, socket, head, who);
+      this.metrics?.wsRejected.inc({ reason: who.reason });
+      socket.end(rawHttpResponse(who.status, who.reason, who.message));
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>

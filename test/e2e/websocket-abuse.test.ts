@@ -25,9 +25,15 @@ import { waitQuiet, waitUntil } from '../helpers/wait.js';
 const STREAMS = 4;
 /** colour_clip: 8 frames per inference item, 64x64, so the processor labels frames fastest. */
 const MODEL = process.env.FW_ABUSE_MODEL ?? 'colour_clip';
-const FRAMES = Number(process.env.FW_ABUSE_FRAMES ?? 2800);
-const CLIENTS = 50;
-const NON_READERS = 10;
+const FRAMES = Number(process.env.FW_ABUSE_FRAMES ?? 1200);
+/**
+ * Long stream ids (~1 KB; the contract sets no limit) make each label ~1.5 KB, so a client is
+ * offered several MB from a few thousand frames: the test's length then hardly depends on how fast
+ * the shared Triton is at the moment.
+ */
+const streamId = (base: string, s: number) => `${base}-${s}-${'long-camera-name-'.repeat(60)}`;
+const CLIENTS = Number(process.env.FW_ABUSE_CLIENTS ?? 50);
+const NON_READERS = Number(process.env.FW_ABUSE_NON_READERS ?? 10);
 const MAX_BUFFERED = Number(process.env.FW_ABUSE_MAX_BUFFERED ?? 64 * 1024);
 const TOKENS = { FW_ABUSE_TOKEN: `abuse-${randomId(12)}`, FW_ABUSE_TOKEN_NONE: `none-${randomId(12)}` };
 
@@ -123,7 +129,7 @@ describe('WebSocket abuse: 50 clients, 10 never reading', { timeout: 240_000 }, 
       const readers = clients.slice(NON_READERS);
       assert.equal(metricValue(await scrapeMetrics(topo.httpBase), 'framewire_websocket_clients'), CLIENTS + 1);
 
-      const video = colourVideo(64, 48, 25, Array.from({ length: FRAMES / 100 }, (_, i) => ({ colour: (['red', 'green', 'blue', 'yellow'] as const)[i % 4]!, frames: 100 })));
+      const video = colourVideo(64, 48, 25, Array.from({ length: FRAMES / 40 }, (_, i) => ({ colour: (['red', 'green', 'blue', 'yellow'] as const)[i % 4]!, frames: 40 })));
       const encoded = encodeVideo(video.graph, 50);
       const rss0 = rssBytes(proc!.pid);
       let rssMax = rss0;
@@ -139,14 +145,22 @@ describe('WebSocket abuse: 50 clients, 10 never reading', { timeout: 240_000 }, 
       try {
         await Promise.all(
           Array.from({ length: STREAMS }, (_, s) => {
-            return sendVideo(producer, encoded, { topic: topo.chunks, stream: `${topo.name}-${s}`, session: randomId(), epochMs: Date.now(), paced: false, eos: true, framesPerChunk: 25 });
+            return sendVideo(producer, encoded, { topic: topo.chunks, stream: streamId(topo.name, s), session: randomId(), epochMs: Date.now(), paced: false, eos: true, framesPerChunk: 25 });
           }),
         );
       } finally {
         await producer.disconnect();
       }
       const expected = STREAMS * FRAMES;
-      const labelled = await waitUntil(() => labels!.records.length >= expected, 150_000, 250);
+      // Every frame accounted for on Kafka: labelled, or in a `dropped` event (replay mode drops
+      // nothing by design; a frame a decoder loses is still reported, and the readers must get
+      // that report too).
+      const accounted = () => {
+        let n = labels!.records.length;
+        for (const e of events!.json<{ type: string; count?: number }>()) if (e.type === 'dropped') n += e.count ?? 0;
+        return n;
+      };
+      const labelled = await waitUntil(() => accounted() >= expected, 150_000, 250);
       // Changes are published after their labels; let the last ones arrive.
       await waitQuiet(() => readers.reduce((n, c) => n + c.labelMessages, 0) + events!.records.length, 1500, 20_000);
       clearInterval(sampler);
@@ -158,19 +172,24 @@ describe('WebSocket abuse: 50 clients, 10 never reading', { timeout: 240_000 }, 
       const cutOff = metricValue(metrics, 'framewire_websocket_rejected_total', { reason: 'slow' });
       const connected = metricValue(metrics, 'framewire_websocket_clients');
       console.log(
-        `${expected} labels (${(readers[0]!.bytes / 2 ** 20).toFixed(1)} MB a client) in ${seconds.toFixed(1)} s to ${CLIENTS} clients (${NON_READERS} not reading): processor RSS ${(rss0 / 2 ** 20).toFixed(0)} MB before, max ${(rssMax / 2 ** 20).toFixed(0)} MB (+${((rssMax - rss0) / 2 ** 20).toFixed(0)} MB); ` +
+        `${labels!.records.length} labels of ${expected} frames (${(readers[0]!.bytes / 2 ** 20).toFixed(1)} MB a client) in ${seconds.toFixed(1)} s to ${CLIENTS} clients (${NON_READERS} not reading): processor RSS ${(rss0 / 2 ** 20).toFixed(0)} MB before, max ${(rssMax / 2 ** 20).toFixed(0)} MB (+${((rssMax - rss0) / 2 ** 20).toFixed(0)} MB); ` +
           `max queued for WebSocket clients ${(bufferedMax / 2 ** 10).toFixed(0)} KiB; messages skipped ${skipped}, slow clients cut off ${cutOff}; load average ${load0.map((x) => x.toFixed(1)).join(' ')} → ${load1.map((x) => x.toFixed(1)).join(' ')}`,
       );
-      assert.ok(labelled, `only ${labels!.records.length} of ${expected} labels on Kafka`);
+      assert.ok(labelled, `only ${accounted()} of ${expected} frames accounted for on Kafka (${labels!.records.length} labels)`);
 
       // What Kafka has is what every reader must have.
       const kafkaLabels = new Set(labels!.json<LabelRecord>().map((l) => `${l.stream}/${l.session}/${l.frame}`));
-      assert.equal(kafkaLabels.size, expected);
+      assert.equal(kafkaLabels.size, labels!.records.length, 'no label twice on Kafka');
       const kafkaEvents = new Map<string, number>();
-      for (const e of events!.json<{ type: string }>()) kafkaEvents.set(e.type, (kafkaEvents.get(e.type) ?? 0) + 1);
+      const droppedBy = new Map<string, number>();
+      for (const e of events!.json<{ type: string; reason?: string; count?: number }>()) {
+        kafkaEvents.set(e.type, (kafkaEvents.get(e.type) ?? 0) + 1);
+        if (e.type === 'dropped') droppedBy.set(String(e.reason), (droppedBy.get(String(e.reason)) ?? 0) + (e.count ?? 0));
+      }
+      if (droppedBy.size > 0) console.log(`frames reported dropped instead of labelled: ${JSON.stringify(Object.fromEntries(droppedBy))}`);
       for (const [i, r] of readers.entries()) {
         assert.equal(r.closed, false, `reader ${i} was disconnected`);
-        assert.equal(r.labels.size, expected, `reader ${i} got ${r.labels.size} of ${expected} labels`);
+        assert.equal(r.labels.size, kafkaLabels.size, `reader ${i} got ${r.labels.size} of ${kafkaLabels.size} labels`);
         for (const k of kafkaLabels) if (!r.labels.has(k)) assert.fail(`reader ${i} lacks label ${k}`);
         assert.deepEqual(Object.fromEntries(r.events), Object.fromEntries(kafkaEvents), `reader ${i}: events as on Kafka`);
       }
@@ -184,7 +203,7 @@ describe('WebSocket abuse: 50 clients, 10 never reading', { timeout: 240_000 }, 
       assert.ok(rssMax - rss0 < 120 * 2 ** 20, `RSS grew by ${((rssMax - rss0) / 2 ** 20).toFixed(0)} MB`);
       // Out of scope: nothing at all, and asking for the streams is refused.
       assert.equal(outOfScope.labelMessages + outOfScope.events.size, 0, 'a token for other streams received messages');
-      outOfScope.ws.send(JSON.stringify({ type: 'subscribe', streams: [`${topo.name}-0`] }));
+      outOfScope.ws.send(JSON.stringify({ type: 'subscribe', streams: [streamId(topo.name, 0)] }));
       await waitUntil(() => outOfScope.other.length > 0, 3000);
       assert.equal(outOfScope.other[0]?.error, 'forbidden');
       assert.equal(outOfScope.labelMessages, 0);

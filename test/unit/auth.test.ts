@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseTopology } from '../../src/config/load.js';
 import { readSecret } from '../../src/config/secret.js';
 import { FramewireError } from '../../src/core/errors.js';
-import { HttpAuth, presentedToken, isDenial } from '../../src/telemetry/auth/auth.js';
+import { ANONYMOUS, HttpAuth, presentedToken, isDenial } from '../../src/telemetry/auth/auth.js';
 import { httpAuthSchema } from '../../src/telemetry/auth/config.js';
 import { RateLimit, admit } from '../../src/sinks/websocket/admission.js';
 import { websocketSinkSchema } from '../../src/sinks/websocket/config.js';
@@ -86,20 +86,21 @@ test('secrets come from env or a file; a missing one names the field', () => {
   }
 });
 
-test('admission: origin allow-list, client limit, token, and ?streams= within the token', () => {
+test('admission: origin allow-list, client limit, and ?streams= within the token', () => {
   const cfg = websocketSinkSchema.parse({ type: 'websocket', maxClients: 2, allowedOrigins: ['https://ops.example'] });
   const a = auth();
+  const ops = a.principalOf('secret-all')!;
+  const lobbyToken = a.principalOf('secret-lobby')!;
   const ok = (r: object) => !('reason' in r);
-  assert.ok(ok(admit(req({ authorization: 'Bearer secret-all' }), url('/ws'), cfg, a, 0)));
-  assert.ok(ok(admit(req({ authorization: 'Bearer secret-all', origin: 'https://ops.example' }), url('/ws'), cfg, a, 0)));
-  assert.deepEqual(pick(admit(req({ authorization: 'Bearer secret-all', origin: 'https://evil.example' }), url('/ws'), cfg, a, 0)), [403, 'origin']);
-  assert.deepEqual(pick(admit(req({ authorization: 'Bearer secret-all' }), url('/ws'), cfg, a, 2)), [503, 'full']);
-  assert.deepEqual(pick(admit(req({}), url('/ws'), cfg, a, 0)), [401, 'unauthorized']);
-  assert.deepEqual(pick(admit(req({}), url('/ws?token=secret-lobby&streams=lobby-1,cam-1'), cfg, a, 0)), [403, 'forbidden']);
-  const lobby = admit(req({}), url('/ws?token=secret-lobby&streams=lobby-1'), cfg, a, 0);
+  assert.ok(ok(admit(req({}), url('/ws'), cfg, ops, 0)));
+  assert.ok(ok(admit(req({ origin: 'https://ops.example' }), url('/ws'), cfg, ops, 0)));
+  assert.deepEqual(pick(admit(req({ origin: 'https://evil.example' }), url('/ws'), cfg, ops, 0)), [403, 'origin']);
+  assert.deepEqual(pick(admit(req({}), url('/ws'), cfg, ops, 2)), [503, 'full']);
+  assert.deepEqual(pick(admit(req({}), url('/ws?streams=lobby-1,cam-1'), cfg, lobbyToken, 0)), [403, 'forbidden']);
+  const lobby = admit(req({}), url('/ws?streams=lobby-1'), cfg, lobbyToken, 0);
   assert.ok(ok(lobby) && 'streams' in lobby && lobby.streams?.has('lobby-1'));
   // Without tokens configured anyone may connect (within the other limits).
-  assert.ok(ok(admit(req({}), url('/ws?streams=cam-1'), cfg, undefined, 0)));
+  assert.ok(ok(admit(req({}), url('/ws?streams=cam-1'), cfg, ANONYMOUS, 0)));
 });
 
 function pick(r: ReturnType<typeof admit>): [number, string] | 'admitted' {

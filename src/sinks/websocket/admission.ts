@@ -1,11 +1,11 @@
 /**
  * Who may connect to the WebSocket and what each client may do, kept out of the fan-out code:
- * the Origin allow-list, the client limit, the bearer token (src/telemetry/auth), the token's
- * stream pattern against the requested subscription, and a token bucket per client for
- * subscribe messages.
+ * the Origin allow-list, the client limit, the token's stream pattern against the requested
+ * subscription (the token itself was checked by the HTTP endpoint, src/telemetry/auth), and a
+ * token bucket per client for subscribe messages.
  */
 import type { IncomingMessage } from 'node:http';
-import { ANONYMOUS, isDenial, type HttpAuth, type Principal } from '../../telemetry/auth/auth.js';
+import type { Principal } from '../../telemetry/auth/auth.js';
 import type { WebsocketSinkConfig } from './config.js';
 
 export type RejectReason = 'unauthorized' | 'forbidden' | 'origin' | 'full' | 'rate-limited' | 'too-large' | 'slow';
@@ -35,18 +35,12 @@ export function forbiddenStreams(principal: Principal, wanted: Iterable<string>)
   return out;
 }
 
-export function admit(req: IncomingMessage, url: URL, config: WebsocketSinkConfig, auth: HttpAuth | undefined, clients: number): Admitted | Rejection {
+export function admit(req: IncomingMessage, url: URL, config: WebsocketSinkConfig, principal: Principal, clients: number): Admitted | Rejection {
   const origin = req.headers.origin;
   if (origin !== undefined && config.allowedOrigins.length > 0 && !config.allowedOrigins.includes(origin)) {
     return { status: 403, reason: 'origin', message: `origin ${origin} is not allowed` };
   }
   if (clients >= config.maxClients) return { status: 503, reason: 'full', message: `at most ${config.maxClients} clients` };
-  let principal = ANONYMOUS;
-  if (auth) {
-    const who = auth.authenticateUpgrade(req, url);
-    if (isDenial(who)) return { status: who.status, reason: who.reason, message: who.message };
-    principal = who;
-  }
   const streams = parseStreams(url.searchParams.get('streams'));
   if (streams) {
     const denied = forbiddenStreams(principal, streams);

@@ -5,8 +5,9 @@
  * for `slowClientTimeoutMs` (or passes 4× the limit), so a slow client never slows the pipeline or
  * the others, and one that never reads holds neither memory nor a place for long.
  *
- * Access control (admission.ts): Origin allow-list, client limit, bearer token; a token's stream
- * pattern filters every message on send and refuses subscriptions outside it.
+ * Access control: the HTTP endpoint checks the bearer token and hands over its Principal;
+ * admission.ts applies the Origin allow-list and the client limit; the token's stream pattern
+ * filters every message on send and refuses subscriptions outside it.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,7 +15,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { EventBatch, LabelBatch, Sink } from '../types.js';
 import type { WebsocketSinkConfig } from './config.js';
-import { BEARER_PROTOCOL_PREFIX, WS_PROTOCOL, rawHttpResponse, type HttpAuth, type Principal } from '../../telemetry/auth/auth.js';
+import { ANONYMOUS, BEARER_PROTOCOL_PREFIX, WS_PROTOCOL, rawHttpResponse, type Principal } from '../../telemetry/auth/auth.js';
 import { admit, forbiddenStreams, RateLimit, type Admitted } from './admission.js';
 
 interface Client {
@@ -53,10 +54,10 @@ export class WebSocketSink implements Sink {
     this.bufferedTimer.unref();
   }
 
-  /** An upgrade request for this sink's path (routed here by the HTTP endpoint); `auth` checks its token. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, auth?: HttpAuth): void {
+  /** An upgrade request for this sink's path, its token already checked by the HTTP endpoint. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, principal: Principal = ANONYMOUS): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    const a = admit(req, url, this.config, auth, this.clients.size + this.opening);
+    const a = admit(req, url, this.config, principal, this.clients.size + this.opening);
     if ('reason' in a) {
       this.metrics.wsRejected.inc({ reason: a.reason });
       socket.end(rawHttpResponse(a.status, a.reason, a.message));
