@@ -2,9 +2,11 @@
  * Scheduling benchmark on the real local stack (prints a table; not a test).
  *
  *   node dist/bench/scheduling.js [--streams 1,4,16,32] [--seconds 20] [--models colour_probe,open_nsfw] [--mode live]
- *        [--cameras simulated|ingest] [--pes-length on|off]
+ *        [--cameras simulated|ingest] [--pes-length on|off] [--budget 250] [--triton host:port]
  *
- * For each model and N: a fresh processor (`framewire run`, budget 250 ms) and N realtime cameras.
+ * For each model and N: a fresh processor (`framewire run`, budget --budget ms, default 250) and N
+ * realtime cameras. --models takes any model with a FRAME input, e.g. open_nsfw_int8; --triton
+ * points the processor at another Triton (a second stack with a model repository of its own).
  *  - simulated (default): 640×360 H.264 at 25 fps; the cameras publish a pre-encoded MPEG-TS file
  *    paced by its packets' pts (no encoder per camera, so the machine's 2 cores go to the
  *    pipeline), cut where the packets end, with the contract's headers;
@@ -52,6 +54,8 @@ const { values } = parseArgs({
     timeline: { type: 'boolean', default: false },
     'camera-codec': { type: 'string', default: 'x264' },
     'pes-length': { type: 'string', default: 'on' },
+    budget: { type: 'string', default: '250' },
+    triton: { type: 'string', default: '127.0.0.1:8001' },
   },
 });
 const NS = values.streams!.split(',').map(Number);
@@ -59,7 +63,8 @@ const SECONDS = Number(values.seconds);
 const MODELS = values.models!.split(',');
 const PORT = Number(values.port);
 const FPS = 25;
-const BUDGET = 250;
+const BUDGET = Number(values.budget);
+const TRITON = values.triton!;
 const INGEST = values.cameras === 'ingest';
 const TIMELINE = values.timeline === true;
 /** --camera-codec copy: the ingest cameras remux pre-encoded H.264 files (IP cameras) instead of encoding lavfi patterns on this machine. */
@@ -166,6 +171,7 @@ http: { listen: "127.0.0.1:${PORT}" }
 latency: { budgetMs: ${BUDGET} }
 sources: [{ type: kafka, topic: ${prefix}.chunks, group: ${prefix}, partitions: 4, dlqTopic: ${prefix}.dlq }]
 decode: { idleTimeoutMs: 2000 }
+triton: { url: "${TRITON}" }
 batch: { maxWaitMs: 10, mode: ${values.mode}, streamQueueFrames: 16, queueFrames: 512, maxInflight: 2, fairShares: ${values.fair === 'false' ? 'false' : 'true'} }
 models: [{ name: ${model}, topK: 2 }]
 smoothing: { method: off }

@@ -92,9 +92,10 @@ install_venv() {
   stamp="$(sha256sum "$req" | cut -c1-16)"
   if [ ! -f "$VENV/.complete-$stamp" ]; then
     log "building the Triton Python environment in $VENV"
-    rm -rf "$VENV"
+    # Added to in place, never removed first: a running Triton (another clone's stack on this
+    # machine) may be using this environment, and clones on other branches keep their own stamps.
     # Debian's interpreter: the Python backend stub embeds a shared libpython of the same version.
-    /usr/bin/python3 -m venv "$VENV"
+    [ -x "$VENV/bin/python" ] || { rm -rf "$VENV"; /usr/bin/python3 -m venv "$VENV"; }
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
     touch "$VENV/.complete-$stamp"
   fi

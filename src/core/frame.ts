@@ -73,6 +73,8 @@ export interface LabelRecord {
   ptsMs: number;
   captureTs: number;
   model: string;
+  /** The model version Triton ran this frame's batch on (its ModelInfer response's `model_version`). */
+  modelVersion: string;
   labels: Label[];
   publishedTs: number;
   /** Clip models: the window (first and last frame index) these labels were computed from. */

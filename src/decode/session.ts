@@ -85,6 +85,8 @@ export class StreamSession {
   private lastFed: EncodedChunk | undefined;
   private readonly rejected = new Set<string>();
   private ending: Promise<void> | undefined;
+  /** Given up to another member: frames it held or finds are no longer this process's to report. */
+  private released = false;
   private readonly decodedCount;
   private readonly decodeStage;
   private readonly captureToDecoded;
@@ -92,7 +94,7 @@ export class StreamSession {
   constructor(
     first: EncodedChunk,
     readonly ack: SessionAck,
-    private readonly input: InputAck,
+    readonly input: InputAck,
     readonly route: Route,
     resume: ResumePoint | undefined,
     private readonly ctx: SessionContext,
@@ -144,6 +146,12 @@ export class StreamSession {
       this.ending = (decoder ? decoder.close() : Promise.resolve()).then(() => this.route.sessionEnded(this.stream, this.session));
     }
     return this.ending;
+  }
+
+  /** The partition moved away: the decoder stops at once and what it holds is left to the new owner. */
+  release(): Promise<void> {
+    this.released = true;
+    return this.kill();
   }
 
   /** Shutdown: the decoder stops at once; what it holds is re-decoded from the resume point next run. */
@@ -220,9 +228,9 @@ export class StreamSession {
       error: (line) => this.onDecoderError(line),
       exited: (exit, held) => {
         if (this.decoder === decoder) this.decoder = undefined;
-        const crashed = exit.reason !== 'ended' && !this.ending;
+        const crashed = exit.reason !== 'ended' && !this.ending && !this.released;
         this.ctx.decoderExited(crashed);
-        if (this.ctx.shuttingDown()) return;
+        if (this.ctx.shuttingDown() || this.released) return;
         // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
         for (const h of held) if (h.tag !== DONE) this.drop(h.index, 'decoder-reset');
         if (!crashed) return;

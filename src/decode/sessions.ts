@@ -109,6 +109,20 @@ export class DecodeStage {
     });
   }
 
+  /**
+   * The input's partition moved to another member: its sessions stop here at once. Nothing they
+   * held is reported (the new owner decodes it again from the committed resume point); frames
+   * already handed on still publish (duplicates at most, never a gap).
+   */
+  release(input: InputAck): void {
+    for (const st of this.streams.values()) {
+      if (st.input !== input) continue;
+      this.streams.delete(st.stream);
+      const p = st.release().finally(() => this.ending.delete(p));
+      this.ending.add(p);
+    }
+  }
+
   private endIdle(): void {
     const cutoff = this.inputClock() - this.o.config.idleTimeoutMs;
     for (const st of this.streams.values()) {

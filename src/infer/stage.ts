@@ -15,7 +15,7 @@ import { RecordBatch, type Sink } from '../sinks/types.js';
 import type { DropReporter } from '../topology/drops.js';
 import type { TritonPool, TensorBatch } from './triton/pool.js';
 import type { ShmRing } from './triton/shm.js';
-import { frameTensorBytes, inputShape, itemPixels, packFrame, parseClassification, type ModelSpec } from './triton/model.js';
+import { frameTensorBytes, inputMismatch, inputShape, itemPixels, packFrame, parseClassification, type ModelSpec } from './triton/model.js';
 import type { InferRequestedOutput } from './triton/types.js';
 import type { Label } from '../core/frame.js';
 
@@ -54,7 +54,19 @@ export interface InferStageOptions {
 
 interface InFlight {
   frames: Frame[];
+  /** The model this batch was sent to: a switch (topology reload) leaves batches already taken on theirs. */
+  target: Target;
   result: Label[][] | FramewireError | undefined;
+  /** The version Triton answered with (its response's `model_version`). */
+  version: string;
+}
+
+/** Where a lane's batches go: model, version, labels per frame, and what is requested of Triton. */
+interface Target {
+  spec: ModelSpec;
+  k: number;
+  outputs: InferRequestedOutput[];
+  captureToPublish: Histogram.Internal<string>;
 }
 
 
@@ -81,24 +93,44 @@ export class InferStage {
   private readonly frameBytes: number;
   private readonly tensorBytes: number;
   private readonly batchPool;
-  private readonly outputs: InferRequestedOutput[];
-  private readonly k: number;
+  /** Where new batches go; replaced by switchModel(). */
+  private target: Target;
 
   /** Metric children bound once: no label lookup per frame. */
-  private readonly captureToPublish: Histogram.Internal<string>;
   private readonly publishStage: Histogram.Internal<string>;
 
   constructor(private readonly o: InferStageOptions) {
-    this.captureToPublish = o.metrics.captureToPublish.labels({ model: o.spec.name });
     this.publishStage = o.metrics.stageSeconds.labels({ stage: 'publish' });
     // An item is a frame, or for a clip model a window of frames (the clip's pooled buffer).
     this.frameBytes = itemPixels(o.spec);
     this.tensorBytes = frameTensorBytes(o.spec);
     this.batchPool = poolFor(this.tensorBytes * o.batcher.maxBatch);
-    this.k = Math.min(o.topK, o.spec.classes);
+    this.target = this.targetFor(o.spec, o.topK);
+  }
+
+  private targetFor(spec: ModelSpec, topK: number): Target {
+    const k = Math.min(topK, spec.classes);
     // Triton's classification extension returns "score:index:label" strings, top-k per frame. It
     // refuses shared memory for such outputs, so they always come back in the response message.
-    this.outputs = [{ name: o.spec.outputName, parameters: { classification: { int64_param: this.k } } }];
+    const outputs = [{ name: spec.outputName, parameters: { classification: { int64_param: k } } }];
+    return { spec, k, outputs, captureToPublish: this.o.metrics.captureToPublish.labels({ model: spec.name }) };
+  }
+
+  /** The model (and version) new batches go to. */
+  get spec(): ModelSpec {
+    return this.target.spec;
+  }
+
+  /**
+   * Sends every batch taken from now on to another model or version (a topology reload). Batches
+   * already taken finish on the model they were sent to, so each frame is labelled once, by one
+   * of the two. The new model must take the same input (datatype, geometry): the frames in the
+   * batcher's queue were decoded for it, and the batch buffers are sized for it.
+   */
+  switchModel(spec: ModelSpec, topK: number): void {
+    const mismatch = inputMismatch(this.target.spec, spec);
+    if (mismatch) throw new FramewireError('TOPOLOGY_INVALID', 'config', `${mismatch}; restart to change the input`);
+    this.target = this.targetFor(spec, topK);
   }
 
   start(): void {
@@ -118,11 +150,11 @@ export class InferStage {
       const frames = await this.o.batcher.next();
       if (!frames) break;
       if (frames.length === 0) continue;
-      const entry: InFlight = { frames, result: undefined };
+      const entry: InFlight = { frames, target: this.target, result: undefined, version: '' };
       this.inflight.push(entry);
       this.requesting++;
       // infer() reports failures as a result; anything it throws is one too (never a stalled head).
-      void this.infer(frames).catch((err: unknown) => new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err })).then((result) => {
+      void this.infer(entry).catch((err: unknown) => new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err })).then((result) => {
         entry.result = result;
         this.requesting--;
         this.wake();
@@ -142,8 +174,10 @@ export class InferStage {
     if (r) r();
   }
 
-  private async infer(frames: Frame[]): Promise<Label[][] | FramewireError> {
-    const { spec, pool, metrics, ring } = this.o;
+  private async infer(entry: InFlight): Promise<Label[][] | FramewireError> {
+    const { pool, metrics, ring } = this.o;
+    const { frames, target } = entry;
+    const { spec } = target;
     const n = frames.length;
     // Pack the frames into one pooled tensor buffer (widening to the model's datatype) and return
     // their buffers to the decoder pool.
@@ -160,12 +194,13 @@ export class InferStage {
     const slot = ring?.acquire();
     const batch: TensorBatch = {
       model: spec.name,
+      version: spec.requestVersion,
       id: String(++requestSeq),
       inputName: spec.inputName,
       datatype: spec.inputDatatype,
       shape: inputShape(spec, n),
       data: packed.subarray(0, bytes),
-      outputs: this.outputs,
+      outputs: target.outputs,
     };
     if (slot !== undefined) {
       ring!.writeInput(slot, packed, bytes);
@@ -185,7 +220,8 @@ export class InferStage {
           const raw = res.raw_output_contents[0];
           if (!raw) throw new FramewireError('INFER_FAILED', 'infer', `model ${spec.name} returned no output`);
           metrics.framesInferred.inc({ model: spec.name }, n);
-          return parseClassification(raw, n, this.k);
+          entry.version = res.model_version || spec.version;
+          return parseClassification(raw, n, target.k);
         } catch (err) {
           const e = err instanceof FramewireError ? err : new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err });
           metrics.inferErrors.inc({ code: e.code });
@@ -213,7 +249,7 @@ export class InferStage {
   }
 
   private async publishLoop(): Promise<void> {
-    const { spec, metrics, drops } = this.o;
+    const { metrics, drops } = this.o;
     for (;;) {
       const head = this.inflight[0];
       if (!head || head.result === undefined) {
@@ -228,10 +264,15 @@ export class InferStage {
       const now = Date.now();
       const records: LabelRecord[] = [];
       const traces: (string | undefined)[] = [];
-      for (const { frames, result } of ready) {
+      // Records per batch: their model is the batch's (a delivery may hold batches of two models after a switch).
+      const recordCounts: number[] = [];
+      for (const { frames, result, target, version } of ready) {
+        const model = target.spec.name;
+        const before = records.length;
         if (result instanceof FramewireError) {
-          log.once('warn', `infer-failed:${spec.name}:${result.code}`, 'inference failed; frames dropped', { model: spec.name, err: result });
+          log.once('warn', `infer-failed:${model}:${result.code}`, 'inference failed; frames dropped', { model, err: result });
           for (const f of frames) dropItem(drops, f, 'infer-failed');
+          recordCounts.push(0);
           continue;
         }
         const labels = result!;
@@ -241,31 +282,32 @@ export class InferStage {
             // A clip's labels go to each frame it covers; the record names the window.
             const window = { fromFrame: f.clip.fromFrame, toFrame: f.index };
             for (const c of f.clip.covered) {
-              records.push({ type: 'label', stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model: spec.name, labels: labels[i]!, publishedTs: now, clip: window });
+              records.push({ type: 'label', stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model, modelVersion: version, labels: labels[i]!, publishedTs: now, clip: window });
               traces.push(c.traceparent);
             }
           } else {
-            records.push({ type: 'label', stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model: spec.name, labels: labels[i]!, publishedTs: now });
+            records.push({ type: 'label', stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model, modelVersion: version, labels: labels[i]!, publishedTs: now });
             traces.push(f.traceparent);
           }
         }
+        recordCounts.push(records.length - before);
       }
       if (records.length > 0) {
         const publishStart = performance.now();
         await this.publish(records, traces);
         const publishSeconds = (performance.now() - publishStart) / 1000;
         const published = Date.now();
-        for (const { frames, result } of ready) {
+        for (const { frames, result, target } of ready) {
           if (result instanceof FramewireError) continue;
           for (const f of frames) {
             // A clip's latency runs from the capture of its last frame (when the window was complete).
-            this.captureToPublish.observe((published - f.captureTs) / 1000);
+            target.captureToPublish.observe((published - f.captureTs) / 1000);
             this.publishStage.observe(publishSeconds);
             if (f.clip) for (const c of f.clip.covered) f.owner.framePublished(c.index);
             else f.owner.framePublished(f.index);
           }
         }
-        metrics.framesPublished.inc({ model: spec.name }, records.length);
+        for (let e = 0; e < ready.length; e++) if (recordCounts[e]! > 0) metrics.framesPublished.inc({ model: ready[e]!.target.spec.name }, recordCounts[e]!);
         this.o.published?.(records);
       }
       this.inflight.splice(0, n);

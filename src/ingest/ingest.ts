@@ -16,6 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
+import { CHUNK_TOPIC_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES } from '../core/ack.js';
+import { ensureTopics } from '../core/topics.js';
 import { Kafka, Partitioners, logLevel, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
 import { kafkaConnectError } from '../config/kafka-security.js';
@@ -68,7 +70,7 @@ export interface IngestResult {
   epochMs?: number;
 }
 
-export const MAX_CHUNK_BYTES = 1024 * 1024;
+export { MAX_CHUNK_BYTES };
 export const CHUNK_FORMAT = 'mpegts';
 
 /**
@@ -93,8 +95,6 @@ const QUEUE_CHUNKS = 8;
 const MAX_SEND_BYTES = MAX_CHUNK_BYTES;
 /** After SIGTERM, ffmpeg has this long to flush its encoder and close the stream before SIGKILL. */
 const STOP_GRACE_MS = 5000;
-/** Topic override when we create the topic: a full 1 MiB chunk plus headers exceeds Kafka's 1 MiB default. */
-const TOPIC_MAX_MESSAGE_BYTES = 2 * MAX_CHUNK_BYTES;
 /** stderr lines fluent-ffmpeg keeps; we only report the last one. */
 const STDERR_LINES = 20;
 
@@ -399,33 +399,15 @@ class FfmpegSource {
   }
 }
 
+/** The chunk topic as the processor would create it, in case ingest runs first. */
 async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    // Checked first: creating an existing topic makes kafkajs log a protocol error.
-    if ((await admin.listTopics()).includes(topic)) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic,
-          numPartitions: 1,
-          configEntries: [{ name: 'max.message.bytes', value: String(TOPIC_MAX_MESSAGE_BYTES) }],
-        },
-      ],
-    });
-  } catch (err) {
-    if (!isTopicExists(err)) throw err;
+    await ensureTopics(admin, [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(CHUNK_TOPIC_MAX_MESSAGE_BYTES) }] }]);
   } finally {
     await admin.disconnect();
   }
-}
-
-function isTopicExists(err: unknown): boolean {
-  const e = err as { type?: string; errors?: { type?: string }[] };
-  if (e?.type === 'TOPIC_ALREADY_EXISTS') return true;
-  return Array.isArray(e?.errors) && e.errors.length > 0 && e.errors.every((x) => x?.type === 'TOPIC_ALREADY_EXISTS');
 }
 
 function publishError(err: unknown, what: string): FramewireError {

@@ -34,6 +34,8 @@ export const METRIC = {
   wsBufferedBytes: 'framewire_websocket_buffered_bytes',
   httpRejected: 'framewire_http_requests_rejected_total',
   commits: 'framewire_offset_commits_total',
+  rebalances: 'framewire_consumer_rebalances_total',
+  partitionsAssigned: 'framewire_partitions_assigned',
   stageSeconds: 'framewire_stage_seconds',
   changeEvents: 'framewire_change_events_total',
 } as const;
@@ -72,6 +74,8 @@ export class Metrics {
   readonly stageSeconds = new client.Histogram({ name: METRIC.stageSeconds, help: 'Where the budget goes, per frame: capture_to_decoded (camera, Kafka, ffmpeg), decode (frame fed to its decoder → out of it), queued (waiting for a batch), publish (label delivery).', labelNames: ['stage'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2], registers: [this.registry] });
   readonly changeEvents = new client.Counter({ name: METRIC.changeEvents, help: 'Smoothed label changes reported as change events.', registers: [this.registry] });
   readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
+  readonly rebalances = new client.Counter({ name: METRIC.rebalances, help: 'Consumer-group rebalances this member took part in (every member stops fetching meanwhile).', registers: [this.registry] });
+  readonly partitionsAssigned = new client.Gauge({ name: METRIC.partitionsAssigned, help: 'Chunk-topic partitions assigned to this member.', registers: [this.registry] });
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'framewire_' });

@@ -28,6 +28,7 @@ import { buildLane, laneMaxBatch, type Lane } from './lanes.js';
 import { StreamRouter } from './routes.js';
 import { DropReporter } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
+import { ModelReloader, requestedVersion } from './reload.js';
 
 export async function buildTopology(t: Topology): Promise<RunningTopology> {
   const metrics = new Metrics();
@@ -37,7 +38,7 @@ export async function buildTopology(t: Topology): Promise<RunningTopology> {
   const kafka = new SharedKafka(t.kafka);
   const pool = new TritonPool({
     endpoints: tritonEndpoints(t.triton),
-    models: t.models.map((m) => m.name),
+    models: t.models.map((m) => ({ name: m.name, version: requestedVersion(m) })),
     transport: t.triton.transport,
     healthIntervalMs: t.triton.healthIntervalMs,
     metrics,
@@ -67,14 +68,15 @@ export async function buildTopology(t: Topology): Promise<RunningTopology> {
       lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, sinks, drops, metrics, published: changes }));
     }
     const stats =
-      t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: specs.map((s) => s.name), intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
+      t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
 
     const router = new StreamRouter(t, lanes);
     const decode = new DecodeStage({ config: t.decode, route: (stream) => router.route(stream), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad });
     const sources: Source[] = [];
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
 
-    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources });
+    const reloader = new ModelReloader(t, lanes, pool);
+    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader });
     addTelemetryRoutes(http, metrics, graph);
     return graph;
   } catch (err) {
@@ -96,15 +98,15 @@ function lookup<C>(components: Map<string, C>, kind: ComponentKind, type: string
 async function checkModels(t: Topology, triton: TritonClient): Promise<ModelSpec[]> {
   const specs: ModelSpec[] = [];
   for (const [i, m] of t.models.entries()) {
-    const ready = await triton.modelReady(m.name).catch((err: FramewireError) => {
+    const ready = await triton.modelReady(m.name, requestedVersion(m)).catch((err: FramewireError) => {
       if (err.code === 'INFER_UNAVAILABLE') throw new FramewireError('INFER_UNAVAILABLE', 'infer', `Triton at ${triton.url} is not reachable: ${err.message}`, { retriable: true, cause: err });
       return false;
     });
     if (!ready) {
       const known = (await triton.repositoryIndex().catch(() => [])).map((x) => x.name);
-      throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].name: model '${m.name}' is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
+      throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].${m.version === undefined ? 'name' : 'version'}: model '${m.name}'${m.version === undefined ? '' : ` version ${m.version}`} is not ready in Triton at ${triton.url} (repository has: ${known.join(', ') || 'nothing'})`);
     }
-    const spec = await describeModel(triton, m.name, { clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
+    const spec = await describeModel(triton, m.name, { version: requestedVersion(m), clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
       throw err.code === 'MODEL_UNSUPPORTED' ? new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}]: ${err.message}`, { cause: err }) : err;
     });
     if (m.clip && spec.clipFrames === 0) {

@@ -1,19 +1,9 @@
-/** The Kafka connections a topology's components share, opened on first use, and topic creation. */
+/** The Kafka connections a topology's components share, opened on first use. */
 import kafkajs, { type Admin, type Kafka, type KafkaConfig, type Producer } from 'kafkajs';
 import { kafkaConnectError, kafkaSecurityOptions, type KafkaSecurityConfig } from '../config/kafka-security.js';
-import type { KafkaConnections, TopicSpec } from './registry.js';
+import type { KafkaConnections } from './registry.js';
 
-/** Creates the topics that are missing (idempotent; a concurrent creator is not an error). */
-export async function ensureTopics(admin: Admin, topics: TopicSpec[]): Promise<void> {
-  const existing = new Set(await admin.listTopics());
-  const missing = topics.filter((t) => !existing.has(t.topic));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({ topics: missing.map((t) => ({ ...t, replicationFactor: -1 })), waitForLeaders: true });
-  } catch (err) {
-    if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
-  }
-}
+export { ensureTopics } from '../core/topics.js';
 
 export class SharedKafka implements KafkaConnections {
   private kafka: Kafka | undefined;

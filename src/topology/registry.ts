@@ -13,10 +13,8 @@ import type { Sink } from '../sinks/types.js';
 import type { Source, ChunkHandler } from '../sources/types.js';
 
 /** Topics a component needs; the builder creates the missing ones before anything starts. */
-export interface TopicSpec {
-  topic: string;
-  numPartitions: number;
-}
+export type { TopicSpec } from '../core/topics.js';
+import type { TopicSpec } from '../core/topics.js';
 
 /** Shared Kafka connections, opened on first use (a topology without Kafka components opens none). */
 export interface KafkaConnections {

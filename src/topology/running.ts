@@ -16,6 +16,8 @@ import type { Source } from '../sources/types.js';
 import type { DropReporter } from './drops.js';
 import type { SharedKafka } from './kafka.js';
 import type { Lane } from './lanes.js';
+import { FramewireError } from '../core/errors.js';
+import type { ModelReloader, ReloadResult } from './reload.js';
 
 /** The parts the builder made; the running graph starts and stops them. */
 export interface TopologyParts {
@@ -30,6 +32,8 @@ export interface TopologyParts {
   stats: StatsPoller | undefined;
   decode: DecodeStage;
   sources: Source[];
+  /** Topology reloads (SIGHUP): lanes move to other models or versions (src/topology/reload.ts). */
+  reloader: ModelReloader;
 }
 
 export class RunningTopology {
@@ -61,13 +65,19 @@ export class RunningTopology {
     });
   }
 
+  /** Applies a reloaded topology's model choices to the running lanes; rejects, changing nothing, when it cannot. */
+  reload(next: Topology): Promise<ReloadResult> {
+    if (!this.started || this.closing) return Promise.reject(new FramewireError('TOPOLOGY_INVALID', 'config', 'reload: the pipeline is not running'));
+    return this.p.reloader.reload(next);
+  }
+
   async notReadyReason(): Promise<string | undefined> {
     if (this.closing) return 'shutting down';
     if (!this.started || this.p.sources.some((s) => !s.isConsuming)) return 'not consuming (consumer group not joined)';
     try {
       if (this.p.pool.readyCount === 0) return 'no Triton endpoint is ready';
       const triton = this.p.pool.primary;
-      for (const l of this.p.lanes) if (!(await triton.modelReady(l.spec.name))) return `model ${l.spec.name} not ready`;
+      for (const { stage: { spec } } of this.p.lanes) if (!(await triton.modelReady(spec.name, spec.requestVersion))) return `model ${spec.name} not ready`;
     } catch (err) {
       return `Triton unreachable: ${(err as Error).message}`;
     }

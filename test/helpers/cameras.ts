@@ -48,6 +48,8 @@ export interface SendOptions {
   eos: boolean;
   /** Frames per record (default 1). */
   framesPerChunk?: number;
+  /** Partition to write to (default: by key). */
+  partition?: number;
 }
 
 /** Publishes the video as chunks; resolves with the time the last record was acknowledged. */
@@ -64,7 +66,7 @@ export async function sendVideo(producer: Producer, video: EncodedVideo, o: Send
     }
     const headers: Record<string, string> = { 'fw-stream': o.stream, 'fw-session': o.session, 'fw-seq': String(seq++), 'fw-format': 'mpegts', 'fw-epoch-ms': String(o.epochMs) };
     if (last && o.eos) headers['fw-eos'] = '1';
-    await producer.send({ topic: o.topic, acks: -1, messages: [{ key: o.stream, value: video.ts.subarray(sent, f.end), headers }] });
+    await producer.send({ topic: o.topic, acks: -1, messages: [{ key: o.stream, value: video.ts.subarray(sent, f.end), headers, partition: o.partition }] });
     sent = f.end;
     if (last) return Date.now();
   }

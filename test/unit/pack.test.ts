@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { packFrame, type ModelSpec } from '../../src/infer/triton/model.js';
 
 const spec = (inputDatatype: 'UINT8' | 'FP32' | 'FP16', clipFrames = 0): ModelSpec => ({
-  name: 'm', version: '1', inputName: 'X', inputDatatype, elementBytes: { UINT8: 1, FP32: 4, FP16: 2 }[inputDatatype],
+  name: 'm', version: '1', requestVersion: '', inputName: 'X', inputDatatype, elementBytes: { UINT8: 1, FP32: 4, FP16: 2 }[inputDatatype],
   height: 4, width: 8, clipFrames, maxBatchSize: 4, outputName: 'Y', classes: 2,
 });
 const pixels = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 37 + seed) & 0xff));

@@ -11,6 +11,7 @@ const rec = (frame: number, label: string, score = 0.9, stream = 'cam-1'): Label
   ptsMs: frame * 40,
   captureTs: 1000 + frame * 40,
   model: 'm',
+  modelVersion: '1',
   labels: [{ label, score }, { label: 'other', score: 1 - score }],
   publishedTs: 0,
 });

@@ -70,8 +70,6 @@ const OUTPUT_ARGS = [
 
 /** stderr lines kept for the exit report. */
 const STDERR_LINES = 8;
-/** After its input ends, a decoder has this long to put out its last frames before it is stopped. */
-const STOP_GRACE_MS = 5000;
 
 const IDLE_HOOKS: DecoderHooks = { frame: () => {}, error: () => {}, exited: () => {} };
 
@@ -206,7 +204,7 @@ export class FfmpegDecoder {
       .inputOptions(INPUT_ARGS(opts.codec))
       .noAudio()
       .outputOptions(['-vf', `scale=${opts.width}:${opts.height}:flags=bilinear`, ...OUTPUT_ARGS]);
-    this.proc = new FfmpegProcess(this.cmd, { stderrLines: STDERR_LINES, graceMs: STOP_GRACE_MS, onStderr: (line) => this.onStderr(line) });
+    this.proc = new FfmpegProcess(this.cmd, { stderrLines: STDERR_LINES, onStderr: (line) => this.onStderr(line) });
     this.framesDone = new Promise<void>((r) => (this.framesDoneResolve = r));
     this.exitPromise = this.proc.exited.then((exit) => this.onExit(exit));
     // Input errors (EPIPE after the child died) are reported through the exit, not thrown.
@@ -271,10 +269,9 @@ export class FfmpegDecoder {
   async close(): Promise<void> {
     this.closingFlag = true;
     if (!this.input.writableEnded) this.input.end();
-    // A child that does not finish after its input ended is stopped (SIGTERM, then SIGKILL).
-    const timer = setTimeout(() => void this.proc.stop(), STOP_GRACE_MS);
+    // No deadline here: in replay mode the child's last frames wait for the pipeline to take
+    // them, however long that is. Shutdown past its drain deadline calls kill().
     await this.exitPromise;
-    clearTimeout(timer);
     await this.framesDone;
   }
 

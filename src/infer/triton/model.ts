@@ -15,7 +15,10 @@ const ELEMENT_BYTES: Record<InputDatatype, number> = { UINT8: 1, FP32: 4, FP16: 
 
 export interface ModelSpec {
   name: string;
+  /** The version Triton serves for these requests (pinned, or the latest it has loaded when described). */
   version: string;
+  /** What requests send as `model_version`: the topology's `models[].version`, or '' for Triton's version policy. */
+  requestVersion: string;
   inputName: string;
   /** UINT8 takes the pixels as they are; FP32/FP16 take the same values 0..255 as floats (the model normalises). */
   inputDatatype: InputDatatype;
@@ -80,7 +83,9 @@ export async function describeModel(client: TritonClient, name: string, opts: De
   if (!outCfg?.label_filename) throw bad(`output '${output.name}' has no label_filename; labels come from Triton's classification extension`);
   return {
     name,
-    version: meta.versions[meta.versions.length - 1] ?? version,
+    // A pinned version is what requests name; unpinned, Triton's version policy picks (the latest).
+    version: version || (meta.versions[meta.versions.length - 1] ?? ''),
+    requestVersion: version,
     inputName: input.name,
     inputDatatype,
     elementBytes: ELEMENT_BYTES[inputDatatype],
@@ -91,6 +96,12 @@ export async function describeModel(client: TritonClient, name: string, opts: De
     outputName: output.name,
     classes,
   };
+}
+
+/** Why `next` cannot take over `cur`'s frames (another input datatype or geometry), or undefined when it can. */
+export function inputMismatch(cur: ModelSpec, next: ModelSpec): string | undefined {
+  const shape = (s: ModelSpec) => `${s.inputDatatype} ${s.clipFrames ? `${s.clipFrames}x` : ''}${s.width}x${s.height}`;
+  return shape(cur) === shape(next) ? undefined : `model '${next.name}' takes ${shape(next)}, the running lane feeds ${shape(cur)}`;
 }
 
 /** Pixels (UINT8 values) of one input item: a frame, or a clip of `clipFrames` frames. */
@@ -159,7 +170,7 @@ export function packFrame(spec: ModelSpec, pixels: Buffer, out: Buffer, index: n
 export function classificationRequest(spec: ModelSpec, tensor: Buffer, count: number, topK: number, id: string): InferRequest {
   return {
     model_name: spec.name,
-    model_version: '',
+    model_version: spec.requestVersion,
     id,
     inputs: [{ name: spec.inputName, datatype: spec.inputDatatype, shape: inputShape(spec, count) }],
     // Triton's classification extension returns "score:index:label" strings, top-k per frame.

@@ -17,13 +17,19 @@ import { cleanStaleRegions, type ShmRing } from './shm.js';
 import type { InferParameter, InferRequest, InferRequestedOutput, InferResponse } from './types.js';
 import type { TlsMaterial } from '../../config/tls.js';
 
+/** A model as the health checks ask for it: `version` '' means Triton's version policy. */
+export interface ModelRef {
+  name: string;
+  version: string;
+}
+
 export type TransportSetting = 'auto' | 'grpc' | 'shm';
 export type Transport = 'grpc' | 'shm';
 
 export interface TritonPoolOptions {
   endpoints: readonly string[];
-  /** Models every endpoint must have ready to be in rotation. */
-  models: readonly string[];
+  /** Models every endpoint must have ready to be in rotation (a name, or a name and pinned version). */
+  models: readonly (string | ModelRef)[];
   transport?: TransportSetting;
   healthIntervalMs?: number;
   controlDeadlineMs?: number;
@@ -51,6 +57,8 @@ export class TritonEndpoint {
 /** One batch's input tensor, ready to send over either transport. */
 export interface TensorBatch {
   model: string;
+  /** `model_version` of the request; '' lets Triton's version policy choose. */
+  version?: string;
   /** Request id (echoed by Triton). */
   id: string;
   inputName: string;
@@ -73,8 +81,10 @@ export class TritonPool {
   private closed = false;
   private readonly transportSetting: TransportSetting;
   private readonly healthIntervalMs: number;
+  private models: ModelRef[];
 
   constructor(private readonly o: TritonPoolOptions) {
+    this.models = o.models.map((m) => (typeof m === 'string' ? { name: m, version: '' } : m));
     if (o.endpoints.length === 0) throw new FramewireError('TOPOLOGY_INVALID', 'config', 'triton: no endpoints');
     this.endpoints = o.endpoints.map((url) => new TritonEndpoint(url, o.controlDeadlineMs ?? 5000, o.tls));
     this.transportSetting = o.transport ?? 'grpc';
@@ -155,6 +165,14 @@ export class TritonPool {
     if (changed || t === 'shm') log.once('info', `triton-transport:${ep.url}:${t}`, 'Triton tensor transport chosen', { endpoint: ep.url, transport: t, setting: this.transportSetting });
   }
 
+  /**
+   * The models an endpoint must have ready from now on (a topology reload switched a lane to
+   * another model or version; the reload checked the new ones are ready first).
+   */
+  setModels(models: readonly ModelRef[]): void {
+    this.models = models.map((m) => ({ ...m }));
+  }
+
   /** One health check of one endpoint (coalesced). */
   check(ep: TritonEndpoint): Promise<void> {
     if (!ep.checking) ep.checking = this.doCheck(ep).finally(() => (ep.checking = undefined));
@@ -165,7 +183,7 @@ export class TritonPool {
     let ok = false;
     try {
       ok = await ep.client.serverReady();
-      for (const m of this.o.models) if (ok) ok = await ep.client.modelReady(m);
+      for (const m of this.models) if (ok) ok = await ep.client.modelReady(m.name, m.version);
       // A Triton that restarted between two checks has lost our registrations: register again.
       if (ok && this.transportSetting !== 'grpc' && this.rings.length > 0 && !ep.shmRefused) {
         const registered = new Set((await ep.client.systemSharedMemoryStatus()).map((r) => r.name));
@@ -235,6 +253,7 @@ export class TritonPool {
     const viaShm = ep.transport === 'shm' && batch.ring !== undefined && batch.slot !== undefined && ep.rings.has(batch.ring);
     const req: InferRequest = {
       model_name: batch.model,
+      ...(batch.version ? { model_version: batch.version } : {}),
       id: batch.id,
       inputs: [
         viaShm

@@ -45,7 +45,8 @@ function totalsOf(s: ModelStatistics): Totals {
 
 export interface StatsPollerOptions {
   clients: () => readonly TritonClient[];
-  models: readonly string[];
+  /** The models to poll, or a function giving them at each poll (lanes can switch models on a reload). */
+  models: readonly string[] | (() => readonly string[]);
   intervalMs: number;
   metrics?: Metrics;
 }
@@ -78,12 +79,13 @@ export class StatsPoller {
 
   private async doPoll(): Promise<IntervalStats[]> {
     const sums = new Map<string, { requests: number; inferences: number; success: number; ns: Record<Phase, number> }>();
-    for (const m of this.o.models) sums.set(m, { requests: 0, inferences: 0, success: 0, ns: { queue: 0, compute_input: 0, compute_infer: 0, compute_output: 0 } });
+    const models = typeof this.o.models === 'function' ? this.o.models() : this.o.models;
+    for (const m of models) sums.set(m, { requests: 0, inferences: 0, success: 0, ns: { queue: 0, compute_input: 0, compute_infer: 0, compute_output: 0 } });
     await Promise.all(
       this.o.clients().map(async (client) => {
         let byModel = this.last.get(client.url);
         if (!byModel) this.last.set(client.url, (byModel = new Map()));
-        for (const model of this.o.models) {
+        for (const model of models) {
           let stats: ModelStatistics[];
           try {
             stats = await client.modelStatistics(model);

@@ -172,6 +172,16 @@ export class PartitionTracker implements InputAck {
     private readonly committed: Map<string, ResumePoint> = new Map(),
   ) {}
 
+  /** The record was received before (kafkajs fetches again from the committed offset after a rebalance). */
+  seen(offset: string): boolean {
+    return this.next !== undefined && BigInt(offset) < this.next;
+  }
+
+  /** Where fetching goes on: the offset after the last record received. */
+  get nextOffset(): string | undefined {
+    return this.next?.toString();
+  }
+
   received(offset: string): void {
     this.pending.add(offset);
     const n = BigInt(offset) + 1n;

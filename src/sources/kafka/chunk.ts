@@ -1,8 +1,8 @@
 /** The video chunk record (docs/contracts.md) and its validation. */
 import type { IHeaders } from 'kafkajs';
-import type { DeadLetterCode, EncodedChunk } from '../../core/ack.js';
+import { MAX_CHUNK_BYTES, type DeadLetterCode, type EncodedChunk } from '../../core/ack.js';
 
-export const MAX_CHUNK_BYTES = 1 << 20;
+export { MAX_CHUNK_BYTES };
 export const SUPPORTED_FORMATS = new Set(['mpegts']);
 
 export interface Chunk extends EncodedChunk {

@@ -1,3 +1,4 @@
+import { CHUNK_TOPIC_MAX_MESSAGE_BYTES } from '../../core/ack.js';
 import type { SourceComponent } from '../../topology/registry.js';
 import { kafkaSourceSchema } from './config.js';
 import { KafkaSource } from './source.js';
@@ -6,7 +7,7 @@ export const kafkaSource: SourceComponent<typeof kafkaSourceSchema> = {
   type: 'kafka',
   schema: kafkaSourceSchema,
   topics: (c) => [
-    { topic: c.topic, numPartitions: c.partitions },
+    { topic: c.topic, numPartitions: c.partitions, configEntries: [{ name: 'max.message.bytes', value: String(CHUNK_TOPIC_MAX_MESSAGE_BYTES) }] },
     { topic: c.dlqTopic, numPartitions: c.partitions },
   ],
   build: async (ctx, c) => new KafkaSource(ctx.kafka.client(), await ctx.kafka.admin(), await ctx.kafka.producer(), c, ctx.decode, ctx.metrics),

@@ -12,18 +12,22 @@ import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';
 import { DEAD_LETTER_REASONS, type DeadLetterCode } from '../../core/errors.js';
 import { parseChunk, type Chunk, type RawRecord } from './chunk.js';
 import type { KafkaSourceConfig } from './config.js';
+import { Rebalance } from './rebalance.js';
 import type { Source } from '../types.js';
 
 /** What the source hands validated chunks to (the decode stage). */
 export interface ChunkHandler {
   /** Returns a promise only when the partition must wait before its next record. */
   handle(chunk: EncodedChunk, input: InputAck): void | Promise<void>;
+  /** The input was given up (its partition moved to another member): stop its sessions, report nothing. */
+  release(input: InputAck): void;
 }
 
 export class KafkaSource implements Source {
   readonly name = 'kafka';
   private readonly consumer: Consumer;
   private readonly partitions = new Map<number, PartitionTracker>();
+  private readonly rebalance: Rebalance;
   private commitTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> = Promise.resolve();
   private joined = false;
@@ -43,16 +47,20 @@ export class KafkaSource implements Source {
   ) {
     this.consumer = kafka.consumer({
       groupId: config.group,
-      // A crashed processor's partitions move to its successor after this long.
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
+      sessionTimeout: config.sessionTimeoutMs,
+      heartbeatInterval: config.heartbeatIntervalMs,
+      rebalanceTimeout: config.rebalanceTimeoutMs,
+      maxWaitTimeInMs: config.fetchMaxWaitMs,
       maxBytesPerPartition: 4 << 20,
       allowAutoTopicCreation: false,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-      this.joined = true;
-      void this.loadResumePoints();
-    });
+    this.rebalance = new Rebalance(this.consumer, config.topic, {
+      partitions: this.partitions,
+      release: (t) => this.decode.release(t),
+      commit: () => this.commit(),
+      loadResumePoints: () => this.loadResumePoints(),
+      joined: () => (this.joined = true),
+    }, metrics);
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       this.joined = false;
       log.error('Kafka consumer crashed', { err: e.payload.error, restart: e.payload.restart });
@@ -96,7 +104,11 @@ export class KafkaSource implements Source {
       // Intake is stopping: the record is not tracked, so no commit passes it; the next run reads it.
       return;
     }
+    // Records of a partition given up, or fetched again after a rebalance, were handled already.
+    if (!this.rebalance.accepts(partition)) return;
+    if (this.rebalance.mustWait(partition)) await this.rebalance.loaded;
     const tracker = this.tracker(topic, partition);
+    if (tracker.seen(message.offset)) return;
     tracker.received(message.offset);
     this.inProgress++;
     this.metrics.chunksReceived.inc();

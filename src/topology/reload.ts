@@ -1,0 +1,107 @@
+/**
+ * Topology reload (SIGHUP) of a running pipeline: each infer lane may move to another model or
+ * model version (`models[].name`, `models[].version`, `models[].topK`). Frames keep flowing:
+ * batches taken before the switch finish on the old model, every batch taken after it goes to the
+ * new one, so each frame gets exactly one label record and none is lost. Other changes (sources,
+ * batching, sinks, the number of models, their `streams` or `clip`) need a restart: they are
+ * reported, not applied.
+ *
+ * A reload is all or nothing: every new model is checked ready in Triton and described first, and
+ * its input must match the lane's (the frames queued for it were decoded at that size), before
+ * any lane switches. A failed reload leaves the pipeline as it was.
+ */
+import { FramewireError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import type { ModelConfig, Topology } from '../config/topology.js';
+import type { InferStage } from '../infer/stage.js';
+import { describeModel, inputMismatch, type ModelSpec } from '../infer/triton/model.js';
+import type { ModelRef, TritonPool } from '../infer/triton/pool.js';
+
+/** What a reload needs of a running lane. */
+export interface ReloadableLane {
+  readonly stage: InferStage;
+}
+
+export interface ReloadResult {
+  /** One line per lane that moved: "open_nsfw v1 -> open_nsfw_int8 v1". */
+  switched: string[];
+  /** Top-level topology sections that changed but need a restart. */
+  ignored: string[];
+}
+
+/** The `model_version` a topology entry asks for ('' = Triton's version policy). */
+export function requestedVersion(m: Pick<ModelConfig, 'version'>): string {
+  return m.version === undefined ? '' : String(m.version);
+}
+
+const invalid = (msg: string) => new FramewireError('TOPOLOGY_INVALID', 'config', `reload: ${msg}`);
+
+export class ModelReloader {
+  private models: ModelConfig[];
+  private rest: string;
+  /** Reloads run one at a time (two SIGHUPs in a row). */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    running: Topology,
+    private readonly lanes: readonly ReloadableLane[],
+    private readonly pool: TritonPool,
+  ) {
+    this.models = running.models.map((m) => ({ ...m }));
+    this.rest = restOf(running);
+  }
+
+  /** Applies `next`'s model choices; rejects (TOPOLOGY_INVALID, naming the field) without changing anything when it cannot. */
+  reload(next: Topology): Promise<ReloadResult> {
+    const run = this.chain.then(() => this.apply(next));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async apply(next: Topology): Promise<ReloadResult> {
+    if (next.models.length !== this.models.length) throw invalid(`models: ${next.models.length} models, the running pipeline has ${this.models.length}; restart to add or remove one`);
+    const plan: { lane: number; spec: ModelSpec; topK: number; from: ModelSpec }[] = [];
+    for (const [i, m] of next.models.entries()) {
+      const cur = this.models[i]!;
+      if (m.streams !== cur.streams) throw invalid(`models[${i}].streams changed; restart to re-route streams`);
+      if (JSON.stringify(m.clip) !== JSON.stringify(cur.clip)) throw invalid(`models[${i}].clip changed; restart to change clip windows`);
+      if (m.name === cur.name && requestedVersion(m) === requestedVersion(cur) && m.topK === cur.topK) continue;
+      const version = requestedVersion(m);
+      const client = this.pool.primary;
+      const ready = await client.modelReady(m.name, version).catch(() => false);
+      if (!ready) throw invalid(`models[${i}]: model '${m.name}'${version ? ` version ${version}` : ''} is not ready in Triton at ${client.url}`);
+      const spec = await describeModel(client, m.name, { version, clipFrames: m.clip?.frames }).catch((err: FramewireError) => {
+        throw invalid(`models[${i}]: ${err.message}`);
+      });
+      const from = this.lanes[i]!.stage.spec;
+      const mismatch = inputMismatch(from, spec);
+      if (mismatch) throw invalid(`models[${i}]: ${mismatch}; restart to change the input`);
+      plan.push({ lane: i, spec, topK: m.topK, from });
+    }
+    // Health checks ask for the new models before the first batch goes to them.
+    const refs: ModelRef[] = next.models.map((m) => ({ name: m.name, version: requestedVersion(m) }));
+    this.pool.setModels(refs);
+    const switched: string[] = [];
+    for (const p of plan) {
+      this.lanes[p.lane]!.stage.switchModel(p.spec, p.topK);
+      switched.push(`${p.from.name} v${p.from.version} -> ${p.spec.name} v${p.spec.version}`);
+    }
+    this.models = next.models.map((m) => ({ ...m }));
+    const restNext = restOf(next);
+    const ignored = restNext === this.rest ? [] : changedSections(JSON.parse(this.rest) as Record<string, unknown>, JSON.parse(restNext) as Record<string, unknown>);
+    if (switched.length) log.info('topology reloaded: new batches go to the new models', { switched });
+    if (ignored.length) log.warn('topology reload: these sections changed but need a restart; not applied', { sections: ignored });
+    return { switched, ignored };
+  }
+}
+
+/** The topology without its models, as comparable text. */
+function restOf(t: Topology): string {
+  const { models: _models, ...rest } = t;
+  return JSON.stringify(rest);
+}
+
+function changedSections(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).sort();
+}
