@@ -4,11 +4,12 @@
  */
 import { Option, type Command } from 'commander';
 import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
+import { addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from './security.js';
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
 const DEFAULT_TOPIC = 'video.chunks';
 
-interface IngestFlags {
+interface IngestFlags extends KafkaSecurityFlags {
   stream: string;
   input: string;
   brokers?: string;
@@ -21,7 +22,7 @@ interface IngestFlags {
 
 /** Adds `ingest` to the program; `done` receives the exit code. */
 export function addIngestCommand(program: Command, done: (code: number) => void): void {
-  program
+  const cmd = program
     .command('ingest')
     .description('send a camera, file or test pattern to Kafka as MPEG-TS chunks (docs/contracts.md)')
     .requiredOption('--stream <id>', 'stream id (record key and fw-stream header)')
@@ -35,8 +36,8 @@ export function addIngestCommand(program: Command, done: (code: number) => void)
       new Option('--codec <codec>', 'copy: remux the source\'s H.264/H.265; x264: encode (veryfast, zerolatency); auto: copy when the source is H.264, else x264 (lavfi: always x264)')
         .choices(INGEST_CODECS)
         .default('auto'),
-    )
-    .action(async (values: IngestFlags) => done(await ingest(values)));
+    );
+  addKafkaSecurityOptions(cmd).action(async (values: IngestFlags) => done(await ingest(values)));
 }
 
 async function ingest(values: IngestFlags): Promise<number> {
@@ -50,6 +51,9 @@ async function ingest(values: IngestFlags): Promise<number> {
 
   const codec = values.codec as IngestCodec;
   if (values.gop !== undefined && !/^[1-9]\d*$/.test(values.gop)) return usageError(`--gop must be a positive whole number of frames, got '${values.gop}'`);
+
+  const kafkaSecurity = ingestKafkaSecurity(values);
+  if (typeof kafkaSecurity === 'string') return usageError(kafkaSecurity);
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
@@ -65,6 +69,7 @@ async function ingest(values: IngestFlags): Promise<number> {
       loop: values.loop ?? false,
       gop: values.gop === undefined ? undefined : Number(values.gop),
       codec,
+      kafkaSecurity,
       signal: controller.signal,
     });
     const stopped = controller.signal.aborted ? ' (stopped by signal)' : '';

@@ -18,8 +18,9 @@ import ffmpeg from 'fluent-ffmpeg';
 import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
 import { CHUNK_TOPIC_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES } from '../core/ack.js';
 import { ensureTopics } from '../core/topics.js';
-import { Kafka, Partitioners, logLevel, type LogEntry, type Message, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
+import { kafkaConnectError } from '../config/kafka-security.js';
 import { log } from '../core/log.js';
 import { BoundedQueue } from '../core/queue.js';
 import { EpochEstimator, TS_NULL_PACKET, VIDEO_PID } from './capture.js';
@@ -55,6 +56,8 @@ export interface IngestOptions {
   lingerMs?: number;
   /** Stop early: ffmpeg finishes its stream, every produced chunk is sent, the call resolves. */
   signal?: AbortSignal;
+  /** kafkajs TLS/SASL options (src/ingest/security.ts). */
+  kafkaSecurity?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
 }
 
 export interface IngestResult {
@@ -128,6 +131,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     brokers: opts.brokers,
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator,
+    ...opts.kafkaSecurity,
   });
   const producer = kafka.producer({
     idempotent: true,
@@ -140,7 +144,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     await producer.connect();
   } catch (err) {
     await producer.disconnect().catch(() => undefined);
-    throw publishError(err, `cannot prepare topic '${opts.topic}' on ${opts.brokers.join(',')}`);
+    throw kafkaConnectError(err, opts.brokers, 'ingest') ?? publishError(err, `cannot prepare topic '${opts.topic}' on ${opts.brokers.join(',')}`);
   }
   try {
     await pump(opts, { chunkBytes, lingerMs, codec: choice.codec, sourceCodec: choice.sourceCodec }, producer, result);
