@@ -11,6 +11,7 @@ import { HttpEndpoint, addTelemetryRoutes } from '../../src/telemetry/http.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import { websocketSink } from '../../src/sinks/websocket/index.js';
 import { websocketSinkSchema } from '../../src/sinks/websocket/config.js';
+import type { WebSocketSink } from '../../src/sinks/websocket/server.js';
 import { RecordBatch, type Sink } from '../../src/sinks/types.js';
 import type { BuildContext } from '../../src/topology/registry.js';
 import type { LabelRecord } from '../../src/core/frame.js';
@@ -130,6 +131,37 @@ test("a restricted token receives only its streams and cannot subscribe outside 
   assert.deepEqual(streamsOf(viaProtocol), ['label:lobby-1', 'label:lobby-2']);
   assert.deepEqual(streamsOf(ops), ['label:cam-1', 'label:lobby-1', 'label:cam-2', 'label:lobby-2', 'dropped:cam-1']);
   for (const c of [lobby, viaProtocol, ops]) c.ws.terminate();
+});
+
+test("a restricted dashboard's greeting, stats and pipeline messages hold only what its token may see", async () => {
+  const ws = sink as WebSocketSink;
+  // As the dashboard hub greets a client that asks for stats: hello, then each stream's alert and stats.
+  ws.onStatsClient = (send) => {
+    send(null, JSON.stringify({ type: 'hello', name: 'access', models: ['colour_probe'] }));
+    for (const stream of ['cam-1', 'lobby-1']) {
+      send(stream, JSON.stringify({ type: 'alert', state: 'firing', stream }));
+      send(stream, JSON.stringify({ type: 'stats', stream }));
+    }
+  };
+  const lobby = await connect(`?token=${ENV.FW_TEST_TOKEN_LOBBY}&stats=1`);
+  const ops = await connect('?stats=1', bearer(ENV.FW_TEST_TOKEN_ALL));
+  ws.sendStats('cam-1', JSON.stringify({ type: 'stats', stream: 'cam-1' }));
+  ws.sendStats(undefined, JSON.stringify({ type: 'pipeline', streams: 2 }));
+  await waitUntil(() => ops.messages.length >= 7 && lobby.messages.length >= 3, 3000);
+  await sleep(100);
+  const kinds = (c: Conn) => c.messages.map((m) => `${m.type}${m.stream ? ':' + m.stream : ''}`);
+  assert.deepEqual(kinds(lobby), ['hello', 'alert:lobby-1', 'stats:lobby-1']);
+  assert.deepEqual(kinds(ops), ['hello', 'alert:cam-1', 'stats:cam-1', 'alert:lobby-1', 'stats:lobby-1', 'stats:cam-1', 'pipeline']);
+  ws.onStatsClient = undefined;
+  for (const c of [lobby, ops]) c.ws.terminate();
+});
+
+test('a public route (the dashboard\'s script) is served without a token; the others still need one', async () => {
+  endpoint.route('/test-public.js', (_req, res) => res.end('ok'), { public: true });
+  endpoint.route('/test-private', (_req, res) => res.end('secret'));
+  assert.equal((await fetch(`${base}/test-public.js`)).status, 200);
+  assert.equal((await fetch(`${base}/test-private`)).status, 401);
+  assert.equal((await fetch(`${base}/test-private?token=${ENV.FW_TEST_TOKEN_ALL}`)).status, 200);
 });
 
 test('a browser page from another origin is refused; one from an allowed origin connects', async () => {
