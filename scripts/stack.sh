@@ -12,6 +12,13 @@
 #   FRAMEWIRE_STACK_STATE, FRAMEWIRE_KAFKA_PORT, FRAMEWIRE_KAFKA_CONTROLLER_PORT,
 #   FRAMEWIRE_TRITON_HTTP_PORT, FRAMEWIRE_TRITON_GRPC_PORT, FRAMEWIRE_TRITON_METRICS_PORT,
 #   FRAMEWIRE_MODEL_REPO
+# and a broker with secured listeners beside its PLAINTEXT one (the TLS/SASL tests) from:
+#   FRAMEWIRE_KAFKA_EXTRA_LISTENERS  e.g. SASL_SSL://127.0.0.1:9294,SSL://127.0.0.1:9295 (the
+#                                    listener name is its security protocol)
+#   FRAMEWIRE_KAFKA_EXTRA_CONFIG     a properties file appended to server.properties (keystores,
+#                                    JAAS, sasl.enabled.mechanisms, listener.name.* settings)
+#   FRAMEWIRE_KAFKA_SCRAM            ';'-separated --add-scram credentials created when the storage
+#                                    is formatted, e.g. SCRAM-SHA-512=[name=alice,password=secret]
 #
 # Large downloads live in a cache outside the clone ($FRAMEWIRE_CACHE, default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/framewire); runtime state (data, logs, pids) in .stack/.
@@ -136,15 +143,22 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_kafka() {
   local dir="$STATE/kafka"
   mkdir -p "$dir/data" "$LOGS"
+  local listeners="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" extra l
+  local -a extras=() scram=()
+  [ -z "${FRAMEWIRE_KAFKA_EXTRA_LISTENERS:-}" ] || IFS=',' read -ra extras <<<"$FRAMEWIRE_KAFKA_EXTRA_LISTENERS"
+  for l in "${extras[@]}"; do
+    listeners+=",$l"
+    protocols+=",${l%%://*}:${l%%://*}"
+  done
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
+listeners=$listeners,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=false
@@ -161,6 +175,12 @@ message.max.bytes=2097152
 # framewire stores per-stream resume points in offset-commit metadata.
 offset.metadata.max.bytes=1048576
 EOF
+  if [ -n "${FRAMEWIRE_KAFKA_EXTRA_CONFIG:-}" ]; then
+    extra="$FRAMEWIRE_KAFKA_EXTRA_CONFIG"
+    [ -f "$extra" ] || die "FRAMEWIRE_KAFKA_EXTRA_CONFIG: no file $extra"
+    { echo "# from $extra"; cat "$extra"; } >>"$dir/server.properties"
+  fi
+  [ -z "${FRAMEWIRE_KAFKA_SCRAM:-}" ] || { IFS=';' read -ra extras <<<"$FRAMEWIRE_KAFKA_SCRAM"; for l in "${extras[@]}"; do scram+=(--add-scram "$l"); done; }
   cat >"$dir/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
@@ -176,7 +196,7 @@ EOF
     local cluster_id
     cluster_id="$(java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid)"
     java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool format \
-      -t "$cluster_id" -c "$dir/server.properties" >>"$LOGS/kafka-format.log" 2>&1 \
+      -t "$cluster_id" -c "$dir/server.properties" "${scram[@]}" >>"$LOGS/kafka-format.log" 2>&1 \
       || { tail -n 20 "$LOGS/kafka-format.log" >&2; die "formatting Kafka storage failed"; }
   fi
   log "starting Kafka $KAFKA_VERSION on $KAFKA_HOST:$KAFKA_PORT (heap $KAFKA_HEAP)"

@@ -15,6 +15,8 @@ import { smoothingSchema } from '../postprocess/smoothing.js';
 import { regexField } from './regex.js';
 import { alertsSchema } from '../alerts/config.js';
 import { healthSchema } from '../health/config.js';
+import { httpAuthSchema } from '../telemetry/auth/config.js';
+import { kafkaSaslSchema, kafkaSslSchema } from './kafka-security.js';
 
 export const modelSchema = z
   .strictObject({
@@ -48,12 +50,15 @@ function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
         .strictObject({
           brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']).describe('Bootstrap brokers, host:port.'),
           clientId: z.string().min(1).default('framewire').describe('Kafka client id.'),
+          ssl: kafkaSslSchema.optional(),
+          sasl: kafkaSaslSchema.optional(),
         })
         .prefault({})
         .describe('The Kafka cluster shared by sources and sinks.'),
       http: z
         .strictObject({
           listen: z.string().regex(/^[^:]+:\d+$/, 'expected host:port').default('127.0.0.1:8080').describe('Address of /metrics, /healthz, /readyz and the WebSocket.'),
+          auth: httpAuthSchema.prefault({}),
         })
         .prefault({})
         .describe('The processor HTTP endpoints.'),

@@ -7,6 +7,10 @@ export const ERROR_CODES = {
   TOPOLOGY_INVALID: 'the topology file failed validation',
   TOPOLOGY_UNREADABLE: 'the topology file could not be read or parsed',
   HTTP_LISTEN_FAILED: 'the HTTP listener (http.listen) could not be bound, e.g. the port is taken',
+  SECRET_UNREADABLE: 'a secret or TLS file the configuration names (env variable, token, password, certificate, key) is missing or unreadable',
+  // transport security
+  KAFKA_AUTH_FAILED: 'the broker refused our SASL credentials (wrong user, password or mechanism)',
+  KAFKA_TLS_FAILED: 'the TLS connection to a broker failed (untrusted certificate, wrong host name, not a TLS listener)',
   // start-up
   STARTUP_TIMEOUT: 'a dependency (Kafka, Triton) was not reachable within startupTimeoutMs',
   // sources

@@ -8,7 +8,7 @@ import type { Admin } from 'kafkajs';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { HealthTracker } from '../health/tracker.js';
 import type { AlertEngine } from '../alerts/engine.js';
-import type { WebSocketSink } from '../sinks/websocket/server.js';
+import type { ClientSend, WebSocketSink } from '../sinks/websocket/server.js';
 
 export interface PipelineStats {
   type: 'pipeline';
@@ -57,10 +57,11 @@ export class DashboardHub {
     clearInterval(this.timer);
   }
 
-  private hello(send: (text: string) => void): void {
-    send(JSON.stringify({ type: 'hello', name: this.o.name, models: this.o.models, ts: Date.now() }));
-    for (const a of this.o.alerts.active()) send(JSON.stringify(a));
-    for (const s of this.o.health.stats()) send(JSON.stringify(s));
+  /** The state a new dashboard starts from; the sink passes on only what the client may see. */
+  private hello(send: ClientSend): void {
+    send(null, JSON.stringify({ type: 'hello', name: this.o.name, models: this.o.models, ts: Date.now() }));
+    for (const a of this.o.alerts.active()) send(a.stream, JSON.stringify(a));
+    for (const s of this.o.health.stats()) send(s.stream, JSON.stringify(s));
   }
 
   private async beat(): Promise<void> {

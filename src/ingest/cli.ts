@@ -4,11 +4,12 @@
  */
 import { Option, type Command } from 'commander';
 import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
+import { addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from './security.js';
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
 const DEFAULT_TOPIC = 'video.chunks';
 
-interface IngestFlags {
+interface IngestFlags extends KafkaSecurityFlags {
   stream: string;
   input: string;
   brokers?: string;
@@ -23,7 +24,7 @@ interface IngestFlags {
 
 /** Adds `ingest` to the program; `done` receives the exit code. */
 export function addIngestCommand(program: Command, done: (code: number) => void): void {
-  program
+  const cmd = program
     .command('ingest')
     .description('send a camera, file or test pattern to Kafka as MPEG-TS chunks (docs/contracts.md)')
     .requiredOption('--stream <id>', 'stream id (record key and fw-stream header)')
@@ -39,8 +40,8 @@ export function addIngestCommand(program: Command, done: (code: number) => void)
       new Option('--codec <codec>', 'copy: remux the source\'s H.264/H.265; x264: encode (veryfast, zerolatency); auto: copy when the source is H.264, else x264 (lavfi: always x264)')
         .choices(INGEST_CODECS)
         .default('auto'),
-    )
-    .action(async (values: IngestFlags) => done(await ingest(values)));
+    );
+  addKafkaSecurityOptions(cmd).action(async (values: IngestFlags) => done(await ingest(values)));
 }
 
 async function ingest(values: IngestFlags): Promise<number> {
@@ -58,6 +59,8 @@ async function ingest(values: IngestFlags): Promise<number> {
   for (const [flag, v] of [['--buffer-ms', values.bufferMs], ['--give-up-after', values.giveUpAfter]] as const) {
     if (v !== undefined && !/^[1-9]\d*$/.test(v)) return usageError(`${flag} must be a positive whole number of milliseconds, got '${v}'`);
   }
+  const kafkaSecurity = ingestKafkaSecurity(values);
+  if (typeof kafkaSecurity === 'string') return usageError(kafkaSecurity);
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
@@ -73,6 +76,7 @@ async function ingest(values: IngestFlags): Promise<number> {
       loop: values.loop ?? false,
       gop: values.gop === undefined ? undefined : Number(values.gop),
       codec,
+      kafkaSecurity,
       signal: controller.signal,
       bufferMs: values.bufferMs === undefined ? undefined : Number(values.bufferMs),
       giveUpAfterMs: values.giveUpAfter === undefined ? undefined : Number(values.giveUpAfter),

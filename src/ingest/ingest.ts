@@ -21,8 +21,9 @@ import ffmpeg from 'fluent-ffmpeg';
 import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
 import { CHUNK_TOPIC_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES } from '../core/ack.js';
 import { ensureTopics } from '../core/topics.js';
-import { Kafka, Partitioners, logLevel, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
+import { kafkaConnectError } from '../config/kafka-security.js';
 import { log } from '../core/log.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { EpochEstimator, TS_NULL_PACKET, VIDEO_PID } from './capture.js';
@@ -69,6 +70,8 @@ export interface IngestOptions {
   bufferMs?: number;
   /** Give up (INGEST_BROKER_GONE) after the broker has been unreachable this long, ms (default 5 min). */
   giveUpAfterMs?: number;
+  /** kafkajs TLS/SASL options (src/ingest/security.ts). */
+  kafkaSecurity?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
 }
 
 export interface IngestResult {
@@ -150,6 +153,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     brokers: opts.brokers,
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator,
+    ...opts.kafkaSecurity,
   });
   const producer = kafka.producer({
     idempotent: true,
@@ -173,7 +177,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   } catch (err) {
     if (opts.signal?.aborted) return result;
     await producer.disconnect().catch(() => undefined);
-    throw publishError(err, `cannot prepare topic '${opts.topic}' on ${opts.brokers.join(',')}`);
+    throw kafkaConnectError(err, opts.brokers, 'ingest') ?? publishError(err, `cannot prepare topic '${opts.topic}' on ${opts.brokers.join(',')}`);
   }
   try {
     await pump(opts, { chunkBytes, lingerMs, codec: choice.codec, sourceCodec: choice.sourceCodec }, producer, result);

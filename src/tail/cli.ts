@@ -5,6 +5,7 @@
  * itself; coloured when stdout is a terminal (NO_COLOR turns it off).
  */
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { formatMessage, type Message } from './format.js';
 
@@ -20,6 +21,7 @@ export interface TailFlags {
   events?: boolean;
   alerts?: boolean;
   url?: string;
+  tokenFile?: string;
 }
 
 /** Adds `tail` to the program; `done` receives the exit code. */
@@ -32,6 +34,7 @@ export function addTailCommand(program: Command, done: (code: number) => void): 
     .option('--events', 'show events (dropped, change, stream)')
     .option('--alerts', 'show alert records')
     .option('--url <ws-url>', `the processor's WebSocket (default ${defaultTailUrl()}, from FRAMEWIRE_HTTP)`)
+    .option('--token-file <file>', 'bearer token for a processor with http.auth (default: env FRAMEWIRE_TOKEN)')
     .action(async (values: TailFlags) => done(await tail(values)));
 }
 
@@ -40,6 +43,13 @@ export async function tail(values: TailFlags, out: NodeJS.WritableStream & { isT
   const show = { label: all || !!values.labels, event: all || !!values.events, alert: all || !!values.alerts };
   const streams = values.streams?.split(',').filter(Boolean) ?? [];
   const base = values.url ?? defaultTailUrl();
+  let token: string | undefined;
+  try {
+    token = values.tokenFile ? readFileSync(values.tokenFile, 'utf8').trim() : process.env.FRAMEWIRE_TOKEN || undefined;
+  } catch (err) {
+    console.error(`framewire tail: cannot read --token-file: ${(err as Error).message}`);
+    return 2;
+  }
   let url: URL;
   try {
     url = new URL(base);
@@ -64,7 +74,7 @@ export async function tail(values: TailFlags, out: NodeJS.WritableStream & { isT
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     const connect = () => {
-      ws = new WebSocket(url);
+      ws = new WebSocket(url, token ? { headers: { authorization: `Bearer ${token}` } } : undefined);
       ws.on('open', () => {
         retryMs = 500;
         console.error(`framewire tail: connected to ${url.href}`);

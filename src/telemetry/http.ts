@@ -1,11 +1,15 @@
 /**
  * The processor's HTTP listener. /metrics, /healthz and /readyz are its own routes; components
  * add theirs (the WebSocket sink its upgrade path) while the topology is built, before it listens.
+ * With bearer tokens configured (src/telemetry/auth), every request and every upgrade passes the
+ * token check before its handler, so a path a component adds is protected by default; an
+ * upgrade handler is told whose token it was (what it may see).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { FramewireError } from '../core/errors.js';
 import type { Metrics } from './metrics.js';
+import { ANONYMOUS, isDenial, rawHttpResponse, type HttpAuth, type Principal } from './auth/auth.js';
 
 export interface Readiness {
   /** Undefined when ready, else why not. */
@@ -13,19 +17,32 @@ export interface Readiness {
 }
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/** `principal`: whose token the upgrade carried (ANONYMOUS without access control). */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, principal: Principal) => void;
 
 export class HttpEndpoint {
   private readonly routes = new Map<string, RouteHandler>();
+  /** Paths served without a token: files that carry no data (the dashboard's script and style). */
+  private readonly open = new Set<string>();
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private server: http.Server | undefined;
 
-  constructor(readonly listen: string) {}
+  constructor(
+    readonly listen: string,
+    /** Access control; undefined: open. */
+    readonly auth?: HttpAuth,
+    private readonly metrics?: Metrics,
+  ) {}
 
-  /** Serves `path` (exact match, any method). */
-  route(path: string, handler: RouteHandler): void {
+  /**
+   * Serves `path` (exact match, any method). With access control, it needs a token unless
+   * `public` (for static files with no data in them: a browser fetches them without the token
+   * the page URL carried).
+   */
+  route(path: string, handler: RouteHandler, opts: { public?: boolean } = {}): void {
     if (this.routes.has(path)) throw new FramewireError('TOPOLOGY_INVALID', 'config', `two components serve HTTP path ${path}`);
     this.routes.set(path, handler);
+    if (opts.public) this.open.add(path);
   }
 
   /** Accepts WebSocket upgrades on `path`. */
@@ -40,15 +57,21 @@ export class HttpEndpoint {
     const host = this.listen.slice(0, idx);
     const port = Number(this.listen.slice(idx + 1));
     const server = http.createServer((req, res) => {
-      const handler = this.routes.get(pathOf(req));
+      const path = pathOf(req);
+      if (this.auth && !this.open.has(path) && this.denied(req, res)) return;
+      const handler = this.routes.get(path);
       if (handler) return handler(req, res);
       res.writeHead(404);
       res.end();
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const handler = this.upgrades.get(pathOf(req));
-      if (handler) return handler(req, socket, head);
-      socket.destroy();
+      if (!handler) return void socket.destroy();
+      if (!this.auth) return handler(req, socket, head, ANONYMOUS);
+      const who = this.auth.authenticateUpgrade(req, new URL(req.url ?? '/', 'http://x'));
+      if (!isDenial(who)) return handler(req, socket, head, who);
+      this.metrics?.wsRejected.inc({ reason: who.reason });
+      socket.end(rawHttpResponse(who.status, who.reason, who.message));
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
@@ -60,6 +83,15 @@ export class HttpEndpoint {
       });
     });
     this.server = server;
+  }
+
+  private denied(req: IncomingMessage, res: ServerResponse): boolean {
+    const denial = this.auth!.checkRequest(req, new URL(req.url ?? '/', 'http://x'));
+    if (!denial) return false;
+    this.metrics?.httpRejected.inc({ reason: denial.reason });
+    res.writeHead(denial.status, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="framewire"' });
+    res.end(JSON.stringify({ error: denial.reason, message: denial.message }));
+    return true;
   }
 
   async close(): Promise<void> {

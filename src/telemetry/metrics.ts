@@ -32,6 +32,9 @@ export const METRIC = {
   queueFrames: 'framewire_queue_frames',
   wsClients: 'framewire_websocket_clients',
   wsSkipped: 'framewire_websocket_messages_skipped_total',
+  wsRejected: 'framewire_websocket_rejected_total',
+  wsBufferedBytes: 'framewire_websocket_buffered_bytes',
+  httpRejected: 'framewire_http_requests_rejected_total',
   commits: 'framewire_offset_commits_total',
   rebalances: 'framewire_consumer_rebalances_total',
   partitionsAssigned: 'framewire_partitions_assigned',
@@ -78,6 +81,9 @@ export class Metrics {
   readonly queueFrames = new client.Gauge({ name: METRIC.queueFrames, help: 'Frames waiting for a batch, per model.', labelNames: ['model'], registers: [this.registry] });
   readonly wsClients = new client.Gauge({ name: METRIC.wsClients, help: 'Connected WebSocket clients.', registers: [this.registry] });
   readonly wsSkipped = new client.Counter({ name: METRIC.wsSkipped, help: 'Messages not sent to a slow WebSocket client.', registers: [this.registry] });
+  readonly wsRejected = new client.Counter({ name: METRIC.wsRejected, help: 'WebSocket connections refused and client messages refused, by reason (unauthorized, forbidden, origin, full, rate-limited, too-large, slow).', labelNames: ['reason'], registers: [this.registry] });
+  readonly wsBufferedBytes = new client.Gauge({ name: METRIC.wsBufferedBytes, help: 'Bytes queued in this process for WebSocket clients (sampled every 0.5 s).', registers: [this.registry] });
+  readonly httpRejected = new client.Counter({ name: METRIC.httpRejected, help: 'HTTP requests refused for want of a valid bearer token.', labelNames: ['reason'], registers: [this.registry] });
   readonly stageSeconds = new client.Histogram({ name: METRIC.stageSeconds, help: 'Where the budget goes, per frame: capture_to_decoded (camera, Kafka, ffmpeg), decode (frame fed to its decoder → out of it), queued (waiting for a batch), publish (label delivery).', labelNames: ['stage'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2], registers: [this.registry] });
   readonly changeEvents = new client.Counter({ name: METRIC.changeEvents, help: 'Smoothed label changes reported as change events.', registers: [this.registry] });
   readonly streamEvents = new client.Counter({ name: METRIC.streamEvents, help: 'Stream health events (started, stalled, resumed, ended), by state.', labelNames: ['state'], registers: [this.registry] });

@@ -10,6 +10,8 @@ import { log } from '../core/log.js';
 import type { Topology } from '../config/topology.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { HttpEndpoint, addTelemetryRoutes } from '../telemetry/http.js';
+import { HttpAuth } from '../telemetry/auth/auth.js';
+import { readTls } from '../config/tls.js';
 import { DecodeStage } from '../decode/sessions.js';
 import type { TritonClient } from '../infer/triton/client.js';
 import { tritonEndpoints } from '../infer/triton/config.js';
@@ -40,14 +42,18 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
   const startup = new Startup(t.startupTimeoutMs, abort.signal);
   const signal = abort.signal;
   const metrics = new Metrics();
+  // Secrets and certificates first: a missing one fails the start before any connection is made.
+  const auth = HttpAuth.fromConfig(t.http.auth);
+  const tritonTls = t.triton.tls ? readTls(t.triton.tls, 'triton.tls') : undefined;
+  const kafka = new SharedKafka(t.kafka);
   const pool = new TritonPool({
     endpoints: tritonEndpoints(t.triton),
     models: t.models.map((m) => ({ name: m.name, version: requestedVersion(m) })),
     transport: t.triton.transport,
     healthIntervalMs: t.triton.healthIntervalMs,
     metrics,
+    tls: tritonTls,
   });
-  const kafka = new SharedKafka(t.kafka);
   const sinks: Sink[] = [];
   try {
     await pool.start();
@@ -63,7 +69,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     if (topics.length > 0) await startup.until(kafkaAt, async () => ensureTopics(await kafka.admin(), topics), kafkaRetriable);
     await startup.until(kafkaAt, () => kafka.producer(), kafkaRetriable);
 
-    const http = new HttpEndpoint(t.http.listen);
+    const http = new HttpEndpoint(t.http.listen, auth, metrics);
     const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http, signal };
     for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
     const drops = new DropReporter(sinks, metrics, t.accounting.dropFlushMs, signal);

@@ -1,5 +1,6 @@
 /** The Kafka connections a topology's components share, opened on first use. */
-import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka, type KafkaConfig, type Producer } from 'kafkajs';
+import { kafkaConnectError, kafkaSecurityOptions, type KafkaSecurityConfig } from '../config/kafka-security.js';
 import type { KafkaConnections } from './registry.js';
 
 export { ensureTopics } from '../core/topics.js';
@@ -9,17 +10,25 @@ export class SharedKafka implements KafkaConnections {
   private adminP: Promise<Admin> | undefined;
   private producerP: Promise<Producer> | undefined;
 
-  constructor(private readonly config: { brokers: string[]; clientId: string }) {}
+  /** TLS/SASL (kafka.ssl, kafka.sasl), read when constructed so a missing secret fails at once. */
+  private readonly security: Pick<KafkaConfig, 'ssl' | 'sasl'>;
+
+  constructor(private readonly config: { brokers: string[]; clientId: string } & KafkaSecurityConfig) {
+    this.security = kafkaSecurityOptions(config);
+  }
 
   client(): Kafka {
-    this.kafka ??= new kafkajs.Kafka({ clientId: this.config.clientId, brokers: this.config.brokers, logLevel: kafkajs.logLevel.WARN });
+    this.kafka ??= new kafkajs.Kafka({ clientId: this.config.clientId, brokers: this.config.brokers, logLevel: kafkajs.logLevel.WARN, ...this.security });
     return this.kafka;
   }
 
   admin(): Promise<Admin> {
     this.adminP ??= (async () => {
       const admin = this.client().admin();
-      await admin.connect();
+      // The first connection: refused credentials or a failed handshake are said as such.
+      await admin.connect().catch((err: unknown) => {
+        throw kafkaConnectError(err, this.config.brokers, 'source') ?? err;
+      });
       return admin;
     })().catch((err: unknown) => {
       this.adminP = undefined; // a broker not up yet: the next call tries again

@@ -116,7 +116,8 @@ export class Monitor {
   addRoutes(http: HttpEndpoint): void {
     const files = this.files;
     if (!files) return;
-    for (const path of files.paths()) http.route(path, (req: IncomingMessage, res: ServerResponse) => files.handle(path, req, res));
+    // The page (/) needs the token like the WebSocket; its script and style carry no data.
+    for (const path of files.paths()) http.route(path, (req: IncomingMessage, res: ServerResponse) => files.handle(path, req, res), { public: path.startsWith('/dashboard/') });
   }
 
   // ---- stream events: batched for the sinks, evaluated by the stale rules at once

@@ -28,6 +28,8 @@ export interface TritonLaunch {
   metricsPort: number;
   models: string[];
   readyTimeoutMs?: number;
+  /** More tritonserver flags (e.g. --grpc-use-ssl=true and its certificates). */
+  extraArgs?: string[];
 }
 
 let site: string | undefined;
@@ -69,6 +71,7 @@ export async function startTriton(o: TritonLaunch): Promise<TritonProcess> {
     '--grpc-address=127.0.0.1', `--grpc-port=${o.grpcPort}`,
     '--metrics-address=127.0.0.1', `--metrics-port=${o.metricsPort}`,
     '--allow-gpu-metrics=false', '--exit-timeout-secs=5',
+    ...(o.extraArgs ?? []),
   ];
   const child: ChildProcess = spawn(path.join(purelib, 'pytriton/tritonserver/bin/tritonserver'), args, {
     detached: true,

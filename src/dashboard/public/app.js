@@ -269,7 +269,10 @@ function onMessage(m) {
 let retryMs = 500;
 function connect() {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?stats=1&thumbs=1`;
-  const ws = new WebSocket(url);
+  // With access control the page was opened as /?token=…: the WebSocket carries the token as a
+  // subprotocol (docs/contracts.md), which keeps it out of the upgrade URL.
+  const token = new URL(location.href).searchParams.get('token');
+  const ws = token ? new WebSocket(url, ['framewire', `framewire.bearer.${token}`]) : new WebSocket(url);
   const conn = $('#conn');
   ws.onopen = () => {
     retryMs = 500;

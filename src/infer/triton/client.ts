@@ -9,6 +9,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { FramewireError } from '../../core/errors.js';
@@ -16,6 +17,7 @@ import { toInferError } from './errors.js';
 import { InferStream, type DuplexCall } from './stream.js';
 import { UnaryInfer } from './unary.js';
 import type * as T from './types.js';
+import type { TlsMaterial } from '../../config/tls.js';
 
 export { toInferError };
 
@@ -51,6 +53,13 @@ export interface TritonClientOptions {
   url: string;
   /** Deadline for control calls (health, metadata, statistics), ms. */
   controlDeadlineMs?: number;
+  /** TLS (CA, client certificate for mutual TLS, server name); default plaintext. */
+  tls?: TlsMaterial;
+}
+
+/** One TLS context for both connections of a client (grpc-js's channel and the ModelInfer one). */
+function secureContext(m: TlsMaterial): tls.SecureContext {
+  return tls.createSecureContext({ ca: m.ca, cert: m.cert, key: m.key, passphrase: m.passphrase });
 }
 
 type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
@@ -68,8 +77,12 @@ export class TritonClient {
     this.url = opts.url;
     this.controlDeadlineMs = opts.controlDeadlineMs ?? 5000;
     const svc = loadService();
-    this.unary = new UnaryInfer({ url: opts.url, serialize: svc.inferSerialize, deserialize: svc.inferDeserialize, keepaliveTimeMs: 10_000, keepaliveTimeoutMs: 5_000 });
-    this.client = new svc.ctor(opts.url, grpc.credentials.createInsecure(), {
+    const context = opts.tls ? secureContext(opts.tls) : undefined;
+    const servername = opts.tls?.servername;
+    this.unary = new UnaryInfer({ url: opts.url, serialize: svc.inferSerialize, deserialize: svc.inferDeserialize, keepaliveTimeMs: 10_000, keepaliveTimeoutMs: 5_000, tls: context ? { context, servername } : undefined });
+    const credentials = context ? grpc.credentials.createFromSecureContext(context) : grpc.credentials.createInsecure();
+    this.client = new svc.ctor(opts.url, credentials, {
+      ...(servername ? { 'grpc.ssl_target_name_override': servername, 'grpc.default_authority': servername } : {}),
       // Batches of frames are large: lift gRPC's 4 MiB default both ways.
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,

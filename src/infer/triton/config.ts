@@ -1,4 +1,5 @@
 import { z } from 'zod/v4';
+import { tlsSchema } from '../../config/tls.js';
 
 export const tritonSchema = z
   .strictObject({
@@ -25,6 +26,7 @@ export const tritonSchema = z
       .describe("Triton request `priority` (1 = highest); 0 leaves the model's default. Only effective for models whose dynamic_batching sets priority_levels."),
     healthIntervalMs: z.int().min(50).default(1000).describe('How often each endpoint is health-checked (ServerReady + ModelReady of every model), ms.'),
     statsIntervalMs: z.int().min(0).default(10_000).describe("How often Triton's model statistics are polled into per-interval metrics, ms; 0 turns polling off."),
+    tls: tlsSchema.optional().describe("TLS to every endpoint (Triton started with --grpc-use-ssl; add cert and key for --grpc-use-ssl-mutual); `{}` for the system CAs. Default: plaintext."),
   })
   .describe('NVIDIA Triton Inference Server over gRPC.');
 

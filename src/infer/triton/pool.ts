@@ -15,6 +15,7 @@ import type { Metrics } from '../../telemetry/metrics.js';
 import { TritonClient } from './client.js';
 import { cleanStaleRegions, type ShmRing } from './shm.js';
 import type { InferParameter, InferRequest, InferRequestedOutput, InferResponse } from './types.js';
+import type { TlsMaterial } from '../../config/tls.js';
 
 /** How often an endpoint out of rotation is checked (at most healthIntervalMs), ms. */
 const DOWN_CHECK_MS = 200;
@@ -36,6 +37,8 @@ export interface TritonPoolOptions {
   healthIntervalMs?: number;
   controlDeadlineMs?: number;
   metrics?: Metrics;
+  /** TLS to every endpoint; default plaintext. */
+  tls?: TlsMaterial;
 }
 
 export class TritonEndpoint {
@@ -49,8 +52,8 @@ export class TritonEndpoint {
   shmRefused = false;
   checking: Promise<void> | undefined;
 
-  constructor(readonly url: string, controlDeadlineMs: number) {
-    this.client = new TritonClient({ url, controlDeadlineMs });
+  constructor(readonly url: string, controlDeadlineMs: number, tls?: TlsMaterial) {
+    this.client = new TritonClient({ url, controlDeadlineMs, tls });
   }
 }
 
@@ -87,7 +90,7 @@ export class TritonPool {
   constructor(private readonly o: TritonPoolOptions) {
     this.models = o.models.map((m) => (typeof m === 'string' ? { name: m, version: '' } : m));
     if (o.endpoints.length === 0) throw new FramewireError('TOPOLOGY_INVALID', 'config', 'triton: no endpoints');
-    this.endpoints = o.endpoints.map((url) => new TritonEndpoint(url, o.controlDeadlineMs ?? 5000));
+    this.endpoints = o.endpoints.map((url) => new TritonEndpoint(url, o.controlDeadlineMs ?? 5000, o.tls));
     this.transportSetting = o.transport ?? 'grpc';
     this.healthIntervalMs = o.healthIntervalMs ?? 1000;
     for (const ep of this.endpoints) o.metrics?.tritonEndpointReady.set({ endpoint: ep.url }, 0);

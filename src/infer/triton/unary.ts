@@ -23,6 +23,7 @@
  */
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { FramewireError } from '../../core/errors.js';
 import { toInferError } from './errors.js';
 import type { InferRequest, InferResponse } from './types.js';
@@ -133,6 +134,8 @@ export interface UnaryInferOptions {
   /** Ping an HTTP/2 connection with requests in flight after this long without an answer (ms). */
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /** TLS instead of plaintext: the client's secure context, and the name to verify when not the host. */
+  tls?: { context: tls.SecureContext; servername?: string };
 }
 
 interface Session {
@@ -174,8 +177,17 @@ export class UnaryInfer {
   private connect(): Session {
     if (this.session && !this.session.gone) return this.session;
     const [host, port] = splitHostPort(this.o.url);
-    const h2 = http2.connect(`http://${this.o.url}`, {
-      createConnection: () => net.connect({ host, port, noDelay: true }),
+    const secure = this.o.tls;
+    const h2 = http2.connect(`${secure ? 'https' : 'http'}://${this.o.url}`, {
+      createConnection: secure
+        ? () => {
+            // An IP address is verified against the certificate's IP SANs; SNI takes only names.
+            const servername = secure.servername ?? (net.isIP(host) ? undefined : host);
+            const socket = tls.connect({ host, port, secureContext: secure.context, servername, ALPNProtocols: ['h2'] });
+            socket.setNoDelay(true);
+            return socket;
+          }
+        : () => net.connect({ host, port, noDelay: true }),
       settings: { enablePush: false, initialWindowSize: 1 << 24 },
       // Node's default 10 MB budget counts queued outgoing data: batches of large tensors in
       // flight would exceed it and get their streams refused.

@@ -7,7 +7,7 @@ export const websocketSink: SinkComponent<typeof websocketSinkSchema> = {
   schema: websocketSinkSchema,
   build: async (ctx, c) => {
     const sink = new WebSocketSink(c, ctx.metrics);
-    ctx.http.upgrade(c.path, (req, socket, head) => sink.handleUpgrade(req, socket, head));
+    ctx.http.upgrade(c.path, (req, socket, head, principal) => sink.handleUpgrade(req, socket, head, principal));
     return sink;
   },
 };
