@@ -274,7 +274,8 @@ cmd_up() { # [kafka|triton]: one service only (a second stack often needs just a
     log "already up (Kafka $KAFKA_HOST:$KAFKA_PORT, Triton 127.0.0.1:$TRITON_GRPC)"
     return 0
   fi
-  install_all
+  # A broker alone (a test restarting its private one) needs neither the Python venv nor the models.
+  if [ $want_triton = 1 ]; then install_all; else install_system; install_kafka; fi
   if [ $want_kafka = 1 ] && ! pid_alive "$STATE/kafka.pid"; then
     port_busy "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by a process this stack did not start"
     start_kafka

@@ -7,12 +7,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { FramewireError } from './core/errors.js';
-import { log } from './core/log.js';
 import { loadTopology } from './config/load.js';
 import type { Topology } from './config/topology.js';
+import { FramewireError } from './core/errors.js';
+import { log } from './core/log.js';
 import { buildTopology } from './topology/builder.js';
 import type { RunningTopology } from './topology/running.js';
+import { runUntilSignal, topologyRunnable } from './topology/lifecycle.js';
 import { addIngestCommand } from './ingest/cli.js';
 import { addTailCommand } from './tail/cli.js';
 import { watchTopology } from './topology/watch.js';
@@ -59,42 +60,18 @@ function validateCommand(file: string): number {
 async function runCommand(file: string, watchFile = false): Promise<number> {
   const t = load('run', file);
   if (!t) return 2;
-  let graph: RunningTopology | undefined;
-  let signals = 0;
-  let stopped!: () => void;
-  const stopping = new Promise<void>((r) => (stopped = r));
-  const stop = (sig: string) => {
-    if (++signals > 1) {
-      log.warn('second signal: exiting now', { signal: sig });
-      process.exit(130);
-    }
-    log.info('stopping: draining in-flight frames', { signal: sig });
-    stopped();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  const runnable = topologyRunnable(t, buildTopology);
   // Reload: the file again; models and versions switch under running frames (src/topology/reload.ts).
   // Until the graph runs, a SIGHUP is refused by reload() (and logged) rather than ending the process.
-  process.on('SIGHUP', () => void reloadCommand(graph, file));
-  const watching = watchFile ? watchTopology(file, () => void reloadCommand(graph, file)) : undefined;
-  process.on('SIGINT', () => stop('SIGINT'));
+  const reload = (): void => void reloadCommand(runnable.graph(), file);
+  process.on('SIGHUP', reload);
+  const watching = watchFile ? watchTopology(file, reload) : undefined;
   try {
-    graph = await buildTopology(t);
-    await graph.start();
-  } catch (err) {
+    // Start-up deadline, exit codes, drain deadline, second signal: src/topology/lifecycle.ts.
+    return await runUntilSignal(runnable, { drainTimeoutMs: t.shutdown.drainTimeoutMs, file });
+  } finally {
     watching?.close();
-    await graph?.close(0).catch(() => {});
-    if (err instanceof FramewireError && err.code === 'TOPOLOGY_INVALID') {
-      console.error(`framewire run: invalid topology\n${file}: ${err.message}`);
-      return 2;
-    }
-    console.error(`framewire run: ${(err as Error).message}`);
-    return 1;
   }
-  await stopping;
-  watching?.close();
-  await graph.close();
-  log.info('stopped');
-  return 0;
 }
 
 async function reloadCommand(graph: RunningTopology | undefined, file: string): Promise<void> {

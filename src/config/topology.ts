@@ -97,6 +97,7 @@ function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
         })
         .prefault({})
         .describe('How frames that are not labelled are reported.'),
+      startupTimeoutMs: z.int().min(100).default(30_000).describe('How long start-up waits for Kafka and Triton to become reachable before it fails (exit 1, STARTUP_TIMEOUT), ms.'),
       shutdown: z
         .strictObject({
           drainTimeoutMs: z.int().min(0).default(10_000).describe('On SIGTERM: stop intake, then let in-flight frames finish for at most this long.'),

@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   // transport security
   KAFKA_AUTH_FAILED: 'the broker refused our SASL credentials (wrong user, password or mechanism)',
   KAFKA_TLS_FAILED: 'the TLS connection to a broker failed (untrusted certificate, wrong host name, not a TLS listener)',
+  // start-up
+  STARTUP_TIMEOUT: 'a dependency (Kafka, Triton) was not reachable within startupTimeoutMs',
   // sources
   CHUNK_HEADER_MISSING: 'a chunk lacks a required fw-* header',
   CHUNK_HEADER_INVALID: 'a chunk header has a value that cannot be used',
@@ -21,6 +23,9 @@ export const ERROR_CODES = {
   DECODER_REJECTED: 'the decoder rejected the bytes of a chunk',
   DECODER_FAILED: 'an ffmpeg decoder exited while it was fed; the stream restarts at its next keyframe',
   DECODER_SPAWN_FAILED: 'ffmpeg could not be started',
+  DECODER_STALLED: 'a decoder was fed but put out nothing for decode.stallMs; it was killed and restarted',
+  DECODER_LIMIT_EXCEEDED: 'a decoder went past its CPU-time limit (decode.maxCpuPercent); it was killed and restarted',
+  STREAM_QUARANTINED: 'a stream crashed its decoder too often; its chunks are dead-lettered for decode.quarantineMs',
   // infer
   INFER_UNAVAILABLE: 'Triton is not reachable',
   INFER_DEADLINE_EXCEEDED: 'a Triton call passed its deadline',
@@ -34,6 +39,7 @@ export const ERROR_CODES = {
   SINK_PUBLISH_FAILED: 'publishing to a sink failed',
   // ingest
   INGEST_SOURCE_FAILED: 'the ingest source could not be opened or read',
+  INGEST_BROKER_GONE: 'ingest gave up: the broker was unreachable for longer than --give-up-after',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -49,6 +55,7 @@ export const DEAD_LETTER_REASONS = {
   CHUNK_OUT_OF_SEQUENCE: 'out-of-sequence',
   CHUNK_TOO_LARGE: 'too-large',
   DECODER_REJECTED: 'decoder-rejected',
+  STREAM_QUARANTINED: 'quarantined',
 } as const satisfies Partial<Record<ErrorCode, string>>;
 
 export type DeadLetterCode = keyof typeof DEAD_LETTER_REASONS;

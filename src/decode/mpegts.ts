@@ -14,6 +14,12 @@
 const PACKET = 188;
 const SYNC = 0x47;
 const PTS_WRAP = 2 ** 33;
+/**
+ * Largest frame assembled: a PES without a length ends only at the next one, so hostile bytes
+ * that never start another would grow the buffer without bound. 16 MiB is well above a 4K
+ * keyframe at broadcast bitrates.
+ */
+export const MAX_FRAME_BYTES = 16 << 20;
 
 export type VideoCodec = 'h264' | 'hevc';
 
@@ -94,7 +100,7 @@ export class TsDemuxer {
     }
   }
 
-  /** End of the session's bytes: the PES being assembled is complete (or cut short: sent as it is). */
+  /** End of the session's bytes: the PES being assembled is complete (without a length), or cut short (dropped as damaged). */
   flush(out: (au: AccessUnit) => void): void {
     this.carryLen = 0;
     this.finishPes(out);
@@ -206,6 +212,12 @@ export class TsDemuxer {
 
   private append(b: Buffer, from: number, to: number): void {
     const n = to - from;
+    if (this.pesLen + n > MAX_FRAME_BYTES) {
+      // Not a frame any decoder should see: dropped, and nothing more is gathered until the next PES.
+      this.pesOpen = false;
+      this.damaged++;
+      return;
+    }
     if (this.pesLen + n > this.pes.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.pes.length * 2, this.pesLen + n));
       this.pes.copy(grown, 0, 0, this.pesLen);
@@ -220,7 +232,9 @@ export class TsDemuxer {
     this.pesOpen = false;
     let n = this.pesLen;
     if (this.pesExpected > 0 && n > this.pesExpected) n = this.pesExpected;
-    if (n === 0 || Number.isNaN(this.pesPts)) return void this.damaged++;
+    // A PES shorter than its header announced lost bytes (a stream cut short, lost packets): a
+    // decoder would only turn it into a corrupt picture.
+    if (n === 0 || Number.isNaN(this.pesPts) || n < this.pesExpected) return void this.damaged++;
     const data = Buffer.allocUnsafe(n);
     this.pes.copy(data, 0, 0, n);
     if (!this.codec) this.codec = sniffCodec(data);

@@ -46,7 +46,9 @@ export interface SessionContext {
   /** Shutdown in progress: frames a decoder holds are left to the resume point, not reported. */
   shuttingDown(): boolean;
   decoderStarted(): void;
-  decoderExited(crashed: boolean): void;
+  decoderExited(crashed: boolean, stream: string, session: string): void;
+  /** Until when the stream is quarantined (Unix ms), if it is. */
+  quarantinedUntil(stream: string): number | undefined;
 }
 
 /** Tags that travel with a frame through its decoder. */
@@ -69,7 +71,9 @@ export class StreamSession {
   nextSeq: number;
   /** When its last chunk came, on the decode stage's input clock (idleness is measured on it). */
   lastChunkAt = 0;
-  private readonly demux = new TsDemuxer();
+  private demux = new TsDemuxer();
+  /** Chunks were set aside (quarantine): the byte stream goes on from an arbitrary point. */
+  private skipped = false;
   private readonly numbering: FrameNumbering;
   private readonly policy: ShedPolicy | undefined;
   private readonly sampler: Sampler;
@@ -115,6 +119,11 @@ export class StreamSession {
     this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
   }
 
+  /** The running decoder, for the watchdog. */
+  get activeDecoder(): FfmpegDecoder | undefined {
+    return this.decoder && !this.decoder.isExited ? this.decoder : undefined;
+  }
+
   get decoding(): boolean {
     return !!this.decoder && !this.decoder.isExited;
   }
@@ -125,6 +134,19 @@ export class StreamSession {
    */
   push(chunk: EncodedChunk): void | Promise<void> {
     this.nextSeq = chunk.seq + 1;
+    const until = this.ctx.quarantinedUntil(this.stream);
+    if (until !== undefined) {
+      // Not decoded, so its frames are never found: the record is accounted for by the dead letter.
+      this.skipped = true;
+      const rejected = this.input.reject(chunk, 'STREAM_QUARANTINED', `stream ${this.stream} crashed its decoder too often; quarantined until ${new Date(until).toISOString()}`);
+      return chunk.eos ? rejected.then(() => this.end('eos')) : rejected;
+    }
+    if (this.skipped) {
+      // Back from quarantine: a fresh demuxer (it resynchronises on the packets), decoding from a keyframe.
+      this.skipped = false;
+      this.demux = new TsDemuxer();
+      this.needKey = true;
+    }
     this.ack.chunkFed(chunk.seq, chunk.offset);
     this.current = chunk;
     this.demux.push(chunk.value, chunk.seq, chunk.offset, this.onUnit);
@@ -229,15 +251,15 @@ export class StreamSession {
       exited: (exit, held) => {
         if (this.decoder === decoder) this.decoder = undefined;
         const crashed = exit.reason !== 'ended' && !this.ending && !this.released;
-        this.ctx.decoderExited(crashed);
+        this.ctx.decoderExited(crashed, this.stream, this.session);
         if (this.ctx.shuttingDown() || this.released) return;
         // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
         for (const h of held) if (h.tag !== DONE) this.drop(h.index, 'decoder-reset');
         if (!crashed) return;
         this.needKey = true;
-        const code = exit.reason === 'spawn-failed' ? 'DECODER_SPAWN_FAILED' : 'DECODER_FAILED';
+        const code = decoder.killedFor === 'stalled' ? 'DECODER_STALLED' : decoder.killedFor === 'cpu' ? 'DECODER_LIMIT_EXCEEDED' : exit.reason === 'spawn-failed' ? 'DECODER_SPAWN_FAILED' : 'DECODER_FAILED';
         const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
-        const err = new FramewireError(code, 'decode', `ffmpeg ${exit.reason} (${how}): ${exit.stderr.slice(-3).join(' | ')}`, { retriable: true, cause: exit.error ?? undefined });
+        const err = new FramewireError(code, 'decode', `ffmpeg ${decoder.killedFor ? `killed by the watchdog (${decoder.killedFor})` : exit.reason} (${how}): ${exit.stderr.slice(-3).join(' | ')}`, { retriable: true, cause: exit.error ?? undefined });
         log.once('warn', `decoder-exit:${this.stream}:${this.session}`, 'decoder exited; restarting at the next keyframe', { stream: this.stream, session: this.session, err });
       },
     });
@@ -289,6 +311,7 @@ export class StreamSession {
     if (!c || this.rejected.has(c.offset)) return;
     if (this.rejected.size >= REJECTED_MEMORY) this.rejected.clear();
     this.rejected.add(c.offset);
-    void this.input.reject(c, 'DECODER_REJECTED', line.replace(/^(\[[^\]]*\]\s*)+/, '').slice(0, 300));
+    // A failure is logged by the source; the chunk then stays uncommitted.
+    this.input.reject(c, 'DECODER_REJECTED', line.replace(/^(\[[^\]]*\]\s*)+/, '').slice(0, 300)).catch(() => undefined);
   }
 }

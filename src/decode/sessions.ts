@@ -10,6 +10,10 @@ import type { DropReporter } from '../topology/drops.js';
 import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
 import { StreamSession, type Route, type SessionContext } from './session.js';
 import { DecoderSpares } from './ffmpeg/decoder.js';
+import { DecoderWatchdog } from './watchdog.js';
+import { Quarantine } from './quarantine.js';
+import { log } from '../core/log.js';
+import type { PipelineEvent } from '../sinks/types.js';
 
 export type { Route } from './session.js';
 
@@ -20,6 +24,8 @@ export interface DecodeStageOptions {
   metrics: Metrics;
   /** Live mode with `decode.shedLoad`: frames past their budget are skipped before decoding. */
   shed: boolean;
+  /** Stream health events (`stream`, state `quarantined` / `resumed`), best effort. */
+  event?: (e: PipelineEvent) => void;
   /** Told of every chunk and every session end (stream health). */
   observer?: SessionObserver;
 }
@@ -37,6 +43,11 @@ export class DecodeStage {
   private decoders = 0;
   private readonly ctx: SessionContext;
   private readonly spares: DecoderSpares;
+  private readonly quarantine: Quarantine;
+  /** Quarantined streams (and the session that was), to announce when they come back. */
+  private readonly quarantined = new Map<string, string>();
+  private readonly watchdog: DecoderWatchdog;
+  private readonly watchTimer: NodeJS.Timeout;
   /** Chunks whose handling waits (backpressure), and the time the input has spent waiting so far. */
   private waiting = 0;
   private waitingSince = 0;
@@ -45,7 +56,20 @@ export class DecodeStage {
   constructor(private readonly o: DecodeStageOptions) {
     this.idleTimer = setInterval(() => this.endIdle(), Math.min(1000, o.config.idleTimeoutMs / 2));
     this.idleTimer.unref();
-    this.spares = new DecoderSpares({ ffmpegPath: o.config.ffmpegPath, inputBufferBytes: o.config.inputBufferBytes }, o.config.spareDecoders);
+    const c = o.config;
+    this.spares = new DecoderSpares(
+      { ffmpegPath: c.ffmpegPath, inputBufferBytes: c.inputBufferBytes, limits: { maxPixels: c.maxWidth * c.maxHeight, memoryBytes: c.memoryLimitMb * 1024 * 1024 } },
+      c.spareDecoders,
+    );
+    this.quarantine = new Quarantine({ crashes: c.quarantineCrashes, windowMs: c.quarantineWindowMs, durationMs: c.quarantineMs });
+    this.watchdog = new DecoderWatchdog({
+      stallMs: c.stallMs,
+      maxCpuPercent: c.maxCpuPercent,
+      cpuWindowMs: c.cpuWindowMs,
+      killed: (_stream, reason) => o.metrics.decoderKills.inc({ reason }),
+    });
+    this.watchTimer = setInterval(() => this.watch(), Math.max(100, Math.min(1000, c.stallMs / 4)));
+    this.watchTimer.unref();
     this.ctx = {
       spares: this.spares,
       config: o.config,
@@ -54,10 +78,18 @@ export class DecodeStage {
       shed: o.shed,
       shuttingDown: () => this.shuttingDown,
       decoderStarted: () => o.metrics.decodersActive.set(++this.decoders),
-      decoderExited: (crashed) => {
+      decoderExited: (crashed, stream, session) => {
         o.metrics.decodersActive.set(--this.decoders);
-        if (crashed && !this.shuttingDown) o.metrics.decoderRestarts.inc();
+        if (!crashed || this.shuttingDown) return;
+        o.metrics.decoderRestarts.inc();
+        if (!this.quarantine.crashed(stream)) return;
+        const until = this.quarantine.quarantinedUntil(stream)!;
+        o.metrics.streamsQuarantined.inc();
+        log.warn('stream quarantined: its decoder crashed too often', { stream, session, code: 'STREAM_QUARANTINED', crashes: c.quarantineCrashes, windowMs: c.quarantineWindowMs, until });
+        this.quarantined.set(stream, session);
+        o.event?.({ type: 'stream', stream, session, state: 'quarantined', ts: Date.now(), untilTs: until } as PipelineEvent);
       },
+      quarantinedUntil: (stream) => this.quarantine.quarantinedUntil(stream),
     };
   }
 
@@ -127,6 +159,20 @@ export class DecodeStage {
     });
   }
 
+  /** The watchdog's tick: every running decoder, and quarantines that are over. */
+  private watch(): void {
+    for (const st of this.streams.values()) {
+      const d = st.activeDecoder;
+      if (d) this.watchdog.check(st.stream, d);
+    }
+    for (const [stream, session] of this.quarantined) {
+      if (this.quarantine.quarantinedUntil(stream) !== undefined) continue;
+      this.quarantined.delete(stream);
+      log.info('stream out of quarantine: decoding from the next keyframe', { stream });
+      this.o.event?.({ type: 'stream', stream, session, state: 'released', ts: Date.now() } as PipelineEvent);
+    }
+  }
+
   /**
    * The input's partition moved to another member: its sessions stop here at once. Nothing they
    * held is reported (the new owner decodes it again from the committed resume point); frames
@@ -161,6 +207,7 @@ export class DecodeStage {
   async close(): Promise<void> {
     this.shuttingDown = true;
     clearInterval(this.idleTimer);
+    clearInterval(this.watchTimer);
     await Promise.all([...this.streams.values()].map((st) => st.kill()));
     await Promise.all(this.ending);
     await this.spares.close();

@@ -5,8 +5,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { DropReason, Frame, LabelRecord } from '../core/frame.js';
-import { FramewireError, isRetriable } from '../core/errors.js';
+import { FramewireError } from '../core/errors.js';
 import { log } from '../core/log.js';
+import { isAbort, retry } from '../core/retry.js';
 import { poolFor } from '../core/pool.js';
 import type { Batcher } from '../batch/batcher.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -50,6 +51,8 @@ export interface InferStageOptions {
   settled?: () => void;
   /** Told each batch of records once delivered (temporal smoothing, change events). */
   published?: (records: LabelRecord[]) => void;
+  /** Aborted when shutdown gives up waiting: retries stop, unpublished frames stay unfinished (uncommitted). */
+  signal?: AbortSignal;
 }
 
 interface InFlight {
@@ -209,10 +212,10 @@ export class InferStage {
     }
     metrics.batchSize.observe({ model: spec.name }, n);
     try {
-      for (let attempt = 0; ; attempt++) {
-        batch.parameters = this.requestParameters(untilTs);
-        const t0 = performance.now();
-        try {
+      return await retry(
+        async () => {
+          batch.parameters = this.requestParameters(untilTs);
+          const t0 = performance.now();
           const res = await pool.infer(batch, this.o.timeoutMs, untilTs);
           const ms = performance.now() - t0;
           metrics.inferSeconds.observe({ model: spec.name }, ms / 1000);
@@ -222,14 +225,19 @@ export class InferStage {
           metrics.framesInferred.inc({ model: spec.name }, n);
           entry.version = res.model_version || spec.version;
           return parseClassification(raw, n, target.k);
-        } catch (err) {
-          const e = err instanceof FramewireError ? err : new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err });
-          metrics.inferErrors.inc({ code: e.code });
-          if (!isRetriable(e) || attempt >= this.o.retries) return e;
-          // Exponential backoff with full jitter.
-          await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 25 * 2 ** attempt)));
-        }
-      }
+        },
+        {
+          attempts: this.o.retries + 1,
+          baseMs: 25,
+          maxMs: 1000,
+          signal: this.o.signal,
+          onRetry: (err) => metrics.inferErrors.inc({ code: (err as FramewireError).code ?? 'INFER_FAILED' }),
+        },
+      );
+    } catch (err) {
+      const e = err instanceof FramewireError ? err : new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err });
+      if (!isAbort(err)) metrics.inferErrors.inc({ code: e.code });
+      return e;
     } finally {
       if (slot !== undefined) ring!.release(slot);
       this.batchPool.give(packed);
@@ -294,7 +302,14 @@ export class InferStage {
       }
       if (records.length > 0) {
         const publishStart = performance.now();
-        await this.publish(records, traces);
+        const outcome = await this.publish(records, traces);
+        if (outcome === 'aborted') return; // shutdown gave up: the frames stay unfinished, so uncommitted
+        if (outcome === 'failed') {
+          for (const { frames, result } of ready) if (!(result instanceof FramewireError)) for (const f of frames) dropItem(drops, f, 'publish-failed');
+          this.inflight.splice(0, n);
+          this.wake();
+          continue;
+        }
         const publishSeconds = (performance.now() - publishStart) / 1000;
         const published = Date.now();
         for (const { frames, result, target } of ready) {
@@ -315,17 +330,29 @@ export class InferStage {
     }
   }
 
-  /** Delivers to every sink; Kafka failures are retried until they succeed (offsets wait meanwhile). */
-  private async publish(records: LabelRecord[], traces: (string | undefined)[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const batch = new RecordBatch(records, traces);
-        await Promise.all(this.o.sinks.map((s) => s.publishLabels(batch)));
-        return;
-      } catch (err) {
-        log.warn('publishing labels failed; retrying', { err, attempt });
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
+  /**
+   * Delivers to every sink, retrying (backoff with jitter) while the failure is retriable: offsets
+   * wait meanwhile. A failure that is not retriable (the record is refused) reports the frames
+   * dropped as `publish-failed`; an abort (shutdown) leaves them unfinished.
+   */
+  private async publish(records: LabelRecord[], traces: (string | undefined)[]): Promise<'ok' | 'failed' | 'aborted'> {
+    try {
+      const batch = new RecordBatch(records, traces);
+      await retry(() => Promise.all(this.o.sinks.map((s) => s.publishLabels(batch))), {
+        attempts: Infinity,
+        baseMs: 100,
+        maxMs: 5000,
+        signal: this.o.signal,
+        // Once per outage, not per attempt.
+        onRetry: (err, attempt) => {
+          if (attempt === 0) log.warn('publishing labels failed; retrying', { model: this.o.spec.name, err });
+        },
+      });
+      return 'ok';
+    } catch (err) {
+      if (isAbort(err)) return 'aborted';
+      log.error('publishing labels failed and cannot be retried; frames reported dropped', { err, records: records.length });
+      return 'failed';
     }
   }
 }

@@ -18,6 +18,8 @@ interface IngestFlags extends KafkaSecurityFlags {
   loop?: boolean;
   codec: string;
   gop?: string;
+  bufferMs?: string;
+  giveUpAfter?: string;
 }
 
 /** Adds `ingest` to the program; `done` receives the exit code. */
@@ -32,6 +34,8 @@ export function addIngestCommand(program: Command, done: (code: number) => void)
     .option('--realtime', 'pace at the source frame rate')
     .option('--loop', 'repeat a file forever as one continuous session')
     .option('--gop <frames>', 'when encoding: a keyframe every N frames (default: every 2 s)')
+    .option('--buffer-ms <ms>', 'stream time held while the broker is unreachable (default 10000); a live source then drops its oldest chunks and goes on in a new session at the next keyframe')
+    .option('--give-up-after <ms>', 'exit 1 once the broker has been unreachable this long (default 300000)')
     .addOption(
       new Option('--codec <codec>', 'copy: remux the source\'s H.264/H.265; x264: encode (veryfast, zerolatency); auto: copy when the source is H.264, else x264 (lavfi: always x264)')
         .choices(INGEST_CODECS)
@@ -52,6 +56,9 @@ async function ingest(values: IngestFlags): Promise<number> {
   const codec = values.codec as IngestCodec;
   if (values.gop !== undefined && !/^[1-9]\d*$/.test(values.gop)) return usageError(`--gop must be a positive whole number of frames, got '${values.gop}'`);
 
+  for (const [flag, v] of [['--buffer-ms', values.bufferMs], ['--give-up-after', values.giveUpAfter]] as const) {
+    if (v !== undefined && !/^[1-9]\d*$/.test(v)) return usageError(`${flag} must be a positive whole number of milliseconds, got '${v}'`);
+  }
   const kafkaSecurity = ingestKafkaSecurity(values);
   if (typeof kafkaSecurity === 'string') return usageError(kafkaSecurity);
 
@@ -71,11 +78,16 @@ async function ingest(values: IngestFlags): Promise<number> {
       codec,
       kafkaSecurity,
       signal: controller.signal,
+      bufferMs: values.bufferMs === undefined ? undefined : Number(values.bufferMs),
+      giveUpAfterMs: values.giveUpAfter === undefined ? undefined : Number(values.giveUpAfter),
     });
     const stopped = controller.signal.aborted ? ' (stopped by signal)' : '';
     const how = result.codec === 'copy' ? 'remuxed' : 'encoded';
     process.stderr.write(
-      `framewire ingest: stream ${values.stream} session ${result.session} (${how}): ${result.chunks} chunks, ${result.bytes} bytes to ${topic}${stopped}\n`,
+      `framewire ingest: stream ${values.stream} session ${result.session} (${how}): ${result.chunks} chunks, ${result.bytes} bytes to ${topic}${stopped}\n` +
+        `framewire ingest: ${result.frames} frames, ${result.sessions.reduce((n, s) => n + s.frames, 0)} sent in ${result.sessions.length} session(s) ` +
+        `(${result.sessions.map((s) => `${s.session}: ${s.frames}`).join(', ')}); ${result.gaps.length} gap(s), ${lost(result)} frames lost` +
+        `${result.gaps.map((g) => ` [${g.endedSession}→${g.nextSession ?? 'end'}: ${g.frames} frames, ${g.to - g.from} ms]`).join('')}\n`,
     );
     return 0;
   } catch (err) {
@@ -85,6 +97,10 @@ async function ingest(values: IngestFlags): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+function lost(r: { gaps: { frames: number }[] }): number {
+  return r.gaps.reduce((n, g) => n + g.frames, 0);
 }
 
 function usageError(message: string): number {

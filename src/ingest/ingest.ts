@@ -3,8 +3,11 @@
  * stream to stdout; the bytes are cut into chunks (at most 1 MiB, boundaries arbitrary by
  * contract) and produced to Kafka in order, with the fw-* headers of the video-chunks contract.
  *
- * Data flow: ffmpeg stdout → chunker → BoundedQueue (blocks when full, which stops reading
- * stdout, which blocks ffmpeg) → one sender loop → idempotent producer, acks from all replicas.
+ * Data flow: ffmpeg stdout → chunker (+ TsWatcher: keyframes, PAT/PMT) → OutageBuffer → one
+ * sender loop (sender.ts) → idempotent producer, acks from all replicas. A file read as fast as
+ * possible blocks when the buffer is full (stdout is no longer read, ffmpeg waits); a live source
+ * keeps `bufferMs` of stream through a broker outage, then drops its oldest chunks and goes on in
+ * a new session from the next keyframe (buffer.ts, sender.ts).
  *
  * Codec: an H.264 source is remuxed (-c:v copy), anything else encoded with libx264 (--codec auto,
  * decided by ffprobe). Capture time: see capture.ts. End of session: the last record carries
@@ -18,12 +21,15 @@ import ffmpeg from 'fluent-ffmpeg';
 import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
 import { CHUNK_TOPIC_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES } from '../core/ack.js';
 import { ensureTopics } from '../core/topics.js';
-import { Kafka, Partitioners, logLevel, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
 import { kafkaConnectError } from '../config/kafka-security.js';
 import { log } from '../core/log.js';
-import { BoundedQueue } from '../core/queue.js';
+import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { EpochEstimator, TS_NULL_PACKET, VIDEO_PID } from './capture.js';
+import { OutageBuffer, TsWatcher, type Piece } from './buffer.js';
+import { Sender, type IngestGap, type IngestSession } from './sender.js';
+import { retry } from '../core/retry.js';
 
 /** copy: remux the source's H.264 as is; x264: encode; auto: copy when ffprobe says h264. */
 export type IngestCodec = 'copy' | 'x264' | 'auto';
@@ -56,6 +62,14 @@ export interface IngestOptions {
   lingerMs?: number;
   /** Stop early: ffmpeg finishes its stream, every produced chunk is sent, the call resolves. */
   signal?: AbortSignal;
+  /**
+   * Stream time held while the broker is unreachable, ms (default 10 s). A live or paced source
+   * then drops its oldest chunks and goes on in a new session from the next keyframe; a file read
+   * as fast as possible waits instead.
+   */
+  bufferMs?: number;
+  /** Give up (INGEST_BROKER_GONE) after the broker has been unreachable this long, ms (default 5 min). */
+  giveUpAfterMs?: number;
   /** kafkajs TLS/SASL options (src/ingest/security.ts). */
   kafkaSecurity?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
 }
@@ -68,9 +82,16 @@ export interface IngestResult {
   codec?: 'copy' | 'x264';
   /** fw-epoch-ms of the session (undefined when nothing was produced). */
   epochMs?: number;
+  /** Frames the source produced. */
+  frames: number;
+  /** Every session of the run (more than one after a gap), with the frames that reached the broker in it. */
+  sessions: IngestSession[];
+  /** Frames lost while the broker was unreachable, one entry per gap. */
+  gaps: IngestGap[];
 }
 
 export { MAX_CHUNK_BYTES };
+const MAX_CHUNK_BYTES_ = MAX_CHUNK_BYTES;
 export const CHUNK_FORMAT = 'mpegts';
 
 /**
@@ -89,19 +110,20 @@ const LINGER_MS = 0;
 const EPOCH_WINDOW_MS = 300;
 /** ffprobe of the input (codec, B-frames) gives up after this long. */
 const PROBE_TIMEOUT_MS = 20_000;
-/** Chunks cut but not yet handed to the producer; when full, stdout is no longer read. */
-const QUEUE_CHUNKS = 8;
+/** A file read as fast as possible: bytes cut but not yet sent; when full, stdout is no longer read. */
+const QUEUE_BYTES = 8 * MAX_CHUNK_BYTES_;
+/** A live source's outage buffer is bounded by --buffer-ms, and by this many bytes whatever the bitrate. */
+const OUTAGE_MAX_BYTES = 256 * MAX_CHUNK_BYTES_;
+export const DEFAULT_BUFFER_MS = 10_000;
+/** After a stop request, how long unsent chunks may still wait for the broker, ms. */
+const STOP_SEND_GRACE_MS = 5000;
+export const DEFAULT_GIVE_UP_AFTER_MS = 300_000;
 /** Value bytes per produce request: brokers cap a whole record batch (message.max.bytes). */
 const MAX_SEND_BYTES = MAX_CHUNK_BYTES;
 /** After SIGTERM, ffmpeg has this long to flush its encoder and close the stream before SIGKILL. */
 const STOP_GRACE_MS = 5000;
 /** stderr lines fluent-ffmpeg keeps; we only report the last one. */
 const STDERR_LINES = 20;
-
-interface Chunk {
-  value: Buffer;
-  headers: Record<string, string>;
-}
 
 export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const chunkBytes = opts.chunkBytes ?? MAX_CHUNK_BYTES;
@@ -120,7 +142,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   if (!opts.input) throw new RangeError('input must not be empty');
   if (opts.brokers.length === 0) throw new RangeError('at least one broker is required');
 
-  const result: IngestResult = { session: opts.session ?? randomBytes(4).toString('hex'), chunks: 0, bytes: 0 };
+  const result: IngestResult = { session: opts.session ?? randomBytes(4).toString('hex'), chunks: 0, bytes: 0, frames: 0, sessions: [], gaps: [] };
   if (opts.signal?.aborted) return result;
   const choice = await chooseCodec(opts);
   if (opts.signal?.aborted || choice === undefined) return result;
@@ -138,11 +160,22 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
+    // Short: the sender's own retries (backoff, --give-up-after) ride out an outage.
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
   });
+  const giveUpAfterMs = opts.giveUpAfterMs ?? DEFAULT_GIVE_UP_AFTER_MS;
   try {
-    await ensureTopic(kafka, opts.topic);
-    await producer.connect();
+    // A broker not up yet is waited for, as long as a broker gone mid-stream would be.
+    const since = Date.now();
+    await retry(
+      async () => {
+        await ensureTopic(kafka, opts.topic);
+        await producer.connect();
+      },
+      { attempts: Infinity, baseMs: 250, maxMs: 2000, signal: opts.signal, retriable: (err) => kafkaRetriable(err) && Date.now() - since < giveUpAfterMs },
+    );
   } catch (err) {
+    if (opts.signal?.aborted) return result;
     await producer.disconnect().catch(() => undefined);
     throw kafkaConnectError(err, opts.brokers, 'ingest') ?? publishError(err, `cannot prepare topic '${opts.topic}' on ${opts.brokers.join(',')}`);
   }
@@ -184,19 +217,48 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
   let stopping = false;
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const queue = new BoundedQueue<Chunk>(QUEUE_CHUNKS);
+  const paced = pacedSource(opts);
+  // Asked to stop: the last chunks get STOP_SEND_GRACE_MS to reach a broker that is away, then the
+  // sender stops retrying (the unsent frames are the last gap) so the run ends.
+  const stopSending = new AbortController();
+  const stopTimer = (): void => void setTimeout(() => stopSending.abort(), STOP_SEND_GRACE_MS).unref();
+  opts.signal?.addEventListener('abort', stopTimer, { once: true });
+  // A live source cannot wait for the broker: it drops its oldest chunks; a file can.
+  const queue = new OutageBuffer(
+    paced ? { maxMs: opts.bufferMs ?? DEFAULT_BUFFER_MS, maxBytes: OUTAGE_MAX_BYTES, dropWhenFull: true } : { maxMs: Infinity, maxBytes: QUEUE_BYTES, dropWhenFull: false },
+  );
+  const watcher = new TsWatcher();
+  const sender = new Sender({
+    producer,
+    topic: opts.topic,
+    stream: opts.stream,
+    session: result.session,
+    format: CHUNK_FORMAT,
+    epochMs: () => epochMs!,
+    watcher,
+    buffer: queue,
+    maxSendBytes: MAX_SEND_BYTES,
+    giveUpAfterMs: opts.giveUpAfterMs ?? DEFAULT_GIVE_UP_AFTER_MS,
+    stopSignal: stopSending.signal,
+  });
   let sendError: unknown;
-  const sending = sendLoop(queue, producer, opts.topic, result).catch((err: unknown) => {
+  const sending = sender.run().catch((err: unknown) => {
     sendError = err;
     queue.close();
     source.kill();
   });
+  const report = (): void => {
+    result.chunks = sender.chunks;
+    result.bytes = sender.bytes;
+    result.frames = watcher.frames;
+    result.sessions = sender.sessions;
+    result.gaps = sender.gaps;
+  };
 
   // The chunker: one reusable accumulator; a full one is handed off whole, a partial one copied.
   let acc = Buffer.allocUnsafe(chunkBytes);
   let accLen = 0;
   let seq = 0;
-  const paced = pacedSource(opts);
   const estimator = new EpochEstimator(isRtsp(opts.input) && (settings.sourceCodec === 'h264' || settings.sourceCodec === 'hevc'));
   let epochMs: number | undefined;
   let firstBytesMs = 0;
@@ -205,7 +267,7 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
     epochMs = (paced ? estimator.epochMs : undefined) ?? firstBytesMs;
     result.epochMs = epochMs;
   };
-  const cut = (eos = false): Chunk => {
+  const cut = (eos = false): Piece => {
     fixEpoch();
     let value: Buffer;
     if (accLen === chunkBytes) {
@@ -218,15 +280,10 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
       value = Buffer.from(acc.subarray(0, accLen));
     }
     accLen = 0;
-    const headers: Record<string, string> = {
-      'fw-stream': opts.stream,
-      'fw-session': result.session,
-      'fw-seq': String(seq++),
-      'fw-format': CHUNK_FORMAT,
-      'fw-epoch-ms': String(epochMs),
-    };
-    if (eos) headers['fw-eos'] = '1';
-    return { value, headers };
+    seq++;
+    // Headers (session, fw-seq) are the sender's: after a gap the same bytes go out in a new session.
+    const { keyStarts, frameStarts } = watcher.observe(value);
+    return { value, at: Date.now(), keyStarts, frameStarts, eos };
   };
 
   // A partial chunk goes out when the reader is idle: at once (lingerMs 0) or after lingerMs of
@@ -237,7 +294,7 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
     if (accLen === 0 || queue.isClosed || stopping) return;
     fixEpoch();
     // Only a synchronous push keeps seq order with the read loop; if full, try again later.
-    if (queue.length < queue.capacity) queue.tryPush(cut());
+    if (queue.hasRoom(accLen)) void queue.push(cut());
     else idleTimer = setTimeout(onIdle, Math.max(lingerMs, 1));
   };
 
@@ -253,8 +310,9 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
     if (ended && (seq > 0 || accLen > 0)) await queue.push(cut(true));
     queue.close();
     await sending;
+    report();
     const exit = await source.exited;
-    if (sendError !== undefined) throw publishError(sendError, `producing to '${opts.topic}' failed`);
+    if (sendError !== undefined) throw sendError instanceof FramewireError ? sendError : publishError(sendError, `producing to '${opts.topic}' failed`);
     if (exit.error && !exit.requested) {
       const detail = lastLine(exit.stderr.join('\n')) ?? exit.error.message;
       const message =
@@ -267,7 +325,9 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
       });
     }
   } finally {
+    report();
     opts.signal?.removeEventListener('abort', onAbort);
+    opts.signal?.removeEventListener('abort', stopTimer);
     queue.close();
     source.kill();
     await source.exited;
@@ -299,33 +359,6 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
       else if (source.output.readableLength === 0 && !(await queue.push(cut()))) return false;
     }
     return true;
-  }
-}
-
-/** The only consumer of the queue, so records leave in seq order; one request at a time. */
-async function sendLoop(
-  queue: BoundedQueue<Chunk>,
-  producer: Producer,
-  topic: string,
-  result: IngestResult,
-): Promise<void> {
-  for (;;) {
-    await queue.waitForItem();
-    if (queue.length === 0) {
-      if (queue.isClosed) return;
-      continue;
-    }
-    const messages: Message[] = [];
-    let batchBytes = 0;
-    for (let c = queue.peek(); c !== undefined; c = queue.peek()) {
-      if (messages.length > 0 && batchBytes + c.value.length > MAX_SEND_BYTES) break;
-      queue.shift();
-      messages.push({ key: c.headers['fw-stream'], value: c.value, headers: c.headers });
-      batchBytes += c.value.length;
-    }
-    await producer.send({ topic, acks: -1, messages });
-    result.chunks += messages.length;
-    result.bytes += batchBytes;
   }
 }
 
@@ -412,7 +445,7 @@ async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
 
 function publishError(err: unknown, what: string): FramewireError {
   const e = err as { message?: string; retriable?: boolean; name?: string };
-  const retriable = e?.retriable === true || e?.name === 'KafkaJSConnectionError' || e?.name === 'KafkaJSNumberOfRetriesExceeded';
+  const retriable = kafkaRetriable(err);
   return new FramewireError('SINK_PUBLISH_FAILED', 'ingest', `${what}: ${e?.message ?? String(err)}`, { retriable, cause: err });
 }
 

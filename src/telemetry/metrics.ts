@@ -13,6 +13,8 @@ export const METRIC = {
   framesDropped: 'framewire_frames_dropped_total',
   framesDuplicateSkipped: 'framewire_frames_resume_skipped_total',
   decoderRestarts: 'framewire_decoder_restarts_total',
+  decoderKills: 'framewire_decoder_kills_total',
+  streamsQuarantined: 'framewire_streams_quarantined_total',
   loadSheds: 'framewire_load_sheds_total',
   framesShed: 'framewire_frames_shed_total',
   decodersActive: 'framewire_decoders_active',
@@ -61,6 +63,8 @@ export class Metrics {
   readonly loadSheds = new client.Counter({ name: METRIC.loadSheds, help: 'Times a stream fell behind its budget (live mode: frames arriving stale, or its decoder a budget behind) and skipped ahead to a fresh keyframe.', registers: [this.registry] });
   readonly framesShed = new client.Counter({ name: METRIC.framesShed, help: 'Frames skipped without decoding while their stream was behind its budget (reported as overload).', registers: [this.registry] });
   readonly decoderRestarts = new client.Counter({ name: METRIC.decoderRestarts, help: 'Decoders that exited unexpectedly and were restarted.', registers: [this.registry] });
+  readonly decoderKills = new client.Counter({ name: METRIC.decoderKills, help: 'Decoders killed by the watchdog, by reason (stalled: fed but silent for decode.stallMs; cpu: over decode.maxCpuPercent).', labelNames: ['reason'], registers: [this.registry] });
+  readonly streamsQuarantined = new client.Counter({ name: METRIC.streamsQuarantined, help: 'Times a stream was quarantined for crashing its decoder too often (decode.quarantineCrashes).', registers: [this.registry] });
   readonly decodersActive = new client.Gauge({ name: METRIC.decodersActive, help: 'Running ffmpeg decoders.', registers: [this.registry] });
   readonly batchSize = new client.Histogram({ name: METRIC.batchSize, help: 'Frames per inference request.', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
   readonly inferSeconds = new client.Histogram({ name: METRIC.inferSeconds, help: 'Triton ModelInfer latency seen by the client.', labelNames: ['model'], buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });

@@ -20,7 +20,7 @@ import { TritonPool } from '../infer/triton/pool.js';
 import { ShmRing } from '../infer/triton/shm.js';
 import { StatsPoller } from '../infer/triton/stats.js';
 import { Smoother, type ChangeEvent } from '../postprocess/smoothing.js';
-import { RecordBatch, type Sink } from '../sinks/types.js';
+import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
 import type { Source } from '../sources/types.js';
 import { registry, type BuildContext, type ComponentKind, type TopicSpec } from './registry.js';
 import { SharedKafka, ensureTopics } from './kafka.js';
@@ -28,11 +28,19 @@ import { buildLane, laneMaxBatch, type Lane } from './lanes.js';
 import { StreamRouter } from './routes.js';
 import { DropReporter } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
+import { Startup, bounded } from './lifecycle.js';
+import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { Monitor } from './monitor.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
 import { ModelReloader, requestedVersion } from './reload.js';
 
-export async function buildTopology(t: Topology): Promise<RunningTopology> {
+/**
+ * `abort` cancels the build (a signal during start-up) and, once running, every retry loop (the
+ * drain deadline passed); Kafka and Triton are waited for up to `startupTimeoutMs`.
+ */
+export async function buildTopology(t: Topology, abort = new AbortController()): Promise<RunningTopology> {
+  const startup = new Startup(t.startupTimeoutMs, abort.signal);
+  const signal = abort.signal;
   const metrics = new Metrics();
   // Secrets and certificates first: a missing one fails the start before any connection is made.
   const auth = HttpAuth.fromConfig(t.http.auth);
@@ -49,19 +57,22 @@ export async function buildTopology(t: Topology): Promise<RunningTopology> {
   const sinks: Sink[] = [];
   try {
     await pool.start();
-    const specs = await checkModels(t, pool.primary);
+    // Triton not up yet is waited for; a model it does not have is a topology error at once.
+    const specs = await startup.until(`Triton at ${pool.primary.url}`, () => checkModels(t, pool.primary));
+    const kafkaAt = `Kafka at ${t.kafka.brokers.join(',')}`;
 
     const sourceComponents = t.sources.map((c, i) => lookup(registry.sources, 'source', c.type, i));
     const sinkComponents = t.sinks.map((c, i) => lookup(registry.sinks, 'sink', c.type, i));
     const topics: TopicSpec[] = [];
     for (const [i, c] of sourceComponents.entries()) topics.push(...(c.topics?.(t.sources[i]!) ?? []));
     for (const [i, c] of sinkComponents.entries()) topics.push(...(c.topics?.(t.sinks[i]!) ?? []));
-    if (topics.length > 0) await ensureTopics(await kafka.admin(), topics);
+    if (topics.length > 0) await startup.until(kafkaAt, async () => ensureTopics(await kafka.admin(), topics), kafkaRetriable);
+    await startup.until(kafkaAt, () => kafka.producer(), kafkaRetriable);
 
     const http = new HttpEndpoint(t.http.listen, auth, metrics);
-    const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http };
+    const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http, signal };
     for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
-    const drops = new DropReporter(sinks, metrics, t.accounting.dropFlushMs);
+    const drops = new DropReporter(sinks, metrics, t.accounting.dropFlushMs, signal);
     // Stream health, alert rules and the dashboard feed, beside the data path (monitor.ts).
     let decode: DecodeStage | undefined;
     const ws = sinks.find((s): s is WebSocketSink => s instanceof WebSocketSink);
@@ -77,24 +88,26 @@ export async function buildTopology(t: Topology): Promise<RunningTopology> {
     const lanes: Lane[] = [];
     for (const [i, spec] of specs.entries()) {
       const ring = await shmRing(t, pool, spec, laneMaxBatch(spec, t));
-      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, sinks, drops, metrics, published: changes }));
+      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, sinks, drops, metrics, published: changes, signal }));
     }
     const stats =
       t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
 
     const router = new StreamRouter(t, lanes);
-    decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor });
+    decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor, event: streamEvents(sinks) });
     const sources: Source[] = [];
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
 
+    startup.check();
     const reloader = new ModelReloader(t, lanes, pool);
-    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, monitor });
+    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, monitor, abort, startup });
     addTelemetryRoutes(http, metrics, graph);
     return graph;
   } catch (err) {
-    await closeAll(sinks);
-    await kafka.close();
-    await pool.close();
+    // Bounded: a connection still being attempted to an unreachable broker must not hold the exit.
+    await bounded(closeAll(sinks), 500, 'closing sinks');
+    await bounded(kafka.close(), 500, 'closing Kafka connections');
+    await bounded(pool.close(), 500, 'closing Triton connections');
     throw err;
   }
 }
@@ -127,6 +140,14 @@ async function checkModels(t: Topology, triton: TritonClient): Promise<ModelSpec
     specs.push(spec);
   }
   return specs;
+}
+
+/** Stream health events of the decode stage (quarantine), best effort like `change` events. */
+function streamEvents(sinks: Sink[]): (e: PipelineEvent) => void {
+  return (e) => {
+    const batch = new RecordBatch([e]);
+    for (const s of sinks) s.publishEvents(batch).catch((err) => log.warn('publishing a stream event failed', { err }));
+  };
 }
 
 /** Smoothed labels → `change` events, published best-effort (they do not gate offsets). */

@@ -5,6 +5,7 @@
  */
 import type { DropReason, FrameOwner } from '../core/frame.js';
 import { log } from '../core/log.js';
+import { isAbort, retry } from '../core/retry.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
 
@@ -26,7 +27,8 @@ export class DropReporter {
   /** Told of every drop as it is reported (stream health). */
   onDrop: ((stream: string, reason: DropReason, count: number) => void) | undefined;
 
-  constructor(private readonly sinks: Sink[], private readonly metrics: Metrics, private readonly flushMs = 100) {}
+  /** `signal` aborts the retries (shutdown past its deadline): unreported frames stay unfinished, so uncommitted. */
+  constructor(private readonly sinks: Sink[], private readonly metrics: Metrics, private readonly flushMs = 100, private readonly signal?: AbortSignal) {}
 
   drop(owner: FrameOwner, stream: string, session: string, from: number, to: number, reason: DropReason): void {
     this.metrics.framesDropped.inc({ reason }, to - from + 1);
@@ -66,15 +68,20 @@ export class DropReporter {
       count: p.to - p.from + 1,
     }));
     const serialized = new RecordBatch(events);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await Promise.all(this.sinks.map((s) => s.publishEvents(serialized)));
-        break;
-      } catch (err) {
-        // Never give up silently: the frames stay unfinished (so uncommitted) until reported.
-        log.warn('publishing dropped events failed; retrying', { err, attempt });
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
+    try {
+      await retry(() => Promise.all(this.sinks.map((s) => s.publishEvents(serialized))), {
+        attempts: Infinity,
+        baseMs: 100,
+        maxMs: 5000,
+        signal: this.signal,
+        onRetry: (err, attempt) => {
+          if (attempt === 0) log.warn('publishing dropped events failed; retrying', { err });
+        },
+      });
+    } catch (err) {
+      // Never given up silently: the frames stay unfinished (so uncommitted), and the next run redoes them.
+      if (!isAbort(err)) log.error('publishing dropped events failed and cannot be retried; their frames stay uncommitted', { err, events: events.length });
+      return;
     }
     for (const p of batch) p.owner.framesDropped(p.from, p.to, p.reason);
   }

@@ -30,7 +30,10 @@ export class SharedKafka implements KafkaConnections {
         throw kafkaConnectError(err, this.config.brokers, 'source') ?? err;
       });
       return admin;
-    })();
+    })().catch((err: unknown) => {
+      this.adminP = undefined; // a broker not up yet: the next call tries again
+      throw err;
+    });
     return this.adminP;
   }
 
@@ -40,7 +43,10 @@ export class SharedKafka implements KafkaConnections {
       const producer = this.client().producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       await producer.connect();
       return producer;
-    })();
+    })().catch((err: unknown) => {
+      this.producerP = undefined;
+      throw err;
+    });
     return this.producerP;
   }
 

@@ -36,6 +36,8 @@ export interface LaneOptions {
   drops: DropReporter;
   metrics: Metrics;
   published(records: LabelRecord[]): void;
+  /** Aborts the lane's retries (shutdown past its drain deadline). */
+  signal?: AbortSignal;
 }
 
 export function buildLane(o: LaneOptions): Lane {
@@ -89,6 +91,7 @@ export function buildLane(o: LaneOptions): Lane {
     },
     settled: () => batcher.settled(),
     published: o.published,
+    signal: o.signal,
   });
   // Clip models: frames gather in per-session windows; each complete window is one batch item.
   const clips = spec.clipFrames

@@ -30,6 +30,8 @@ export interface BuildContext {
   readonly kafka: KafkaConnections;
   /** The processor's HTTP listener: components add routes and WebSocket upgrade paths to it. */
   readonly http: HttpEndpoint;
+  /** Aborted when start-up is cancelled or shutdown stops waiting: a component's retry loops end. */
+  readonly signal?: AbortSignal;
 }
 
 export interface SourceContext extends BuildContext {

@@ -16,6 +16,7 @@ import type { Source } from '../sources/types.js';
 import type { DropReporter } from './drops.js';
 import type { SharedKafka } from './kafka.js';
 import type { Lane } from './lanes.js';
+import { bounded, type Startup } from './lifecycle.js';
 import type { Monitor } from './monitor.js';
 import { FramewireError } from '../core/errors.js';
 import type { ModelReloader, ReloadResult } from './reload.js';
@@ -33,6 +34,10 @@ export interface TopologyParts {
   stats: StatsPoller | undefined;
   decode: DecodeStage;
   sources: Source[];
+  /** Aborted after the drain (or when a start is cancelled): retry loops stop waiting. */
+  abort: AbortController;
+  /** The start-up deadline (the consumer group join counts against it). */
+  startup: Startup;
   /** Stream health, alerts and the dashboard feed. */
   monitor: Monitor;
   /** Topology reloads (SIGHUP): lanes move to other models or versions (src/topology/reload.ts). */
@@ -56,19 +61,24 @@ export class RunningTopology {
   async start(): Promise<void> {
     const { topology: t, lanes } = this.p;
     this.started = true;
+    this.p.startup.check();
     for (const l of lanes) l.stage.start();
     this.p.stats?.start();
     for (const l of lanes) this.p.decode.warm(l.spec.width, l.spec.height);
     await this.p.http.start();
     // Open alert episodes are read back before the first chunk is consumed.
     await this.p.monitor.start(this.p.kafka);
-    for (const s of this.p.sources) await s.start();
+    for (const s of this.p.sources) await this.p.startup.within(`Kafka at ${t.kafka.brokers.join(',')} (joining the consumer group)`, s.start());
     log.info('pipeline running', {
       topology: t.name,
       models: lanes.map(({ spec: s }) => `${s.name} ${s.clipFrames ? `${s.clipFrames}x` : ''}${s.width}x${s.height} batch<=${s.maxBatchSize}`),
       http: t.http.listen,
     });
+    this.running = true;
   }
+
+  /** Started all the way (sources joined). */
+  private running = false;
 
   /** Applies a reloaded topology's model choices to the running lanes; rejects, changing nothing, when it cannot. */
   reload(next: Topology): Promise<ReloadResult> {
@@ -91,6 +101,8 @@ export class RunningTopology {
 
   /** Two-phase shutdown; idempotent. */
   close(drainTimeoutMs = this.p.topology.shutdown.drainTimeoutMs): Promise<void> {
+    // A start still under way is cancelled: its waits end, nothing more joins the group.
+    if (!this.running) this.p.abort.abort();
     this.closing ??= this.doClose(drainTimeoutMs);
     return this.closing;
   }
@@ -107,17 +119,20 @@ export class RunningTopology {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([drain().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), drainTimeoutMs)))]);
     clearTimeout(timer);
+    // Retries still waiting on a dead broker or server stop now; what they held stays uncommitted.
+    p.abort.abort();
     if (timedOut) {
       log.warn('drain deadline passed; forcing shutdown', { drainTimeoutMs });
-      await p.decode.close();
+      await bounded(p.decode.close(), 1000, 'stopping decoders');
     }
-    for (const s of p.sources) await s.close().catch((err) => log.warn('closing source failed', { source: s.name, err }));
-    await p.monitor.close();
-    await closeAll(p.sinks);
-    await p.kafka.close();
+    // Each step bounded: with Kafka or Triton down, a commit or a disconnect may never answer.
+    for (const s of p.sources) await bounded(s.close(), 2000, `closing source ${s.name} (last commit, leaving the group)`);
+    await bounded(p.monitor.close(), 500, 'closing the monitor');
+    await bounded(closeAll(p.sinks), 500, 'closing sinks');
+    await bounded(p.kafka.close(), 1000, 'closing Kafka connections');
     p.stats?.stop();
-    await p.pool.close();
-    await p.http.close();
+    await bounded(p.pool.close(), 500, 'closing Triton connections');
+    await bounded(p.http.close(), 500, 'closing the HTTP listener');
   }
 }
 

@@ -1,5 +1,5 @@
 /** What a test reads back: a Kafka topic from its start, or a WebSocket subscription. */
-import type { Consumer, IHeaders } from 'kafkajs';
+import type { Consumer, IHeaders, Kafka } from 'kafkajs';
 import WebSocket from 'ws';
 import type { LabelRecord } from '../../src/core/frame.js';
 import { deleteGroups, kafka } from './topics.js';
@@ -34,13 +34,15 @@ export class TopicCollector {
   readonly records: TopicRecord[] = [];
   private readonly parsed: unknown[] = [];
   private consumer: Consumer | undefined;
+  private client: Kafka = kafka;
   readonly group = `fw-e2e-reader-${randomId()}`;
 
   private constructor(readonly topic: string) {}
 
-  static async start(topic: string): Promise<TopicCollector> {
+  static async start(topic: string, client: Kafka = kafka): Promise<TopicCollector> {
     const c = new TopicCollector(topic);
-    const consumer = kafka.consumer({ groupId: c.group, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+    c.client = client;
+    const consumer = client.consumer({ groupId: c.group, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
     c.consumer = consumer;
     const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
     await consumer.connect();
@@ -82,7 +84,7 @@ export class TopicCollector {
     this.consumer = undefined;
     if (!c) return;
     await c.disconnect().catch(() => undefined);
-    await deleteGroups([this.group]);
+    await deleteGroups([this.group], this.client);
   }
 }
 

@@ -31,8 +31,8 @@ export async function produceRaw(
 }
 
 /** Best effort: the topics of a finished test are removed so the broker does not fill up. */
-export async function deleteTopics(topics: string[]): Promise<void> {
-  const admin = kafka.admin();
+export async function deleteTopics(topics: string[], client: Kafka = kafka): Promise<void> {
+  const admin = client.admin();
   try {
     await admin.connect();
     const existing = new Set(await admin.listTopics());
@@ -46,8 +46,8 @@ export async function deleteTopics(topics: string[]): Promise<void> {
 }
 
 /** Best effort: deletes (empty) consumer groups a test created, e.g. the processor's once it stopped. */
-export async function deleteGroups(groups: string[]): Promise<void> {
-  const admin = kafka.admin();
+export async function deleteGroups(groups: string[], client: Kafka = kafka): Promise<void> {
+  const admin = client.admin();
   try {
     await admin.connect();
     await admin.deleteGroups(groups);
@@ -90,6 +90,12 @@ export interface TopologyOptions {
   modelFields?: string;
   /** Extra top-level YAML (sampling, smoothing, …). */
   extra?: string;
+  /** Another stack (test/helpers/stack2.ts): its brokers and Triton. */
+  brokers?: string[];
+  tritonUrl?: string;
+  /** Extra fields of the decode entry, YAML flow style (e.g. `stallMs: 2000`). */
+  decodeFields?: string;
+  startupTimeoutMs?: number;
   /** Extra entries of the sinks list, YAML lines (e.g. `  - { type: webhook, url: … }`). */
   extraSinks?: string;
 }
@@ -117,14 +123,15 @@ export async function newTopology(opts: TopologyOptions = {}): Promise<TestTopol
   };
   t.topics = [t.chunks, t.dlq, t.labels, t.events, t.alerts];
   const yaml = `name: ${t.name}
-kafka: { brokers: ["${BROKERS.join('", "')}"], clientId: ${t.name} }
+kafka: { brokers: ["${(opts.brokers ?? BROKERS).join('", "')}"], clientId: ${t.name} }
 http: { listen: "127.0.0.1:${port}" }
 latency: { budgetMs: ${opts.budgetMs ?? 250} }
 sources:
   - { type: kafka, topic: ${t.chunks}, group: ${t.group}, partitions: ${opts.partitions ?? 3}, dlqTopic: ${t.dlq}, commitIntervalMs: ${opts.commitIntervalMs ?? 200} }
-decode: { idleTimeoutMs: ${opts.idleTimeoutMs ?? 1500} }
+decode: { idleTimeoutMs: ${opts.idleTimeoutMs ?? 1500}${opts.decodeFields ? `, ${opts.decodeFields}` : ''} }
 batch: { maxWaitMs: 15, queueFrames: 256, maxInflight: 2, mode: ${opts.mode ?? 'replay'} }
-triton: { url: "${TRITON_URL}", timeoutMs: 5000 }
+triton: { url: "${opts.tritonUrl ?? TRITON_URL}", timeoutMs: 5000 }
+startupTimeoutMs: ${opts.startupTimeoutMs ?? 30_000}
 models: [ { name: ${opts.model ?? MODEL}, topK: 3${opts.modelFields ? `, ${opts.modelFields}` : ''} } ]
 ${opts.extra ?? ''}
 sinks:
@@ -138,10 +145,10 @@ shutdown: { drainTimeoutMs: ${opts.drainTimeoutMs ?? 10_000} }
 }
 
 /** Deletes a test topology's topics, consumer group and temp folder (after hooks). */
-export async function removeTopology(topo: TestTopology | undefined): Promise<void> {
+export async function removeTopology(topo: TestTopology | undefined, client: Kafka = kafka): Promise<void> {
   if (!topo) return;
-  await deleteTopics(topo.topics);
-  await deleteGroups([topo.group]);
+  await deleteTopics(topo.topics, client);
+  await deleteGroups([topo.group], client);
   removeDir(topo.dir);
 }
 

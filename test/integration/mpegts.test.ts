@@ -136,13 +136,18 @@ test('with PES lengths a frame is complete as soon as its last packet arrives; w
   for (let i = 0; i + 1 < plainStarts.length; i++) assert.equal(plainAt[i], plainStarts[i + 1], `frame ${i} out when frame ${i + 1} starts`);
 });
 
-test('a session that ends inside a frame: flush hands out the partial frame; frames before it are whole', () => {
+test('a session that ends inside a frame: a frame shorter than its PES length is dropped as damaged (never fed to a decoder); frames before it are whole', () => {
   const last = withLengths.frames.at(-1)!;
   const cut = last.pos + 188 * 3;
-  const { found } = demux(withLengths.ts.subarray(0, cut), 4096);
-  assert.equal(found.length, withLengths.frames.length);
-  assertMatches(found.slice(0, -1), withLengths.frames.slice(0, -1));
-  assert.ok(found.at(-1)!.size < last.size && found.at(-1)!.size > 0, 'the cut frame is shorter');
+  const { found, d } = demux(withLengths.ts.subarray(0, cut), 4096);
+  assert.equal(found.length, withLengths.frames.length - 1);
+  assertMatches(found, withLengths.frames.slice(0, -1));
+  assert.equal(d.damaged, 1, 'the cut frame is counted as damaged');
+  // Without PES lengths a cut cannot be told from an end: flush hands out what there is.
+  const plainLast = plain.frames.at(-1)!;
+  const p = demux(plain.ts.subarray(0, plainLast.pos + 188 * 3), 4096);
+  assert.equal(p.found.length, plain.frames.length);
+  assert.ok(p.found.at(-1)!.size < plainLast.size && p.found.at(-1)!.size > 0, 'the cut frame is shorter');
   // Without flushing, a stream without PES lengths holds its last frame back.
   assert.equal(demux(plain.ts, 4096, false).found.length, plain.frames.length - 1);
 });

@@ -4,16 +4,18 @@ import { DropReporter } from '../../src/topology/drops.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import type { PipelineEvent, Sink, EventBatch } from '../../src/sinks/types.js';
 import type { DropReason, FrameOwner } from '../../src/core/frame.js';
+import { FramewireError } from '../../src/core/errors.js';
 
 class MemorySink implements Sink {
   readonly name = 'memory';
   events: PipelineEvent[] = [];
   failures = 0;
+  retriable = true;
   async publishLabels(): Promise<void> {}
   async publishEvents(batch: EventBatch): Promise<void> {
     if (this.failures > 0) {
       this.failures--;
-      throw new Error('broker down');
+      throw new FramewireError('SINK_PUBLISH_FAILED', 'sink', 'broker down', { retriable: this.retriable });
     }
     this.events.push(...batch.records);
   }
@@ -62,4 +64,27 @@ test('frames stay unfinished until a failing sink finally accepts the event', as
   await p;
   assert.deepEqual(o.done, [[0, 0, 'infer-failed']]);
   assert.equal(sink.events.length, 1);
+});
+
+test('a refused event or a shutdown abort leaves the frames unfinished (uncommitted), and the flush ends', async () => {
+  const sink = new MemorySink();
+  sink.failures = 1;
+  sink.retriable = false;
+  const o = new Owner();
+  const r = new DropReporter([sink], new Metrics(), 10_000);
+  r.drop(o, 'cam-1', 's', 0, 0, 'deadline');
+  await r.flush();
+  assert.deepEqual(o.done, [], 'not finished: the next run redoes the frame');
+
+  const ac = new AbortController();
+  const broken = new MemorySink();
+  broken.failures = Infinity;
+  const r2 = new DropReporter([broken], new Metrics(), 10_000, ac.signal);
+  r2.drop(o, 'cam-1', 's', 1, 1, 'deadline');
+  const p = r2.close();
+  setTimeout(() => ac.abort(), 300);
+  const t0 = Date.now();
+  await p;
+  assert.ok(Date.now() - t0 < 1000, 'shutdown is not held by a broker that never comes back');
+  assert.deepEqual(o.done, []);
 });

@@ -45,6 +45,23 @@ export const ffmpegDecodeSchema = z
       .min(0)
       .default(5000)
       .describe("Shedding this long, the next keyframe is decoded whatever its age (a camera whose clock is off; its frames are then dropped as `deadline`), ms."),
+    stallMs: z
+      .int()
+      .min(100)
+      .default(5000)
+      .describe('A decoder fed frames that puts nothing out for this long (hung, stopped, wedged on bad bytes) is killed and restarted at the next keyframe; its frames are `decoder-reset`, ms.'),
+    maxCpuPercent: z
+      .number()
+      .min(0)
+      .default(95)
+      .describe('CPU-time watchdog: a decoder using more than this share of one core over `cpuWindowMs` is killed as a crash (a stream crafted to make ffmpeg spin); 0 turns it off.'),
+    cpuWindowMs: z.int().min(1000).default(10_000).describe('Window of the CPU-time watchdog, ms.'),
+    maxWidth: z.int().min(16).default(3840).describe('Largest picture width accepted; with `maxHeight` it caps the pixels per picture ffmpeg will decode (a larger one is rejected by the decoder).'),
+    maxHeight: z.int().min(16).default(2160).describe('Largest picture height accepted (see `maxWidth`).'),
+    memoryLimitMb: z.int().min(0).default(1024).describe("Address-space limit of each decoder process (RLIMIT_AS via prlimit), MiB; 0 = none. An idle decoder maps ~270 MiB."),
+    quarantineCrashes: z.int().min(1).default(3).describe('A stream whose decoder crashes (or is killed by the watchdog) this many times within `quarantineWindowMs` is quarantined.'),
+    quarantineWindowMs: z.int().min(1000).default(60_000).describe('Window in which decoder crashes are counted for quarantine, ms.'),
+    quarantineMs: z.int().min(1000).default(60_000).describe("How long a quarantined stream's chunks are dead-lettered (reason `quarantined`) instead of decoded, ms."),
   })
   .describe('One ffmpeg child per active stream session, fed whole frames by our MPEG-TS demuxer and emitting RGB frames at the model input size.');
 

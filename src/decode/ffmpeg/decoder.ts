@@ -11,12 +11,14 @@
  * The child is supervised: its exit is noticed and reported with the frames it still held,
  * `close()` ends stdin and waits for the last frames, `kill()` never leaves it running.
  */
+import { execFile } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import ffmpeg from 'fluent-ffmpeg';
 import { poolFor, type BufferPool } from '../../core/pool.js';
 import { FfmpegProcess, type FfmpegExit } from '../../core/ffmpeg-process.js';
 import { accessUnitDelimiter, leadingDelimiterBytes, type AccessUnit, type VideoCodec } from '../mpegts.js';
+import { log } from '../../core/log.js';
 
 export interface DecoderHooks {
   /**
@@ -39,6 +41,14 @@ export interface DecoderOptions {
   ffmpegPath?: string;
   /** Bytes of stdin buffered before `feed` reports backpressure. */
   inputBufferBytes?: number;
+  /** Hostile input: largest picture (width × height) ffmpeg accepts, and its address-space limit. */
+  limits?: DecoderLimits;
+}
+
+export interface DecoderLimits {
+  maxPixels: number;
+  /** RLIMIT_AS of the child (prlimit), bytes; 0 = none. */
+  memoryBytes: number;
 }
 
 /** Input side, each flag measured (2 cores, ffmpeg 5.1, 25 fps paced feed). */
@@ -133,6 +143,10 @@ class Held {
     return this.length ? this.pts[this.head]! : Number.NaN;
   }
 
+  oldestFedAt(): number {
+    return this.length ? this.fedAt[this.head]! : Number.NaN;
+  }
+
   drain(): { index: number; tag: number }[] {
     const out: { index: number; tag: number }[] = [];
     for (let k = 0; k < this.length; k++) {
@@ -187,6 +201,10 @@ export class FfmpegDecoder {
   readonly framesDone: Promise<void>;
   /** Frames this decoder has put out. */
   emitted = 0;
+  /** performance.now() of the last frame out (or of the start). */
+  lastOutputAt = performance.now();
+  /** Why the watchdog killed it, if it did (reported with the exit). */
+  killedFor: 'stalled' | 'cpu' | undefined;
   private readonly taken = { index: 0, pts: 0, key: false, tag: 0, fedAt: 0 };
   private hooks: DecoderHooks;
 
@@ -199,12 +217,19 @@ export class FfmpegDecoder {
     this.input = new PassThrough({ highWaterMark: opts.inputBufferBytes ?? 1 << 20 });
     if (opts.ffmpegPath) ffmpeg.setFfmpegPath(opts.ffmpegPath);
     // fluent-ffmpeg keeps this many stderr lines for its error message (0 would mean all of them).
+    // Untrusted bytes: no protocol but the pipe (a crafted stream cannot make ffmpeg open files or
+    // URLs), the demuxer forced (INPUT_ARGS), and no picture larger than the cap.
+    const hardening = ['-protocol_whitelist', 'pipe'];
+    if (opts.limits) hardening.push('-max_pixels', String(opts.limits.maxPixels));
     this.cmd = ffmpeg({ stdoutLines: STDERR_LINES })
       .input(this.input)
-      .inputOptions(INPUT_ARGS(opts.codec))
+      .inputOptions([...INPUT_ARGS(opts.codec), ...hardening])
       .noAudio()
       .outputOptions(['-vf', `scale=${opts.width}:${opts.height}:flags=bilinear`, ...OUTPUT_ARGS]);
     this.proc = new FfmpegProcess(this.cmd, { stderrLines: STDERR_LINES, onStderr: (line) => this.onStderr(line) });
+    // After the supervisor's own 'start' listener, so the pid is known.
+    const memoryBytes = opts.limits?.memoryBytes ?? 0;
+    if (memoryBytes > 0) this.cmd.on('start', () => this.limitMemory(memoryBytes));
     this.framesDone = new Promise<void>((r) => (this.framesDoneResolve = r));
     this.exitPromise = this.proc.exited.then((exit) => this.onExit(exit));
     // Input errors (EPIPE after the child died) are reported through the exit, not thrown.
@@ -229,6 +254,22 @@ export class FfmpegDecoder {
   /** Frames fed and not yet out. */
   get holding(): number {
     return this.held.length;
+  }
+
+  /** performance.now() when the oldest frame not yet out was fed; NaN when none. */
+  get oldestHeldFedAt(): number {
+    return this.held.oldestFedAt();
+  }
+
+  /** Waiting for the pipeline to take a frame (replay backpressure): silence then is not a stall. */
+  get isBlocked(): boolean {
+    return this.waiting;
+  }
+
+  /** The child's pid (undefined before it started or once it exited). */
+  get pid(): number | undefined {
+    if (this.exitedFlag) return undefined;
+    return this.proc.pid;
   }
 
   /** pts (s) of the oldest frame fed and not yet out; NaN when none. */
@@ -282,6 +323,25 @@ export class FfmpegDecoder {
     return this.exitPromise;
   }
 
+  /**
+   * The watchdog's kill: unlike `kill()`, the session is not closing, so the exit is a crash
+   * (restart at the next keyframe, held frames `decoder-reset`); `killedFor` says why.
+   */
+  killAsCrash(reason: 'stalled' | 'cpu'): Promise<void> {
+    this.killedFor = reason;
+    void this.proc.kill();
+    return this.exitPromise;
+  }
+
+  /** RLIMIT_AS on the running child (Node cannot setrlimit before exec; prlimit(1) can after). */
+  private limitMemory(bytes: number): void {
+    const pid = this.pid;
+    if (pid === undefined) return;
+    execFile('prlimit', ['--pid', String(pid), `--as=${bytes}:${bytes}`], (err) => {
+      if (err && !this.exitedFlag) log.once('warn', 'decoder-prlimit', 'cannot set the decoders\' memory limit (prlimit)', { err: err.message });
+    });
+  }
+
   private onData(chunk: Buffer): void {
     this.consume(chunk, 0);
   }
@@ -301,6 +361,7 @@ export class FfmpegDecoder {
       const data = this.buf;
       this.buf = this.pool.take();
       this.emitted++;
+      this.lastOutputAt = performance.now();
       const t = this.taken;
       const wait = this.hooks.frame(data, t.index, t.pts, t.key, t.tag, t.fedAt);
       if (wait) {
@@ -350,7 +411,7 @@ export class DecoderSpares {
   private readonly spares = new Map<string, FfmpegDecoder[]>();
   private closed = false;
 
-  constructor(private readonly base: { ffmpegPath?: string; inputBufferBytes?: number }, private readonly perKey = 2) {}
+  constructor(private readonly base: { ffmpegPath?: string; inputBufferBytes?: number; limits?: DecoderLimits }, private readonly perKey = 2) {}
 
   /** A running decoder for these parameters with `hooks` attached; a new spare starts behind it. */
   take(codec: VideoCodec, width: number, height: number, hooks: DecoderHooks): FfmpegDecoder {

@@ -17,6 +17,9 @@ import { cleanStaleRegions, type ShmRing } from './shm.js';
 import type { InferParameter, InferRequest, InferRequestedOutput, InferResponse } from './types.js';
 import type { TlsMaterial } from '../../config/tls.js';
 
+/** How often an endpoint out of rotation is checked (at most healthIntervalMs), ms. */
+const DOWN_CHECK_MS = 200;
+
 /** A model as the health checks ask for it: `version` '' means Triton's version policy. */
 export interface ModelRef {
   name: string;
@@ -78,6 +81,7 @@ export class TritonPool {
   private readonly rings: ShmRing[] = [];
   private readonly waiters: (() => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private downTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly transportSetting: TransportSetting;
   private readonly healthIntervalMs: number;
@@ -118,6 +122,11 @@ export class TritonPool {
       for (const ep of this.endpoints) void this.check(ep);
     }, this.healthIntervalMs);
     this.timer.unref();
+    // An endpoint out of rotation is looked at more often, so it is back soon after Triton is.
+    this.downTimer = setInterval(() => {
+      for (const ep of this.endpoints) if (!ep.ready) void this.check(ep);
+    }, Math.min(DOWN_CHECK_MS, this.healthIntervalMs));
+    this.downTimer.unref();
   }
 
   /**
@@ -299,6 +308,7 @@ export class TritonPool {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.downTimer) clearInterval(this.downTimer);
     for (const wake of this.waiters.splice(0)) wake();
     await Promise.all(this.endpoints.map((ep) => (ep.checking ?? Promise.resolve()).catch(() => {})));
     for (const ep of this.endpoints) {

@@ -2,6 +2,7 @@ import type { Producer, Message } from 'kafkajs';
 import { FramewireError } from '../../core/errors.js';
 import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../types.js';
 import type { KafkaSinkConfig } from './config.js';
+import { kafkaRetriable } from './errors.js';
 
 export class KafkaSink implements Sink {
   readonly name = 'kafka';
@@ -24,7 +25,7 @@ export class KafkaSink implements Sink {
       await this.producer.send({ topic, acks: -1, messages });
     } catch (err) {
       throw new FramewireError('SINK_PUBLISH_FAILED', 'sink', `publishing ${messages.length} records to ${topic}: ${(err as Error).message}`, {
-        retriable: (err as { retriable?: boolean }).retriable ?? true,
+        retriable: kafkaRetriable(err),
         cause: err,
       });
     }

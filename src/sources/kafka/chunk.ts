@@ -45,10 +45,12 @@ export function parseChunk(r: RawRecord): Chunk | { code: DeadLetterCode; detail
   ].filter(([, v]) => v === undefined || v === '');
   if (missing.length) return { code: 'CHUNK_HEADER_MISSING', detail: `missing header(s): ${missing.map(([n]) => n).join(', ')}` };
   const key = r.key?.toString('utf8');
-  if (key !== undefined && key !== stream) return { code: 'CHUNK_HEADER_INVALID', detail: `key '${key}' differs from fw-stream '${stream}'` };
-  if (!/^\d+$/.test(seqText!)) return { code: 'CHUNK_HEADER_INVALID', detail: `fw-seq '${seqText}' is not a non-negative integer` };
-  if (!/^\d+$/.test(epochText!)) return { code: 'CHUNK_HEADER_INVALID', detail: `fw-epoch-ms '${epochText}' is not a Unix time in ms` };
-  if (!SUPPORTED_FORMATS.has(format!)) return { code: 'CHUNK_FORMAT_UNKNOWN', detail: `fw-format '${format}' is not supported (supported: ${[...SUPPORTED_FORMATS].join(', ')})` };
+  if (key !== undefined && key !== stream) return { code: 'CHUNK_HEADER_INVALID', detail: `key '${clip(key)}' differs from fw-stream '${clip(stream!)}'` };
+  // Digits only, and small enough to be exact (found by fuzzing: '18446744073709551616' was taken
+  // as an imprecise number, 400 nines as Infinity).
+  if (!/^\d{1,15}$/.test(seqText!)) return { code: 'CHUNK_HEADER_INVALID', detail: `fw-seq '${clip(seqText!)}' is not a non-negative integer below 10^15` };
+  if (!/^\d{1,15}$/.test(epochText!)) return { code: 'CHUNK_HEADER_INVALID', detail: `fw-epoch-ms '${clip(epochText!)}' is not a Unix time in ms` };
+  if (!SUPPORTED_FORMATS.has(format!)) return { code: 'CHUNK_FORMAT_UNKNOWN', detail: `fw-format '${clip(format!)}' is not supported (supported: ${[...SUPPORTED_FORMATS].join(', ')})` };
   if (!r.value || r.value.length === 0) return { code: 'CHUNK_HEADER_INVALID', detail: 'empty value' };
   if (r.value.length > MAX_CHUNK_BYTES) return { code: 'CHUNK_TOO_LARGE', detail: `${r.value.length} bytes, more than ${MAX_CHUNK_BYTES}` };
   return {
@@ -67,6 +69,12 @@ export function parseChunk(r: RawRecord): Chunk | { code: DeadLetterCode; detail
     // fw-eos: present (any value but 0/false, the empty one included) on a session's last record.
     eos: isEos(r.headers),
   };
+}
+
+/** A header value quoted in a dead-letter detail: short, one line. */
+function clip(v: string): string {
+  const one = v.replace(/[\r\n]+/g, ' ');
+  return one.length > 40 ? `${one.slice(0, 40)}…` : one;
 }
 
 function isEos(h: IHeaders | undefined): boolean {

@@ -6,6 +6,8 @@
  */
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { log } from '../../core/log.js';
+import { isAbort, retry } from '../../core/retry.js';
+import { kafkaRetriable } from '../../sinks/kafka/errors.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { EncodedChunk, InputAck, ResumePoint } from '../../core/ack.js';
 import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';
@@ -44,6 +46,8 @@ export class KafkaSource implements Source {
     private readonly config: KafkaSourceConfig,
     private readonly decode: ChunkHandler,
     private readonly metrics: Metrics,
+    /** Aborted at shutdown: dead-letter retries stop. */
+    private readonly signal?: AbortSignal,
   ) {
     this.consumer = kafka.consumer({
       groupId: config.group,
@@ -114,9 +118,13 @@ export class KafkaSource implements Source {
     this.metrics.chunksReceived.inc();
     const raw: RawRecord = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
     const chunk = parseChunk(raw);
+    let failed = false;
     try {
       if ('code' in chunk) {
-        await this.deadLetter(raw, chunk.code, chunk.detail);
+        await this.deadLetter(raw, chunk.code, chunk.detail).catch((err: unknown) => {
+          failed = true; // not handled: no commit may pass it
+          if (!isAbort(err)) throw err;
+        });
         return;
       }
       const wait = this.decode.handle(chunk, tracker);
@@ -125,12 +133,15 @@ export class KafkaSource implements Source {
         const beat = setInterval(() => void heartbeat().catch(() => {}), 1_000);
         try {
           await wait;
+        } catch (err) {
+          failed = true; // a dead letter that could not be written: not handled
+          if (!isAbort(err)) throw err;
         } finally {
           clearInterval(beat);
         }
       }
     } finally {
-      tracker.handled(message.offset);
+      if (!failed) tracker.handled(message.offset);
       if (--this.inProgress === 0 && this.idleWaiter) this.idleWaiter();
     }
   }
@@ -148,14 +159,21 @@ export class KafkaSource implements Source {
     headers['fw-dlq-topic'] = r.topic;
     headers['fw-dlq-partition'] = String(r.partition);
     headers['fw-dlq-offset'] = r.offset;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.producer.send({ topic: this.config.dlqTopic, acks: -1, messages: [{ key: r.key, value: r.value, headers }] });
-        return;
-      } catch (err) {
-        log.warn('dead-lettering failed; retrying', { err, attempt });
-        await new Promise((res) => setTimeout(res, Math.min(5000, 100 * 2 ** attempt)));
-      }
+    try {
+      await retry(() => this.producer.send({ topic: this.config.dlqTopic, acks: -1, messages: [{ key: r.key, value: r.value, headers }] }), {
+        attempts: Infinity,
+        baseMs: 100,
+        maxMs: 5000,
+        signal: this.signal,
+        retriable: kafkaRetriable,
+        onRetry: (err, attempt) => {
+          if (attempt === 0) log.warn('dead-lettering failed; retrying', { err });
+        },
+      });
+    } catch (err) {
+      // Aborted (shutdown) or refused: the record is not handled, so no commit passes it.
+      if (!isAbort(err)) log.error('dead-lettering failed and cannot be retried; the record stays uncommitted', { err, offset: r.offset });
+      throw err;
     }
   };
 
@@ -186,7 +204,11 @@ export class KafkaSource implements Source {
   /** Phase one of shutdown: stop fetching; records being handled finish. */
   async stopIntake(): Promise<void> {
     this.stopped = true;
-    this.consumer.pause([{ topic: this.config.topic }]);
+    try {
+      this.consumer.pause([{ topic: this.config.topic }]);
+    } catch {
+      /* never started (a failed start): nothing to pause */
+    }
     while (this.inProgress > 0) await new Promise<void>((r) => (this.idleWaiter = r));
   }
 
