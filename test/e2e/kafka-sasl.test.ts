@@ -138,7 +138,7 @@ sinks:
     assert.equal(i.code, 1, badIngest.stderr);
     assert.match(badIngest.stderr, /framewire ingest: Kafka 127\.0\.0\.1:\d+ refused our SASL credentials/);
     assert.equal(p.code, 1, badProc.stderr);
-    assert.match(badProc.stderr, /framewire run: Kafka 127\.0\.0\.1:\d+ refused our SASL credentials/);
+    assert.match(badProc.stderr, /framewire run: cannot start \[KAFKA_AUTH_FAILED\]: Kafka 127\.0\.0\.1:\d+ refused our SASL credentials/);
   });
 
   test("a broker certificate from a CA we do not trust fails the TLS handshake (exit 1, KAFKA_TLS_FAILED's line)", async () => {
