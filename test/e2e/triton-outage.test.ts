@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest, type IngestResult } from '../../src/ingest/ingest.js';
-import { assertCoveredOnce, type DroppedRecord } from '../helpers/accounting.js';
+import { assertCoveredOnce, type DroppedRecord, framesCovered } from '../helpers/accounting.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
 import { Processor, httpGet, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
@@ -76,10 +76,7 @@ describe('Triton killed mid-stream and restarted', { timeout: 240_000 }, () => {
       const complete = (): boolean =>
         names.every((stream, k) => {
           const s = results[k]!.sessions[0]!;
-          const seen = new Set<number>();
-          for (const r of labels!.json<LabelRecord>()) if (r.stream === stream && r.session === s.session) seen.add(r.frame);
-          for (const e of events!.json<DroppedRecord>()) if (e.type === 'dropped' && e.stream === stream && e.session === s.session) for (let i = e.fromFrame; i <= e.toFrame; i++) seen.add(i);
-          return seen.size >= s.frames;
+          return framesCovered(labels!.json<LabelRecord>(), events!.json<DroppedRecord>(), stream, s.session).size >= s.frames;
         });
       await waitUntil(complete, 30_000, 250);
       await waitQuiet(() => labels!.records.length + events!.records.length, 1500, 10_000);

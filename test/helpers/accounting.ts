@@ -101,3 +101,11 @@ export function ranges(indices: number[]): string {
   }
   return out.join(',');
 }
+
+/** The frames of one session that have a label record or are covered by a `dropped` event. */
+export function framesCovered(labels: LabelRecord[], events: DroppedRecord[], stream: string, session: string): Set<number> {
+  const seen = new Set<number>();
+  for (const r of labels) if (r.stream === stream && r.session === session) seen.add(r.frame);
+  for (const e of events) if (e.type === 'dropped' && e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) seen.add(i);
+  return seen;
+}
