@@ -163,6 +163,9 @@ describe('WebSocket abuse: 50 clients, 10 never reading', { timeout: 240_000 }, 
       const labelled = await waitUntil(() => accounted() >= expected, 150_000, 250);
       // Changes are published after their labels; let the last ones arrive.
       await waitQuiet(() => readers.reduce((n, c) => n + c.labelMessages, 0) + events!.records.length, 1500, 20_000);
+      // A non-reader is cut off once it has been behind for slowClientTimeoutMs (2 s here), whether
+      // or not more messages come; on a fast run the stream may end before that.
+      await waitUntil(async () => metricValue(await scrapeMetrics(topo.httpBase), 'framewire_websocket_rejected_total', { reason: 'slow' }) >= NON_READERS, 5000, 250);
       clearInterval(sampler);
       const seconds = (Date.now() - t0) / 1000;
       const load1 = os.loadavg();

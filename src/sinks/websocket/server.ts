@@ -65,10 +65,18 @@ export class WebSocketSink implements Sink {
 
   constructor(private readonly config: WebsocketSinkConfig, private readonly metrics: Metrics) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, handleProtocols });
-    // What slow clients hold in this process, sampled off the send path.
+    // What slow clients hold in this process, sampled off the send path; and a client that stays
+    // behind is cut off even when nothing more is sent to it (it would keep its place otherwise).
     this.bufferedTimer = setInterval(() => {
       let bytes = 0;
-      for (const c of this.clients) bytes += c.ws.bufferedAmount;
+      const now = performance.now();
+      for (const c of this.clients) {
+        const buffered = c.ws.bufferedAmount;
+        bytes += buffered;
+        if (buffered <= this.config.maxBufferedBytes) continue;
+        if (c.skippingSince === 0) c.skippingSince = now;
+        else if (now - c.skippingSince > this.config.slowClientTimeoutMs) this.cutOff(c);
+      }
       metrics.wsBufferedBytes.set(bytes);
     }, 500);
     this.bufferedTimer.unref();
@@ -192,14 +200,17 @@ export class WebSocketSink implements Sink {
       // one that stays behind is cut off.
       const now = performance.now();
       if (c.skippingSince === 0) c.skippingSince = now;
-      else if (now - c.skippingSince > this.config.slowClientTimeoutMs || buffered > 4 * this.config.maxBufferedBytes) {
-        this.metrics.wsRejected.inc({ reason: 'slow' });
-        c.ws.terminate();
-      }
+      else if (now - c.skippingSince > this.config.slowClientTimeoutMs || buffered > 4 * this.config.maxBufferedBytes) this.cutOff(c);
       return;
     }
     c.skippingSince = 0;
     c.ws.send(text);
+  }
+
+  private cutOff(c: Client): void {
+    if (c.ws.readyState > 1) return; // already closing: counted once
+    this.metrics.wsRejected.inc({ reason: 'slow' });
+    c.ws.terminate();
   }
 
   /** Some client wants stats (a dashboard is open). */
