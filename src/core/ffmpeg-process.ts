@@ -4,8 +4,9 @@
  * SIGTERM and a grace period, then SIGKILL, so no child is ever left behind. The exit code and
  * signal come from the child process itself, not from parsing fluent-ffmpeg's messages.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type ffmpeg from 'fluent-ffmpeg';
+import type { Readable, Writable } from 'node:stream';
 
 /** How a child ended: its own end of input, an error exit, a signal, our stop, or no start at all. */
 export type FfmpegExitReason = 'ended' | 'failed' | 'signalled' | 'stopped' | 'spawn-failed';
@@ -18,7 +19,7 @@ export interface FfmpegExit {
   requested: boolean;
   /** The last stderr lines, oldest first. */
   stderr: string[];
-  /** fluent-ffmpeg's error, for a spawn failure or an error exit. */
+  /** The spawn error, or fluent-ffmpeg's error for an error exit. */
   error: Error | null;
 }
 
@@ -27,8 +28,10 @@ export interface FfmpegProcessOptions {
   stderrLines?: number;
   /** After SIGTERM, the child has this long to finish (flush, write its trailer) before SIGKILL. */
   graceMs?: number;
-  /** Each stderr line as it comes (not stored beyond `stderrLines`). */
-  onStderr?(line: string): void;
+  /** Each stderr line as it comes (not stored beyond `stderrLines`); returning false keeps it out of the exit report. */
+  onStderr?(line: string): boolean | void;
+  /** stderr ended (every line has been passed to `onStderr`). */
+  onStderrEnd?(): void;
 }
 
 export const DEFAULT_STOP_GRACE_MS = 5000;
@@ -44,31 +47,94 @@ export class FfmpegProcess {
   private readonly tail: string[] = [];
   private readonly graceMs: number;
 
-  constructor(command: ffmpeg.FfmpegCommand, opts: FfmpegProcessOptions = {}) {
+  /**
+   * Spawns `ffmpeg args…` directly (stdin, stdout and stderr piped), with no wrapper library in
+   * between: nothing probes ffmpeg's capabilities before the first start.
+   */
+  static spawn(ffmpegPath: string, args: string[], opts: FfmpegProcessOptions = {}): FfmpegProcess {
+    return new FfmpegProcess(null, opts, { path: ffmpegPath, args });
+  }
+
+  /** stdin of a process started with `spawn`. */
+  get stdin(): Writable {
+    return this.child!.stdin!;
+  }
+
+  /** stdout of a process started with `spawn`. */
+  get stdout(): Readable {
+    return this.child!.stdout!;
+  }
+
+  constructor(command: ffmpeg.FfmpegCommand | null, opts: FfmpegProcessOptions = {}, direct?: { path: string; args: string[] }) {
     const keep = opts.stderrLines ?? 8;
     this.graceMs = opts.graceMs ?? DEFAULT_STOP_GRACE_MS;
-    command.on('stderr', (line: string) => {
+    const onLine = (line: string) => {
+      if (opts.onStderr?.(line) === false) return;
       if (this.tail.length >= keep) this.tail.shift();
       this.tail.push(line);
-      opts.onStderr?.(line);
-    });
-    command.on('start', () => {
-      this.child = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
+    };
+    if (direct) {
+      this.exited = this.spawnDirect(direct.path, direct.args, onLine, opts.onStderrEnd);
+      return;
+    }
+    const cmd = command!;
+    cmd.on('stderr', onLine);
+    cmd.on('start', () => {
+      this.child = (cmd as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
       if (this.requested === 'kill') this.signal('SIGKILL');
       else if (this.requested === 'stop') this.terminate(this.graceMs);
     });
+    // Node sets the child's exit code and signal before its 'exit' event, which comes before fluent-ffmpeg's.
     this.exited = new Promise<FfmpegExit>((resolve) => {
-      const finish = (error: Error | null) => {
-        this.done = true;
-        clearTimeout(this.graceTimer);
-        // Node sets these before the child's 'exit' event, which comes before fluent-ffmpeg's.
-        this.code = this.child?.exitCode ?? null;
-        this.sig = this.child?.signalCode ?? null;
-        resolve({ reason: this.reasonOf(error), code: this.code, signal: this.sig, requested: this.requested !== 'none', stderr: [...this.tail], error });
-      };
-      command.on('end', () => finish(null));
-      command.on('error', (err: Error) => finish(err));
+      cmd.on('end', () => this.finish(resolve, null));
+      cmd.on('error', (err: Error) => this.finish(resolve, err));
     });
+  }
+
+  private spawnDirect(path: string, args: string[], onLine: (line: string) => void, onEnd?: () => void): Promise<FfmpegExit> {
+    const child = spawn(path, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    let partial = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (text: string) => {
+      let from = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+        const line = partial + text.slice(from, nl);
+        partial = '';
+        from = nl + 1;
+        if (line) onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+      }
+      partial += text.slice(from);
+    });
+    child.stderr!.on('end', () => {
+      if (partial) onLine(partial);
+      partial = '';
+      onEnd?.();
+    });
+    // Errors on the pipes (EPIPE after the child died) are reported through the exit.
+    child.stdin!.on('error', () => {});
+    child.stdout!.on('error', () => {});
+    return new Promise<FfmpegExit>((resolve) => {
+      let spawnError: Error | null = null;
+      child.once('error', (err) => {
+        spawnError = err;
+        // No 'close' follows a failed spawn.
+        if (child.pid === undefined) this.finish(resolve, err);
+      });
+      // 'close': the child exited and its stdio ended, so every byte it wrote has been read.
+      child.once('close', () => {
+        this.finish(resolve, spawnError ?? (child.exitCode ? new Error(`ffmpeg exited with code ${child.exitCode}`) : null));
+      });
+    });
+  }
+
+  private finish(resolve: (exit: FfmpegExit) => void, error: Error | null): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.graceTimer);
+    this.code = this.child?.exitCode ?? null;
+    this.sig = this.child?.signalCode ?? null;
+    resolve({ reason: this.reasonOf(error), code: this.code, signal: this.sig, requested: this.requested !== 'none', stderr: [...this.tail], error });
   }
 
   /** The child's pid once spawned. */

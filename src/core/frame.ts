@@ -4,7 +4,7 @@
  */
 
 /** Why a decoded frame has no label record (docs/contracts.md, `dropped` events). */
-export type DropReason = 'deadline' | 'overload' | 'sampled' | 'unchanged' | 'decoder-reset' | 'infer-failed' | 'publish-failed' | 'shutdown';
+export type DropReason = 'deadline' | 'overload' | 'sampled' | 'unchanged' | 'decoder-reset' | 'undecodable' | 'infer-failed' | 'publish-failed' | 'shutdown';
 
 /**
  * Whoever produced a frame and must learn when it is finished (its label published, or its drop

@@ -6,6 +6,11 @@
  *
  *   chunk → TsDemuxer → FrameNumbering → ShedPolicy (live) → Sampler.before → FfmpegDecoder → Route.push
  *                                        └───────────── dropped with a reason ─────────────┘
+ *
+ * Frames are numbered in presentation order (numbering.ts). Without B-frames a frame's number is
+ * known when it is found; with them a little later, so each frame travels under a handle (its
+ * decode-order position) and what became of it before its number was known (fed, or dropped with
+ * a reason) is kept on the numbering's waiting entry until the number comes.
  */
 import { performance } from 'node:perf_hooks';
 import type { DropReason, Frame } from '../core/frame.js';
@@ -19,7 +24,8 @@ import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
 import { LATE, SHED, ShedPolicy } from './shedding.js';
 import { DECODE_ONLY, LOOK, SKIP, Sampler, type SamplingRule } from './sampling.js';
-import type { DecoderSpares, FfmpegDecoder } from './ffmpeg/decoder.js';
+import type { DecoderSpares, FfmpegDecoder, HeldFrame } from './ffmpeg/decoder.js';
+import type { Unnumbered } from './numbering.js';
 import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
 
 /** Where frames of a stream go: the model lane's size and queue, and the stream's policies. */
@@ -65,6 +71,29 @@ const TOO_LATE = 4;
 /** Decoder errors reported per session before the rest are only counted. */
 const REJECTED_MEMORY = 64;
 
+/** What became of a frame before its number was known (Unnumbered.fate). */
+const FATE_FED = 1;
+/** Finished before a restart and not needed as a reference: nothing to report. */
+const FATE_DONE = 2;
+const FATE_DROP = 3; // + index into DROP_FATES
+const DROP_FATES: readonly DropReason[] = ['sampled', 'overload', 'deadline', 'decoder-reset', 'unchanged', 'undecodable'];
+const fateOf = (reason: DropReason): number => FATE_DROP + DROP_FATES.indexOf(reason);
+
+/** Before the decoder is measured: a frame's decode cost, ms (2–5 ms at 640×360 on these cores). */
+const INITIAL_DECODE_MS = 5;
+/** Before the stream's frame interval is measured, ms. */
+const INITIAL_FRAME_MS = 40;
+
+/** A decoded frame that came out before its number was known (rare: a decoder with less reorder delay than the stream's timestamps). */
+interface EarlyFrame {
+  data: Buffer;
+  handle: number;
+  pts: number;
+  key: boolean;
+  tag: number;
+  fedAt: number;
+}
+
 export class StreamSession {
   readonly stream: string;
   readonly session: string;
@@ -94,6 +123,19 @@ export class StreamSession {
   private readonly decodedCount;
   private readonly decodeStage;
   private readonly captureToDecoded;
+  /** The frame being found and the number it got at once (-1: later). */
+  private arriving = -1;
+  private arrivingIndex = -1;
+  private readonly early: EarlyFrame[] = [];
+  /** Decoders closed while shedding, still putting out what they held. */
+  private readonly retiring = new Set<FfmpegDecoder>();
+  /** A frame handed on from the numbering must be waited for (replay backpressure). */
+  private blocked: Promise<void> | undefined;
+  /** Measured: the stream's frame interval (dts steps) and its decoder's cost per frame when busy, ms. */
+  private frameMs = INITIAL_FRAME_MS;
+  private lastDts = Number.NaN;
+  private decodeMs = INITIAL_DECODE_MS;
+  private lastOutAt = 0;
 
   constructor(
     first: EncodedChunk,
@@ -109,11 +151,11 @@ export class StreamSession {
     this.epochMs = first.epochMs;
     this.traceparent = first.traceparent;
     this.basePts = resume?.basePts ?? Number.NaN;
-    this.numbering = new FrameNumbering(resume);
+    this.numbering = new FrameNumbering(resume, this.onNumbered);
     this.sampler = new Sampler(route.sampling, route.width, route.height);
     this.framePool = poolFor(route.width * route.height * 3);
     const c = ctx.config;
-    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, shedAfterBudgets: c.shedAfterBudgets, freshFraction: c.shedFreshFraction, relaxAfterMs: c.shedRelaxAfterMs, giveUpAfterMs: c.shedGiveUpAfterMs }) : undefined;
+    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, catchUpMs: c.shedCatchUpMs, giveUpAfterMs: c.shedGiveUpAfterMs }) : undefined;
     this.decodedCount = ctx.metrics.framesDecoded.labels({ model: route.model });
     this.decodeStage = ctx.metrics.stageSeconds.labels({ stage: 'decode' });
     this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
@@ -151,9 +193,12 @@ export class StreamSession {
     this.current = chunk;
     this.demux.push(chunk.value, chunk.seq, chunk.offset, this.onUnit);
     if (chunk.eos) return this.end('eos');
-    if (!this.mustDrain) return;
+    const blocked = this.blocked;
+    this.blocked = undefined;
+    if (!this.mustDrain) return blocked;
     this.mustDrain = false;
-    return this.decoder?.drained();
+    const drained = this.decoder?.drained();
+    return blocked && drained ? Promise.all([blocked, drained]).then(() => undefined) : (blocked ?? drained);
   }
 
   /**
@@ -163,6 +208,7 @@ export class StreamSession {
   end(how: SessionEnd): Promise<void> {
     if (!this.ending) {
       this.demux.flush(this.onUnit);
+      this.numbering.flush();
       this.ack.ended(how);
       const decoder = this.decoder;
       this.ending = (decoder ? decoder.close() : Promise.resolve()).then(() => this.route.sessionEnded(this.stream, this.session));
@@ -178,7 +224,9 @@ export class StreamSession {
 
   /** Shutdown: the decoder stops at once; what it holds is re-decoded from the resume point next run. */
   kill(): Promise<void> {
-    return this.decoder?.kill() ?? Promise.resolve();
+    const all = [...this.retiring];
+    if (this.decoder) all.push(this.decoder);
+    return Promise.all(all.map((d) => d.kill())).then(() => undefined);
   }
 
   private captureOf(pts: number): number {
@@ -190,13 +238,52 @@ export class StreamSession {
     this.ctx.drops.drop(this.ack, this.stream, this.session, index, index, reason);
   }
 
-  /** One frame found by the demuxer (bound once: no closure per frame). */
+  /** A frame is dropped: now when its number is known, else when it comes. */
+  private settle(index: number, handle: number, reason: DropReason): void {
+    if (index >= 0) return this.drop(index, reason);
+    const u = this.numbering.waitingFor(handle);
+    if (u) u.fate = fateOf(reason);
+  }
+
+  /** A frame's number is known (presentation order, increasing). */
+  private readonly onNumbered = (u: Unnumbered, index: number): void => {
+    this.ack.frameFound(index, u.pts, u.key, u.seq, u.offset);
+    if (u.handle === this.arriving) {
+      this.arrivingIndex = index; // its fate is decided right after
+      return;
+    }
+    if (u.fate === FATE_FED) {
+      const e = this.early.findIndex((f) => f.handle === u.handle);
+      if (e >= 0) {
+        const f = this.early.splice(e, 1)[0]!;
+        const wait = this.onFrame(f.data, index, f.handle, f.pts, f.key, f.tag, f.fedAt);
+        if (wait) this.blocked = this.blocked ? this.blocked.then(() => wait) : wait;
+      } else if (!this.decoder?.number(u.handle, index)) for (const d of this.retiring) if (d.number(u.handle, index)) break;
+    } else if (u.fate >= FATE_DROP) this.drop(index, DROP_FATES[u.fate - FATE_DROP]!);
+  };
+
+  /** One frame found by the demuxer, in decode order (bound once: no closure per frame). */
   private readonly onUnit = (au: AccessUnit): void => {
-    const index = this.numbering.assign(au.pts);
-    if (index < 0) return;
+    this.arrivingIndex = -1;
+    // Set before: the frame may be numbered inside `arrive`.
+    this.arriving = this.numbering.nextHandle;
+    const handle = this.numbering.arrive(au.pts, au.dts, au.key, au.seq, au.offset);
+    this.arriving = -1;
+    if (handle < 0) return;
+    const index = this.arrivingIndex;
+    const depth = this.numbering.reorderDepth;
+    if (this.decoder && this.decoder.reorderDepth !== depth) this.decoder.reorderDepth = depth;
+    const fate = this.decideUnit(au, handle, index);
+    if (index < 0) this.numbering.waitingFor(handle)!.fate = fate;
+  };
+
+  /** What to do with a frame just found; returns its fate for a frame whose number is not known yet. */
+  private decideUnit(au: AccessUnit, handle: number, index: number): number {
     if (Number.isNaN(this.basePts)) this.basePts = au.pts;
-    this.ack.frameFound(index, au.pts, au.key, au.seq, au.offset);
-    const done = index < this.numbering.doneBelow;
+    if (au.dts > this.lastDts) this.frameMs = Math.min(1000, au.dts - this.lastDts) * 1000 * 0.05 + this.frameMs * 0.95;
+    if (!Number.isNaN(au.dts)) this.lastDts = au.dts;
+    // Finished before the restart (only known once numbered: a waiting frame is decoded and discarded if so).
+    const done = index >= 0 && index < this.numbering.doneBelow;
     let late = false;
     if (this.policy) {
       const now = Date.now();
@@ -204,17 +291,19 @@ export class StreamSession {
       const d = this.decoder;
       const held = d && d.holding && d.emitted > 0 ? now - this.captureOf(d.oldestHeldPts) : 0;
       const episodes = this.policy.episodes;
-      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held);
+      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held, this.frameMs, this.decodeMs);
       late = decision === LATE;
       if (decision === SHED) {
         if (this.policy.episodes !== episodes) {
           this.ctx.metrics.loadSheds.inc();
-          log.once('info', `shed:${this.stream}`, 'stream fell behind its latency budget; skipping ahead to a fresh keyframe', { stream: this.stream, session: this.session, budgetMs: this.route.budgetMs });
+          log.once('info', `shed:${this.stream}`, 'stream fell too far behind its latency budget to catch up by decoding; skipping ahead to a keyframe', { stream: this.stream, session: this.session, budgetMs: this.route.budgetMs, decodeMs: Math.round(this.decodeMs * 10) / 10, catchUpMs: this.ctx.config.shedCatchUpMs });
+          // What the decoder holds (its reorder depth) comes out now instead of when decoding resumes.
+          this.retireDecoder();
         }
         this.ctx.metrics.framesShed.inc();
         this.needKey = true;
-        this.drop(index, 'overload');
-        return;
+        this.settle(index, handle, 'overload');
+        return fateOf('overload');
       }
     }
     let tag = DONE;
@@ -222,31 +311,42 @@ export class StreamSession {
       const pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
       if (pre === SKIP) {
         if (!au.disposable) this.needKey = true;
-        this.drop(index, 'sampled');
-        return;
+        this.settle(index, handle, 'sampled');
+        return fateOf('sampled');
       }
       tag = late ? TOO_LATE : pre === DECODE_ONLY ? SAMPLED : pre === LOOK ? SCENE : EMIT;
       if (tag === TOO_LATE && au.disposable) {
-        this.drop(index, 'deadline');
-        return;
+        this.settle(index, handle, 'deadline');
+        return fateOf('deadline');
       }
     } else if (au.disposable) {
-      return; // finished, and nothing needs it as a reference
+      return FATE_DONE; // finished, and nothing needs it as a reference
     }
     if (this.needKey && !au.key) {
       // No keyframe since the decoder started (a session joined mid-GOP) or crashed: undecodable.
-      this.drop(index, 'decoder-reset');
-      return;
+      this.settle(index, handle, 'decoder-reset');
+      return fateOf('decoder-reset');
     }
     if (!this.decoder || this.decoder.isExited) this.startDecoder();
     this.needKey = false;
     this.lastFed = this.current;
-    if (!this.decoder!.feed(au, index, tag)) this.mustDrain = true;
-  };
+    if (!this.decoder!.feed(au, handle, index, tag)) this.mustDrain = true;
+    return FATE_FED;
+  }
+
+  /** The decoder is closed (it puts out what it holds, as a clean end); the next keyframe starts another. */
+  private retireDecoder(): void {
+    const d = this.decoder;
+    if (!d || d.isExited || d.holding === 0) return;
+    this.decoder = undefined;
+    this.retiring.add(d);
+    void d.close().finally(() => this.retiring.delete(d));
+  }
 
   private startDecoder(): void {
     const decoder: FfmpegDecoder = this.ctx.spares.take(this.demux.codec ?? 'h264', this.route.width, this.route.height, {
       frame: this.onFrame,
+      skipped: (index, handle, tag) => this.onSkipped(index, handle, tag),
       error: (line) => this.onDecoderError(line),
       exited: (exit, held) => {
         if (this.decoder === decoder) this.decoder = undefined;
@@ -254,7 +354,7 @@ export class StreamSession {
         this.ctx.decoderExited(crashed, this.stream, this.session);
         if (this.ctx.shuttingDown() || this.released) return;
         // What never came out: lost with the decoder (or, after a clean end, frames ffmpeg could not decode).
-        for (const h of held) if (h.tag !== DONE) this.drop(h.index, 'decoder-reset');
+        for (const h of held) this.lost(h, 'decoder-reset');
         if (!crashed) return;
         this.needKey = true;
         const code = decoder.killedFor === 'stalled' ? 'DECODER_STALLED' : decoder.killedFor === 'cpu' ? 'DECODER_LIMIT_EXCEEDED' : exit.reason === 'spawn-failed' ? 'DECODER_SPAWN_FAILED' : 'DECODER_FAILED';
@@ -264,12 +364,41 @@ export class StreamSession {
       },
     });
     this.decoder = decoder;
+    decoder.reorderDepth = this.numbering.reorderDepth;
     this.ctx.decoderStarted();
   }
 
+  /** A frame fed that will not come out. */
+  private lost(h: HeldFrame, reason: DropReason): void {
+    if (h.tag === DONE) return;
+    if (h.index >= 0) return this.drop(h.index, reason);
+    const u = this.numbering.waitingFor(h.handle);
+    if (u) u.fate = fateOf(reason);
+    else {
+      // Numbered while it was inside the decoder, and the number went to the decoder's copy.
+      log.once('warn', 'decoder-lost-unnumbered', 'a frame lost in a decoder had no number to report it by', { stream: this.stream });
+    }
+  }
+
+  /** The decoder put out a later picture instead of this one: it was dropped inside ffmpeg. */
+  private onSkipped(index: number, handle: number, tag: number): void {
+    this.lost({ index, handle, tag }, 'undecodable');
+  }
+
   /** A decoded frame (bound once). */
-  private readonly onFrame = (data: Buffer, index: number, pts: number, key: boolean, tag: number, fedAt: number): void | Promise<void> => {
+  private readonly onFrame = (data: Buffer, index: number, handle: number, pts: number, key: boolean, tag: number, fedAt: number): void | Promise<void> => {
+    if (index < 0) {
+      // Out before its number is known: held until the numbering gives it one.
+      this.early.push({ data, handle, pts, key, tag, fedAt });
+      return;
+    }
     this.decodedCount.inc();
+    const now = performance.now();
+    // Its cost per frame, measured while it had a backlog (back to back outputs, not waiting for input).
+    const d = this.decoder;
+    if (d && d.holding > d.reorderDepth + 1 && this.lastOutAt > 0) this.decodeMs = 0.9 * this.decodeMs + 0.1 * Math.min(200, now - this.lastOutAt);
+    this.lastOutAt = now;
+    if (index < this.numbering.doneBelow) tag = DONE;
     if (tag === DONE || tag === SAMPLED || tag === TOO_LATE) {
       this.framePool.give(data);
       if (tag === DONE) this.ctx.metrics.framesResumeSkipped.inc();
@@ -278,7 +407,6 @@ export class StreamSession {
     }
     const ptsMs = Math.round((pts - this.basePts) * 1000);
     const captureTs = this.epochMs + ptsMs;
-    const now = performance.now();
     const frame: Frame = {
       stream: this.stream,
       session: this.session,

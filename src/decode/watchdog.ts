@@ -2,7 +2,8 @@
  * The decoders' watchdog: one timer for the whole decode stage (not one per decoder), looking at
  * each running decoder once a tick.
  *  - Stalled: frames were fed and nothing came out for `decode.stallMs` (a hung or stopped ffmpeg,
- *    kill -STOP, a decoder wedged on hostile bytes) while the pipeline was not holding it back.
+ *    kill -STOP, a decoder wedged on hostile bytes) while the pipeline was not holding it back. A
+ *    B-frame stream's decoder keeps its reorder depth of frames until more are fed: that is not a stall.
  *  - CPU: over the last `decode.cpuWindowMs` it used more than `decode.maxCpuPercent` of a core
  *    (a decoder spinning on crafted input starves every other stream on the machine).
  * Either way it is killed as a crash: the session restarts at the next keyframe and what the
@@ -17,6 +18,8 @@ import { log } from '../core/log.js';
 export interface Watched {
   readonly pid: number | undefined;
   readonly holding: number;
+  /** Frames its stream's reordering keeps inside it when nothing more is fed (B-frames): not a stall. */
+  readonly reorderDepth: number;
   readonly oldestHeldFedAt: number;
   readonly lastOutputAt: number;
   /** Frames it has put out: before the first, it may still be starting (a busy machine takes seconds). */
@@ -59,7 +62,7 @@ export class DecoderWatchdog {
   /** Looks at one decoder; kills it (as a crash) when stalled or over its CPU share. */
   check(stream: string, d: Watched, now = performance.now()): void {
     if (d.isExited) return;
-    if (d.holding > 0 && !d.isBlocked) {
+    if (d.holding > d.reorderDepth && !d.isBlocked) {
       const silentFor = now - Math.max(d.lastOutputAt, d.oldestHeldFedAt);
       // A decoder started on demand (no spare left) loads and probes first: more time for frame one.
       const limit = d.emitted > 0 ? this.o.stallMs : Math.max(3 * this.o.stallMs, FIRST_FRAME_MS);

@@ -58,10 +58,11 @@ function decoder(codec: 'h264' | 'hevc', frames: Out[], onFrame?: () => void | P
     width: W,
     height: H,
     hooks: {
-      frame: (data, index, pts) => {
+      frame: (data, index, _handle, pts) => {
         frames.push({ md5: createHash('md5').update(data).digest('hex'), index, pts });
         return onFrame?.();
       },
+      skipped: (index) => assert.fail(`frame ${index} skipped by the decoder`),
       error: (line) => assert.fail(`ffmpeg error: ${line}`),
       exited: (e, held) => {
         exit = { reason: e.reason, code: e.code, signal: e.signal, held };
@@ -83,12 +84,12 @@ for (const [name, extra, encoder] of [
     assert.equal(aus.length, ref.length);
     const frames: Out[] = [];
     const { dec, exit } = decoder(codec, frames);
-    for (const [i, au] of aus.entries()) if (!dec.feed(au, i, 0)) await dec.drained();
+    for (const [i, au] of aus.entries()) if (!dec.feed(au, i, i, 0)) await dec.drained();
     await dec.close();
     assert.deepEqual(frames.map((f) => f.md5), ref, 'pixels');
     const pts = frames.map((f) => f.pts);
     assert.deepEqual(pts, [...pts].sort((a, b) => a - b), 'presentation order');
-    // Indices are those the frames were fed with (decode order), matched by pts.
+    // Each frame is matched to the access unit it came from by its byte position in the input.
     for (const f of frames) assert.equal(aus[f.index]!.pts, f.pts);
     assert.equal(exit()!.code, 0);
     assert.equal(exit()!.reason, 'ended');
@@ -106,7 +107,7 @@ test('no frame is held: fed one at a time, each frame comes out before the next 
   for (const [i, au] of aus.entries()) {
     const out = new Promise<void>((r) => (arrived = r));
     const t0 = performance.now();
-    dec.feed(au, i, 0);
+    dec.feed(au, i, i, 0);
     const timedOut = await Promise.race([out.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 2000))]);
     assert.equal(timedOut, false, `frame ${i} did not come out before frame ${i + 1} was due`);
     waits.push(performance.now() - t0);
@@ -131,7 +132,7 @@ test('a killed decoder reports the frames it held; the pipeline hook is never ca
     first = false;
     return gate;
   });
-  for (const [i, au] of aus.slice(0, 30).entries()) dec.feed(au, i, 0);
+  for (const [i, au] of aus.slice(0, 30).entries()) dec.feed(au, i, i, 0);
   await new Promise((r) => setTimeout(r, 500));
   const kill = dec.kill();
   release();

@@ -21,7 +21,7 @@ test('quarantine: 3 crashes within the window quarantine a stream for a while; o
 
 function fake(over: Partial<Watched> = {}): Watched & { kills: string[] } {
   const kills: string[] = [];
-  return { pid: undefined, holding: 0, oldestHeldFedAt: Number.NaN, lastOutputAt: 0, emitted: 10, isBlocked: false, isExited: false, kills, killAsCrash: async (r) => void kills.push(r), ...over } as Watched & { kills: string[] };
+  return { pid: undefined, holding: 0, reorderDepth: 0, oldestHeldFedAt: Number.NaN, lastOutputAt: 0, emitted: 10, isBlocked: false, isExited: false, kills, killAsCrash: async (r) => void kills.push(r), ...over } as Watched & { kills: string[] };
 }
 
 test('watchdog: fed and silent past stallMs is killed; idle, blocked or starting decoders are not', () => {
@@ -37,9 +37,14 @@ test('watchdog: fed and silent past stallMs is killed; idle, blocked or starting
   w.check('starting', starting, 50_000);
   const stalled = fake({ holding: 3, oldestHeldFedAt: 48_000, lastOutputAt: 47_000 });
   w.check('stalled', stalled, 50_000);
-  assert.deepEqual(killed, ['stalled:stalled:DECODER_STALLED']);
+  // A B-frame stream's decoder keeps its reorder depth when its input pauses (a camera gap, skipping ahead).
+  const reordering = fake({ holding: 2, reorderDepth: 2, oldestHeldFedAt: 40_000, lastOutputAt: 40_000 });
+  w.check('reordering', reordering, 50_000);
+  const reorderingStalled = fake({ holding: 3, reorderDepth: 2, oldestHeldFedAt: 40_000, lastOutputAt: 40_000 });
+  w.check('reordering-stalled', reorderingStalled, 50_000);
+  assert.deepEqual(killed, ['stalled:stalled:DECODER_STALLED', 'reordering-stalled:stalled:DECODER_STALLED']);
   assert.deepEqual(stalled.kills, ['stalled']);
-  assert.deepEqual([idle, fedRecently, blocked, starting].map((d) => d.kills.length), [0, 0, 0, 0]);
+  assert.deepEqual([idle, fedRecently, blocked, starting, reordering].map((d) => d.kills.length), [0, 0, 0, 0, 0]);
   w.check('starting', starting, 56_000);
   assert.deepEqual(starting.kills, ['stalled'], 'a first frame gets at least 10 s, not forever');
 });
