@@ -2,7 +2,7 @@
  * Scheduling benchmark on the real local stack (prints a table; not a test).
  *
  *   node dist/bench/scheduling.js [--streams 1,4,16,32] [--seconds 20] [--models colour_probe,open_nsfw] [--mode live]
- *        [--cameras simulated|ingest] [--pes-length on|off] [--budget 250] [--triton host:port]
+ *        [--cameras simulated|ingest] [--camera-codec x264|copy|bframes] [--pes-length on|off] [--budget 250] [--triton host:port]
  *
  * For each model and N: a fresh processor (`framewire run`, budget --budget ms, default 250) and N
  * realtime cameras. --models takes any model with a FRAME input, e.g. open_nsfw_int8; --triton
@@ -67,8 +67,13 @@ const BUDGET = Number(values.budget);
 const TRITON = values.triton!;
 const INGEST = values.cameras === 'ingest';
 const TIMELINE = values.timeline === true;
-/** --camera-codec copy: the ingest cameras remux pre-encoded H.264 files (IP cameras) instead of encoding lavfi patterns on this machine. */
-const COPY_CAMERAS = INGEST && values['camera-codec'] === 'copy';
+/**
+ * --camera-codec copy: the ingest cameras remux pre-encoded H.264 files (IP cameras) instead of
+ * encoding lavfi patterns on this machine; bframes: the same with files made by plain
+ * `-c:v libx264 -preset veryfast` (x264's defaults: B-frames, b-pyramid), remuxed by `--codec auto`.
+ */
+const BFRAME_CAMERAS = INGEST && values['camera-codec'] === 'bframes';
+const COPY_CAMERAS = INGEST && (values['camera-codec'] === 'copy' || BFRAME_CAMERAS);
 const PES = values['pes-length'] !== 'off';
 
 /** The ingest-mode cameras, cycled: mixed sizes, rates, patterns and keyframe intervals. */
@@ -143,10 +148,11 @@ async function ingestCameras(n: number, topic: string, dir: string): Promise<{ f
       if (COPY_CAMERAS) {
         // An IP camera: its H.264 comes encoded (here: beforehand), ingest remuxes it (--codec copy).
         input = path.join(dir, `camera-${i % INGEST_CAMERAS.length}.mp4`);
-        if (!existsSync(input)) execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', pattern, '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', String(c.gop), '-pix_fmt', 'yuv420p', input]);
+        const tune = BFRAME_CAMERAS ? [] : ['-tune', 'zerolatency'];
+        if (!existsSync(input)) execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', pattern, '-c:v', 'libx264', '-preset', 'veryfast', ...tune, '-g', String(c.gop), '-pix_fmt', 'yuv420p', input]);
       }
       const args = ['ingest', '--realtime', '--stream', `bench-${i}`, '--topic', topic, '--input', input];
-      if (COPY_CAMERAS) args.push('--codec', 'copy');
+      if (COPY_CAMERAS) args.push('--codec', BFRAME_CAMERAS ? 'auto' : 'copy');
       else if (INGEST_GOP) args.push('--gop', String(c.gop));
       groups.push(spawnFramewire(args));
     }
@@ -300,7 +306,7 @@ const video = INGEST ? { ts: Buffer.alloc(0), packets: [] } : prepareVideo(dir);
 const rows = [];
 for (const model of MODELS) for (const n of NS) rows.push(await run(model, n, video, dir));
 const camerasText = INGEST
-  ? `framewire ingest --realtime${COPY_CAMERAS ? ' --codec copy (pre-encoded H.264 files)' : ''} cameras cycling ${INGEST_CAMERAS.map((c) => `${c.size}@${c.fps} ${c.src.replace('color=c=', '')}${INGEST_GOP ? ` g${c.gop}` : ''}`).join(', ')}${INGEST_GOP ? '' : ' (GOP: x264 default; this ingest has no --gop)'}`
+  ? `framewire ingest --realtime${BFRAME_CAMERAS ? ' --codec auto (pre-encoded x264-default files: B-frames)' : COPY_CAMERAS ? ' --codec copy (pre-encoded H.264 files)' : ''} cameras cycling ${INGEST_CAMERAS.map((c) => `${c.size}@${c.fps} ${c.src.replace('color=c=', '')}${INGEST_GOP ? ` g${c.gop}` : ''}`).join(', ')}${INGEST_GOP ? '' : ' (GOP: x264 default; this ingest has no --gop)'}`
   : `640×360 H.264 at ${FPS} fps per stream, pre-encoded and paced`;
 console.log(`\nscheduling benchmark: ${values.mode} mode, fairShares ${values.fair}, budget ${BUDGET} ms, ${camerasText}, ${SECONDS} s per row, 2 cores`);
 console.table(rows);
