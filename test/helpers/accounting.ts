@@ -76,15 +76,19 @@ export interface DroppedRecord {
 
 /**
  * Asserts that every frame 0..frames-1 of the stream session is covered exactly once: by a label
- * record or by a `dropped` event (other events and other streams are ignored).
+ * record or by a `dropped` event (other events and other streams are ignored), and that nothing
+ * names a frame outside that range.
  */
 export function assertCoveredOnce(labels: LabelRecord[], events: DroppedRecord[], stream: string, session: string, frames: number): void {
   const count = new Uint8Array(frames);
-  for (const r of labels) if (r.stream === stream && r.session === session) count[r.frame]!++;
-  for (const e of events) if (e.type === 'dropped' && e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) count[i]!++;
+  const outside: number[] = [];
+  const add = (i: number) => (Number.isInteger(i) && i >= 0 && i < frames ? count[i]!++ : outside.push(i));
+  for (const r of labels) if (r.stream === stream && r.session === session) add(r.frame);
+  for (const e of events) if (e.type === 'dropped' && e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) add(i);
   const missing: number[] = [];
   const twice: number[] = [];
   count.forEach((c, i) => (c === 0 ? missing.push(i) : c > 1 ? twice.push(i) : undefined));
+  assert.deepEqual(outside, [], `${stream}: labels or drops for frames that do not exist (the session has ${frames}): ${ranges(outside)}`);
   assert.deepEqual(missing, [], `${stream}: frames neither labelled nor dropped: ${ranges(missing)}`);
   assert.deepEqual(twice, [], `${stream}: frames counted twice: ${ranges(twice)}`);
 }
