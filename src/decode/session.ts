@@ -334,10 +334,15 @@ export class StreamSession {
     return FATE_FED;
   }
 
-  /** The decoder is closed (it puts out what it holds, as a clean end); the next keyframe starts another. */
+  /**
+   * A B-frame decoder keeps its reorder depth of frames until more are fed: closed now, it puts
+   * them out at once (as a clean end) instead of when decoding resumes, and its stale frames do not
+   * count as the stream being behind then. The next keyframe takes another (a spare). A decoder
+   * without reordering gives its frames out by itself and keeps running.
+   */
   private retireDecoder(): void {
     const d = this.decoder;
-    if (!d || d.isExited || d.holding === 0) return;
+    if (!d || d.isExited || d.holding === 0 || d.reorderDepth === 0) return;
     this.decoder = undefined;
     this.retiring.add(d);
     void d.close().finally(() => this.retiring.delete(d));
