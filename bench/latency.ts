@@ -1,9 +1,9 @@
 /**
  * Latency benchmark, one paced camera, on the real local stack (prints a table; not a test).
  *
- *   node dist/bench/latency.js [--seconds 20] [--rows paced,ingest] [--pes-length on|off] [--port 18082]
+ *   node dist/bench/latency.js [--seconds 20] [--rows paced,ingest,bframes,…] [--budget 250] [--pes-length on|off] [--port 18082]
  *
- * Each row: a fresh processor (`framewire run`, live mode, budget 250 ms, colour_probe) and one
+ * Each row: a fresh processor (`framewire run`, live mode, budget --budget ms, default 250, colour_probe) and one
  * realtime camera, 640×360 H.264 at 25 fps:
  *  - paced:  a pre-encoded testsrc2 file (made with ffmpeg at start) sent by this process, the
  *            bytes of each video packet when its pts is due; no encoder runs meanwhile;
@@ -53,6 +53,7 @@ const { values } = parseArgs({
     'pes-length': { type: 'string', default: 'on' },
     'warmup-ms': { type: 'string', default: '2000' },
     port: { type: 'string', default: '18082' },
+    budget: { type: 'string', default: '250' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -62,7 +63,7 @@ const WARMUP_MS = Number(values['warmup-ms']);
 const PORT = Number(values.port);
 const FPS = 25;
 const SIZE = '640x360';
-const BUDGET = 250;
+const BUDGET = Number(values.budget);
 const IDLE_MS = 2000;
 
 function topology(dir: string, prefix: string): string {

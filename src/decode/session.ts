@@ -136,6 +136,8 @@ export class StreamSession {
   private lastDts = Number.NaN;
   private decodeMs = INITIAL_DECODE_MS;
   private lastOutAt = 0;
+  /** Largest pts − dts seen (s): how long the stream's own timing keeps a frame between decode and presentation. */
+  private presentDelay = 0;
 
   constructor(
     first: EncodedChunk,
@@ -282,6 +284,7 @@ export class StreamSession {
     if (Number.isNaN(this.basePts)) this.basePts = au.pts;
     if (au.dts > this.lastDts) this.frameMs = Math.min(1000, au.dts - this.lastDts) * 1000 * 0.05 + this.frameMs * 0.95;
     if (!Number.isNaN(au.dts)) this.lastDts = au.dts;
+    if (au.pts - au.dts > this.presentDelay) this.noteReorderDelay(au.pts - au.dts);
     // Finished before the restart (only known once numbered: a waiting frame is decoded and discarded if so).
     const done = index >= 0 && index < this.numbering.doneBelow;
     let late = false;
@@ -332,6 +335,19 @@ export class StreamSession {
     this.lastFed = this.current;
     if (!this.decoder!.feed(au, handle, index, tag)) this.mustDrain = true;
     return FATE_FED;
+  }
+
+  /**
+   * With B-frames a frame cannot be shown before the later frames it is predicted from have been
+   * captured and sent: the stream's timestamps say how long (the largest pts − dts, 200 ms for
+   * x264's defaults at 25 fps), and that much of every frame's budget is gone before we can do
+   * anything. Said once per stream when it is most of the budget.
+   */
+  private noteReorderDelay(delay: number): void {
+    this.presentDelay = delay;
+    const ms = Math.round(delay * 1000);
+    if (ms * 2 < this.route.budgetMs) return;
+    log.once('warn', `reorder-delay:${this.stream}`, `stream's B-frames keep each frame up to ${ms} ms between capture and the moment it can be decoded and shown, out of a latency budget of ${this.route.budgetMs} ms: frames will miss it; give the stream a larger budget, or have its camera (or framewire ingest --codec x264) send no B-frames`, { stream: this.stream, reorderDelayMs: ms, budgetMs: this.route.budgetMs });
   }
 
   /**
