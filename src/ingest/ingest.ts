@@ -21,10 +21,11 @@ import ffmpeg from 'fluent-ffmpeg';
 import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
 import { CHUNK_TOPIC_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES } from '../core/ack.js';
 import { ensureTopics } from '../core/topics.js';
-import { Kafka, Partitioners, logLevel, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type KafkaConfig, type Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
 import { kafkaConnectError } from '../config/kafka-security.js';
 import { log } from '../core/log.js';
+import { ingestKafkaLogCreator } from '../core/kafka-log.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { EpochEstimator, TS_NULL_PACKET, VIDEO_PID } from './capture.js';
 import { OutageBuffer, TsWatcher, type Piece } from './buffer.js';
@@ -152,7 +153,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     clientId: 'framewire-ingest',
     brokers: opts.brokers,
     logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator,
+    logCreator: ingestKafkaLogCreator,
     ...opts.kafkaSecurity,
   });
   const producer = kafka.producer({
@@ -539,12 +540,4 @@ async function probeVideo(opts: IngestOptions): Promise<{ codec: string; hasBFra
 
 function isNetworkInput(input: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
-}
-
-/** kafkajs warnings and errors through our logger, each distinct one once: retries repeat them. */
-function kafkaLogCreator(): (entry: LogEntry) => void {
-  return ({ namespace, level, log: entry }) => {
-    const msg = `kafkajs ${namespace}: ${entry.message}`;
-    log.once(level === logLevel.ERROR ? 'error' : 'warn', msg, msg, { broker: entry.broker as unknown });
-  };
 }
