@@ -529,6 +529,20 @@ export function lavfiFrameBytes(width: number, height: number): number {
   return width * height + 2 * Math.ceil(width / 2) * Math.ceil(height / 2);
 }
 
+/**
+ * The B-frame warning: what the stream will cost downstream. ffprobe's has_b_frames is the
+ * decoder's reorder depth: every decoder of the stream holds that many frames back before it can
+ * put one out, i.e. has_b_frames × frame duration of latency on every frame.
+ */
+export function bFramesWarning(hasBFrames: number, fps: number | undefined): string {
+  const depth = `has_b_frames=${hasBFrames}`;
+  const cost =
+    fps !== undefined && fps > 0
+      ? `~${Math.round((hasBFrames * 1000) / fps)} ms of reorder delay at ${Number(fps.toFixed(2))} fps`
+      : `${hasBFrames} frame${hasBFrames === 1 ? '' : 's'} of reorder delay`;
+  return `ingest: the source has B-frames, ${depth}: ${cost} in every decoder of the stream; use --codec x264 to re-encode without B-frames`;
+}
+
 /** An ffprobe rate ("25/1", "30000/1001"); undefined for "0/0" and the like. */
 export function parseRate(rate: string | undefined): number | undefined {
   const m = /^(\d+)\/(\d+)$/.exec(rate ?? '');
@@ -540,8 +554,9 @@ export function parseRate(rate: string | undefined): number | undefined {
 /**
  * copy or x264 for this input, and how --loop repeats it. lavfi is always encoded (and probed
  * only when looped, for its frame size); any other input is asked ffprobe about its first video
- * stream (a missing file fails here, before Kafka), and a warning is logged once when it has
- * B-frames: each costs a frame of reorder delay in every decoder that reads it. Undefined when aborted.
+ * stream (a missing file fails here, before Kafka), and a warning is logged when its B-frames will
+ * reach the processor (remuxed): each costs a frame of reorder delay in every decoder that reads
+ * it. Undefined when aborted.
  */
 async function chooseCodec(opts: IngestOptions): Promise<{ codec: 'copy' | 'x264'; sourceCodec?: string; loop?: LoopArgs } | undefined> {
   const mode = opts.codec ?? 'auto';
@@ -571,14 +586,17 @@ async function chooseCodec(opts: IngestOptions): Promise<{ codec: 'copy' | 'x264
       );
     }
   }
-  if (video.hasBFrames > 0) {
-    log.warn('ingest: the source has B-frames; they cost decode latency (--codec x264 re-encodes without them)', {
+  const codec = mode === 'copy' || (mode === 'auto' && video.codec === 'h264') ? 'copy' : 'x264';
+  // Re-encoded by libx264 with -tune zerolatency: no B-frames reach the processor.
+  if (codec === 'copy' && video.hasBFrames > 0) {
+    log.warn(bFramesWarning(video.hasBFrames, video.fps), {
       input: opts.input,
       codec: video.codec,
       hasBFrames: video.hasBFrames,
+      fps: video.fps,
+      reorderMs: video.fps ? Math.round((video.hasBFrames * 1000) / video.fps) : undefined,
     });
   }
-  const codec = mode === 'copy' || (mode === 'auto' && video.codec === 'h264') ? 'copy' : 'x264';
   return { codec, sourceCodec: video.codec, loop };
 }
 

@@ -166,7 +166,7 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.ok(pes.every((len) => len > 0), `PES lengths ${pes.filter((l) => l === 0).length} of 100 are 0`);
   });
 
-  test('--codec: an H.264 file is remuxed (auto, copy) with a B-frame warning, re-encoded (x264), a non-H.264 one encoded', { timeout: 60_000 }, async () => {
+  test('--codec: an H.264 file is remuxed (auto, copy) with a B-frame warning saying its cost, re-encoded (x264) without one, a non-H.264 one encoded', { timeout: 60_000 }, async () => {
     const h264 = join(scratch, `bframes-${rand()}.mp4`);
     // libx264's default preset: 3 B-frames, written into its SEI as "bframes=3".
     execFileSync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi',
@@ -189,6 +189,8 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.deepEqual(auto.probe, { codec: 'h264', frames: 30 });
     assert.ok(auto.ts.includes('bframes=3'), 'auto did not keep the source encoder\'s stream');
     assert.equal(bWarnings(auto.stderr), 1, `expected one B-frame warning, stderr: ${auto.stderr}`);
+    // What it costs downstream: the reorder depth in frames and in ms at the source's rate.
+    assert.match(auto.stderr, /has_b_frames=2: ~80 ms of reorder delay at 25 fps .*use --codec x264/);
 
     const copy = await run(h264, 'copy');
     assert.equal(copy.result.codec, 'copy');
@@ -198,6 +200,7 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.equal(x264.result.codec, 'x264');
     assert.deepEqual(x264.probe, { codec: 'h264', frames: 30 });
     assert.ok(x264.ts.includes('bframes=0') && !x264.ts.includes('bframes=3'), 'x264 did not re-encode with zerolatency');
+    assert.equal(bWarnings(x264.stderr), 0, 're-encoded: no B-frames reach the processor, nothing to warn about');
 
     const encoded = await run(mpeg4);
     assert.equal(encoded.result.codec, 'x264');

@@ -1,7 +1,7 @@
-/** `framewire ingest`'s pure option building (src/ingest/ingest.ts): --loop per input kind. */
+/** `framewire ingest`'s pure option building (src/ingest/ingest.ts): --loop per input kind, the B-frame warning. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LAVFI_LOOP_MAX_BYTES, lavfiFrameBytes, loopArgs, parseRate } from '../../src/ingest/ingest.js';
+import { LAVFI_LOOP_MAX_BYTES, bFramesWarning, lavfiFrameBytes, loopArgs, parseRate } from '../../src/ingest/ingest.js';
 
 test('--loop: a file or URL is read again (-stream_loop); a lavfi graph goes through the loop filter', () => {
   for (const input of ['clip.mp4', '-odd.ts', 'http://host/clip.ts', 'rtsp://cam/stream']) {
@@ -26,6 +26,16 @@ test('--loop on lavfi: the kept frames are bounded by memory and by the filter\'
   assert.equal(loopArgs('lavfi:x', { realtime: true, frameBytes: lavfiFrameBytes(16, 16) }).loopFrames, 32767);
   assert.equal(loopArgs('lavfi:x', { realtime: true, frameBytes: LAVFI_LOOP_MAX_BYTES * 2 }).loopFrames, 1);
   assert.throws(() => loopArgs('lavfi:x', { realtime: true }), RangeError);
+});
+
+test('the B-frame warning says the reorder delay in frames and ms, and what to do', () => {
+  assert.equal(
+    bFramesWarning(2, 25),
+    'ingest: the source has B-frames, has_b_frames=2: ~80 ms of reorder delay at 25 fps in every decoder of the stream; use --codec x264 to re-encode without B-frames',
+  );
+  assert.match(bFramesWarning(1, 30000 / 1001), /has_b_frames=1: ~33 ms of reorder delay at 29\.97 fps/);
+  assert.match(bFramesWarning(3, undefined), /has_b_frames=3: 3 frames of reorder delay in every decoder/);
+  assert.match(bFramesWarning(1, undefined), /: 1 frame of reorder delay/);
 });
 
 test('ffprobe rates', () => {
