@@ -15,6 +15,8 @@ npx tsc -p tsconfig.json
 bash scripts/stack.sh up
 
 mkdir -p .stack/logs
+# topology/local.yaml listens on FRAMEWIRE_HTTP (README: "Using an existing Kafka and Triton").
+http="${FRAMEWIRE_HTTP:-127.0.0.1:8080}"
 pids=()
 cleanup() {
   trap - INT TERM EXIT
@@ -29,7 +31,7 @@ trap cleanup INT TERM EXIT
 node bin/framewire.js run --topology topology/local.yaml 2> >(tee -a .stack/logs/processor.log >&2) &
 pids+=($!)
 for _ in $(seq 1 60); do
-  curl -sf http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
+  curl -sf "http://$http/readyz" >/dev/null 2>&1 && break
   sleep 1
 done
 
@@ -42,13 +44,13 @@ pids+=($!)
 cat <<MSG
 
 framewire is running on the local stack.
-  dashboard  http://127.0.0.1:8080/            (open it in a browser)
+  dashboard  http://$http/            (open it in a browser)
   tail       npx framewire tail                (labels, events, alerts in this terminal;
              npx framewire tail --alerts       try --streams cam-1, --events)
   labels     Kafka topic video.labels  (127.0.0.1:9092)
   events     Kafka topic video.events; alerts: video.alerts; dead letters: video.dlq
-  WebSocket  ws://127.0.0.1:8080/ws            (all streams; ?streams=cam-1 for one)
-  metrics    http://127.0.0.1:8080/metrics     readiness: http://127.0.0.1:8080/readyz
+  WebSocket  ws://$http/ws            (all streams; ?streams=cam-1 for one)
+  metrics    http://$http/metrics     readiness: http://$http/readyz
   Triton     http://127.0.0.1:8000/v2/models/colour_probe   metrics: http://127.0.0.1:8002/metrics
   logs       .stack/logs/processor.log, .stack/logs/ingest.log
 Press Ctrl-C to stop.

@@ -10,7 +10,8 @@
  * a new session from the next keyframe (buffer.ts, sender.ts).
  *
  * Codec: an H.264 source is remuxed (-c:v copy), anything else encoded with libx264 (--codec auto,
- * decided by ffprobe). Capture time: see capture.ts. End of session: the last record carries
+ * decided by ffprobe). --loop: one ffmpeg, one session, pts increasing across passes (loopArgs).
+ * Capture time: see capture.ts. End of session: the last record carries
  * fw-eos: 1, whether the input ended, the run was stopped or ffmpeg failed mid-stream (the
  * processor should flush what it got at once in every case).
  */
@@ -21,10 +22,11 @@ import ffmpeg from 'fluent-ffmpeg';
 import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
 import { CHUNK_TOPIC_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES } from '../core/ack.js';
 import { ensureTopics } from '../core/topics.js';
-import { Kafka, Partitioners, logLevel, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type KafkaConfig, type Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
 import { kafkaConnectError } from '../config/kafka-security.js';
 import { log } from '../core/log.js';
+import { ingestKafkaLogCreator } from '../core/kafka-log.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { EpochEstimator, TS_NULL_PACKET, VIDEO_PID } from './capture.js';
 import { OutageBuffer, TsWatcher, type Piece } from './buffer.js';
@@ -45,7 +47,11 @@ export interface IngestOptions {
   topic: string;
   /** Pace reading at the source frame rate (ffmpeg -re). */
   realtime?: boolean;
-  /** Repeat a file forever as one continuous session (-stream_loop -1). */
+  /**
+   * Repeat the input forever as one continuous session with increasing pts: a file by
+   * -stream_loop -1, a lavfi graph by ffmpeg's loop filter (its first pass held in memory,
+   * bounded by LAVFI_LOOP_MAX_BYTES; see loopArgs).
+   */
   loop?: boolean;
   /** Largest chunk value in bytes; default and hard maximum 1 MiB. */
   chunkBytes?: number;
@@ -152,7 +158,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     clientId: 'framewire-ingest',
     brokers: opts.brokers,
     logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator,
+    logCreator: ingestKafkaLogCreator,
     ...opts.kafkaSecurity,
   });
   const producer = kafka.producer({
@@ -180,7 +186,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     throw kafkaConnectError(err, opts.brokers, 'ingest') ?? publishError(err, `cannot prepare topic '${opts.topic}' on ${opts.brokers.join(',')}`);
   }
   try {
-    await pump(opts, { chunkBytes, lingerMs, codec: choice.codec, sourceCodec: choice.sourceCodec }, producer, result);
+    await pump(opts, { chunkBytes, lingerMs, codec: choice.codec, sourceCodec: choice.sourceCodec, loop: choice.loop }, producer, result);
     return result;
   } finally {
     await producer.disconnect().catch((err: unknown) => log.warn('ingest: producer disconnect failed', { err }));
@@ -193,6 +199,8 @@ interface PumpSettings {
   codec: 'copy' | 'x264';
   /** The source's video codec as ffprobe names it; undefined for lavfi. */
   sourceCodec?: string;
+  /** How --loop repeats the input (undefined: no --loop). */
+  loop?: LoopArgs;
 }
 
 /**
@@ -206,7 +214,7 @@ function pacedSource(opts: IngestOptions): boolean {
 async function pump(opts: IngestOptions, settings: PumpSettings, producer: Producer, result: IngestResult): Promise<void> {
   if (opts.signal?.aborted) return; // aborted while connecting: nothing to start
   const { chunkBytes, lingerMs } = settings;
-  const source = new FfmpegSource(opts, settings.codec);
+  const source = new FfmpegSource(opts, settings.codec, settings.loop);
   const onAbort = (): void => {
     // From now on the end is near: keep the last bytes back so the final record carries fw-eos.
     stopping = true;
@@ -369,11 +377,11 @@ class FfmpegSource {
   readonly exited: Promise<FfmpegExit>;
   private readonly proc: FfmpegProcess;
 
-  constructor(opts: IngestOptions, codec: 'copy' | 'x264') {
+  constructor(opts: IngestOptions, codec: 'copy' | 'x264', loop: LoopArgs | undefined) {
     const command = ffmpeg({ stdoutLines: STDERR_LINES });
     const inputOptions = ['-hide_banner', '-nostdin', '-loglevel', 'error'];
     if (opts.realtime) inputOptions.push('-re');
-    if (opts.loop) inputOptions.push('-stream_loop', '-1');
+    if (loop) inputOptions.push(...loop.inputOptions);
     if (isLavfi(opts.input)) {
       command.input(opts.input.slice('lavfi:'.length)).inputFormat('lavfi');
     } else {
@@ -383,6 +391,7 @@ class FfmpegSource {
     command.inputOptions(inputOptions);
 
     const outputOptions = ['-map', '0:v:0', '-sn', '-dn'];
+    if (loop?.videoFilter) outputOptions.push('-vf', loop.videoFilter);
     if (codec === 'copy') {
       // Remux as is. ffmpeg 5.1's mpegts muxer inserts h264_mp4toannexb (hevc_mp4toannexb) by
       // itself when the packets are length-prefixed (MP4/MKV sources); Annex B input passes.
@@ -479,23 +488,95 @@ function inputArg(input: string): string {
 }
 
 /**
- * copy or x264 for this input. lavfi is always encoded; any other input is asked ffprobe about its
- * first video stream (a missing file fails here, before Kafka), and a warning is logged once when
- * it has B-frames: each costs a frame of reorder delay in every decoder that reads it.
- * Undefined when aborted.
+ * How --loop repeats an input, as ffmpeg options. A file (or a seekable URL) is read again from
+ * its start (-stream_loop -1; ffmpeg offsets the timestamps of each pass). The lavfi device
+ * cannot seek, so -stream_loop did nothing for a test pattern: its single pass ended the session.
+ * A lavfi graph goes through ffmpeg's loop filter instead, after the device: the first pass is
+ * sent as it is made and kept (as yuv420p, what the encoder takes anyway), then repeated forever
+ * with pts continuing from the end of the pass, so the stream is one session whose capture times
+ * keep increasing, as a real camera's would. Input pacing (-re) ends with the first pass, so a
+ * paced graph is paced from then on by the realtime filter. The kept frames are bounded by
+ * LAVFI_LOOP_MAX_BYTES: a graph longer than that (or endless) repeats its first `loopFrames`.
+ * Pure: `frameBytes` is one yuv420p frame of the graph (lavfiFrameBytes).
  */
-async function chooseCodec(opts: IngestOptions): Promise<{ codec: 'copy' | 'x264'; sourceCodec?: string } | undefined> {
+export function loopArgs(input: string, o: { realtime: boolean; frameBytes?: number }): LoopArgs {
+  if (!isLavfi(input)) return { inputOptions: ['-stream_loop', '-1'] };
+  if (o.frameBytes === undefined || !(o.frameBytes > 0)) throw new RangeError('a lavfi loop needs the frame size');
+  const loopFrames = Math.max(1, Math.min(LOOP_FILTER_MAX_FRAMES, Math.floor(LAVFI_LOOP_MAX_BYTES / o.frameBytes)));
+  return {
+    inputOptions: [],
+    videoFilter: `format=yuv420p,loop=loop=-1:size=${loopFrames}:start=0${o.realtime ? ',realtime' : ''}`,
+    loopFrames,
+  };
+}
+
+export interface LoopArgs {
+  /** Before -i. */
+  inputOptions: string[];
+  /** The output's -vf (lavfi only). */
+  videoFilter?: string;
+  /** lavfi: the most frames the loop filter keeps (and repeats). */
+  loopFrames?: number;
+}
+
+/** Memory ffmpeg may spend on a looped lavfi graph's first pass (decoded frames). */
+export const LAVFI_LOOP_MAX_BYTES = 512 * 1024 * 1024;
+/** The loop filter's own limit on `size` (ffmpeg 5.1: INT16_MAX). */
+const LOOP_FILTER_MAX_FRAMES = 32767;
+
+/** Bytes of one yuv420p frame: the luma plane and two quarter-size chroma planes. */
+export function lavfiFrameBytes(width: number, height: number): number {
+  return width * height + 2 * Math.ceil(width / 2) * Math.ceil(height / 2);
+}
+
+/**
+ * The B-frame warning: what the stream will cost downstream. ffprobe's has_b_frames is the
+ * decoder's reorder depth: every decoder of the stream holds that many frames back before it can
+ * put one out, i.e. has_b_frames × frame duration of latency on every frame.
+ */
+export function bFramesWarning(hasBFrames: number, fps: number | undefined): string {
+  const depth = `has_b_frames=${hasBFrames}`;
+  const cost =
+    fps !== undefined && fps > 0
+      ? `~${Math.round((hasBFrames * 1000) / fps)} ms of reorder delay at ${Number(fps.toFixed(2))} fps`
+      : `${hasBFrames} frame${hasBFrames === 1 ? '' : 's'} of reorder delay`;
+  return `ingest: the source has B-frames, ${depth}: ${cost} in every decoder of the stream; use --codec x264 to re-encode without B-frames`;
+}
+
+/** An ffprobe rate ("25/1", "30000/1001"); undefined for "0/0" and the like. */
+export function parseRate(rate: string | undefined): number | undefined {
+  const m = /^(\d+)\/(\d+)$/.exec(rate ?? '');
+  if (!m) return undefined;
+  const [num, den] = [Number(m[1]), Number(m[2])];
+  return num > 0 && den > 0 ? num / den : undefined;
+}
+
+/**
+ * copy or x264 for this input, and how --loop repeats it. lavfi is always encoded (and probed
+ * only when looped, for its frame size); any other input is asked ffprobe about its first video
+ * stream (a missing file fails here, before Kafka), and a warning is logged when its B-frames will
+ * reach the processor (remuxed): each costs a frame of reorder delay in every decoder that reads
+ * it. Undefined when aborted.
+ */
+async function chooseCodec(opts: IngestOptions): Promise<{ codec: 'copy' | 'x264'; sourceCodec?: string; loop?: LoopArgs } | undefined> {
   const mode = opts.codec ?? 'auto';
-  if (isLavfi(opts.input)) return { codec: 'x264' };
+  const realtime = opts.realtime === true;
+  if (isLavfi(opts.input)) {
+    if (!opts.loop) return { codec: 'x264' };
+    const video = await probeVideo(opts);
+    if (video === undefined) return undefined;
+    const loop = loopArgs(opts.input, { realtime, frameBytes: lavfiFrameBytes(video.width, video.height) });
+    const frames = loop.loopFrames!;
+    const bound = `${frames} frames${video.fps ? `, ${Number((frames / video.fps).toFixed(1))} s` : ''}, ${Math.round((frames * lavfiFrameBytes(video.width, video.height)) / (1 << 20))} MiB`;
+    log.info(`ingest: --loop on a lavfi graph: its first pass is kept (at most ${bound}) and repeated, pts continuing; a longer graph repeats its first ${frames} frames`, {
+      input: opts.input,
+      size: `${video.width}x${video.height}`,
+    });
+    return { codec: 'x264', loop };
+  }
   const video = await probeVideo(opts);
   if (video === undefined) return undefined;
-  if (video.hasBFrames > 0) {
-    log.warn('ingest: the source has B-frames; they cost decode latency (--codec x264 re-encodes without them)', {
-      input: opts.input,
-      codec: video.codec,
-      hasBFrames: video.hasBFrames,
-    });
-  }
+  const loop = opts.loop ? loopArgs(opts.input, { realtime }) : undefined;
   if (mode === 'copy') {
     if (video.codec !== 'h264' && video.codec !== 'hevc') {
       throw new FramewireError(
@@ -504,15 +585,36 @@ async function chooseCodec(opts: IngestOptions): Promise<{ codec: 'copy' | 'x264
         `cannot remux '${opts.input}': its video is ${video.codec}, --codec copy needs H.264 or H.265 (use --codec auto or x264)`,
       );
     }
-    return { codec: 'copy', sourceCodec: video.codec };
   }
-  return { codec: mode === 'auto' && video.codec === 'h264' ? 'copy' : 'x264', sourceCodec: video.codec };
+  const codec = mode === 'copy' || (mode === 'auto' && video.codec === 'h264') ? 'copy' : 'x264';
+  // Re-encoded by libx264 with -tune zerolatency: no B-frames reach the processor.
+  if (codec === 'copy' && video.hasBFrames > 0) {
+    log.warn(bFramesWarning(video.hasBFrames, video.fps), {
+      input: opts.input,
+      codec: video.codec,
+      hasBFrames: video.hasBFrames,
+      fps: video.fps,
+      reorderMs: video.fps ? Math.round((video.hasBFrames * 1000) / video.fps) : undefined,
+    });
+  }
+  return { codec, sourceCodec: video.codec, loop };
 }
 
-async function probeVideo(opts: IngestOptions): Promise<{ codec: string; hasBFrames: number } | undefined> {
+interface ProbedVideo {
+  codec: string;
+  hasBFrames: number;
+  width: number;
+  height: number;
+  /** Frames per second (average, else the stream's base rate); undefined when ffprobe does not know. */
+  fps?: number;
+}
+
+async function probeVideo(opts: IngestOptions): Promise<ProbedVideo | undefined> {
   const args = ['-v', 'error'];
   if (isRtsp(opts.input)) args.push(...RTSP_INPUT_OPTIONS);
-  args.push('-select_streams', 'v:0', '-show_entries', 'stream=codec_name,has_b_frames', '-of', 'json', inputArg(opts.input));
+  if (isLavfi(opts.input)) args.push('-f', 'lavfi', '-i', opts.input.slice('lavfi:'.length));
+  else args.push(inputArg(opts.input));
+  args.push('-select_streams', 'v:0', '-show_entries', 'stream=codec_name,has_b_frames,width,height,avg_frame_rate,r_frame_rate', '-of', 'json');
   const retriable = isNetworkInput(opts.input);
   let stdout: string;
   try {
@@ -530,21 +632,20 @@ async function probeVideo(opts: IngestOptions): Promise<{ codec: string; hasBFra
     const detail = e.killed ? `no answer in ${PROBE_TIMEOUT_MS / 1000} s` : (lastLine(e.stderrText ?? null) ?? e.message);
     throw new FramewireError('INGEST_SOURCE_FAILED', 'ingest', `cannot read input '${opts.input}': ${detail}`, { retriable, cause: err });
   }
-  const stream = (JSON.parse(stdout) as { streams?: { codec_name?: string; has_b_frames?: number }[] }).streams?.[0];
+  type Stream = { codec_name?: string; has_b_frames?: number; width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string };
+  const stream = (JSON.parse(stdout) as { streams?: Stream[] }).streams?.[0];
   if (!stream?.codec_name) {
     throw new FramewireError('INGEST_SOURCE_FAILED', 'ingest', `cannot read input '${opts.input}': it has no video stream`, { retriable });
   }
-  return { codec: stream.codec_name, hasBFrames: Number(stream.has_b_frames ?? 0) };
+  return {
+    codec: stream.codec_name,
+    hasBFrames: Number(stream.has_b_frames ?? 0),
+    width: Number(stream.width ?? 0),
+    height: Number(stream.height ?? 0),
+    fps: parseRate(stream.avg_frame_rate) ?? parseRate(stream.r_frame_rate),
+  };
 }
 
 function isNetworkInput(input: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
-}
-
-/** kafkajs warnings and errors through our logger, each distinct one once: retries repeat them. */
-function kafkaLogCreator(): (entry: LogEntry) => void {
-  return ({ namespace, level, log: entry }) => {
-    const msg = `kafkajs ${namespace}: ${entry.message}`;
-    log.once(level === logLevel.ERROR ? 'error' : 'warn', msg, msg, { broker: entry.broker as unknown });
-  };
 }

@@ -1,6 +1,7 @@
 /** The Kafka connections a topology's components share, opened on first use. */
 import kafkajs, { type Admin, type Kafka, type KafkaConfig, type Producer } from 'kafkajs';
 import { kafkaConnectError, kafkaSecurityOptions, type KafkaSecurityConfig } from '../config/kafka-security.js';
+import { processorKafkaLogCreator } from '../core/kafka-log.js';
 import type { KafkaConnections } from './registry.js';
 
 export { ensureTopics } from '../core/topics.js';
@@ -18,7 +19,13 @@ export class SharedKafka implements KafkaConnections {
   }
 
   client(): Kafka {
-    this.kafka ??= new kafkajs.Kafka({ clientId: this.config.clientId, brokers: this.config.brokers, logLevel: kafkajs.logLevel.WARN, ...this.security });
+    this.kafka ??= new kafkajs.Kafka({
+      clientId: this.config.clientId,
+      brokers: this.config.brokers,
+      logLevel: kafkajs.logLevel.WARN,
+      logCreator: processorKafkaLogCreator,
+      ...this.security,
+    });
     return this.kafka;
   }
 

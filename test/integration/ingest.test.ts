@@ -14,6 +14,7 @@ import { FramewireError } from '../../src/core/errors.js';
 import { main } from '../../src/cli.js';
 import { MAX_CHUNK_BYTES, runIngest } from '../../src/ingest/ingest.js';
 import { readChunks, type ChunkRecord } from '../helpers/cameras.js';
+import { colourVideo } from '../helpers/colours.js';
 import { deleteTopics } from '../helpers/topics.js';
 import { BROKERS, ROOT } from '../helpers/stack.js';
 const TS_PACKET = 188;
@@ -165,7 +166,7 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.ok(pes.every((len) => len > 0), `PES lengths ${pes.filter((l) => l === 0).length} of 100 are 0`);
   });
 
-  test('--codec: an H.264 file is remuxed (auto, copy) with a B-frame warning, re-encoded (x264), a non-H.264 one encoded', { timeout: 60_000 }, async () => {
+  test('--codec: an H.264 file is remuxed (auto, copy) with a B-frame warning saying its cost, re-encoded (x264) without one, a non-H.264 one encoded', { timeout: 60_000 }, async () => {
     const h264 = join(scratch, `bframes-${rand()}.mp4`);
     // libx264's default preset: 3 B-frames, written into its SEI as "bframes=3".
     execFileSync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi',
@@ -188,6 +189,8 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.deepEqual(auto.probe, { codec: 'h264', frames: 30 });
     assert.ok(auto.ts.includes('bframes=3'), 'auto did not keep the source encoder\'s stream');
     assert.equal(bWarnings(auto.stderr), 1, `expected one B-frame warning, stderr: ${auto.stderr}`);
+    // What it costs downstream: the reorder depth in frames and in ms at the source's rate.
+    assert.match(auto.stderr, /has_b_frames=2: ~80 ms of reorder delay at 25 fps .*use --codec x264/);
 
     const copy = await run(h264, 'copy');
     assert.equal(copy.result.codec, 'copy');
@@ -197,6 +200,7 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     assert.equal(x264.result.codec, 'x264');
     assert.deepEqual(x264.probe, { codec: 'h264', frames: 30 });
     assert.ok(x264.ts.includes('bframes=0') && !x264.ts.includes('bframes=3'), 'x264 did not re-encode with zerolatency');
+    assert.equal(bWarnings(x264.stderr), 0, 're-encoded: no B-frames reach the processor, nothing to warn about');
 
     const encoded = await run(mpeg4);
     assert.equal(encoded.result.codec, 'x264');
@@ -288,6 +292,29 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     for (let i = 1; i < pts.length; i++) {
       assert.ok(pts[i]! > pts[i - 1]!, `pts not increasing at frame ${i}: ${pts[i - 1]} then ${pts[i]}`);
     }
+  });
+
+  test('--loop repeats a lavfi graph as one continuous, paced session, pts increasing', { timeout: 30_000 }, async () => {
+    // 10 frames (0.4 s): red ×5, blue ×5. The lavfi device cannot seek, so -stream_loop alone ended it after one pass.
+    const video = colourVideo(160, 120, 25, [{ colour: 'red', frames: 5 }, { colour: 'blue', frames: 5 }]);
+    const topic = newTopic();
+    const stream = `cam-${rand()}`;
+    const t0 = Date.now();
+    const result = await runIngest({ stream, input: video.input, brokers: BROKERS, topic, loop: true, realtime: true, signal: AbortSignal.timeout(3000) });
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 10_000, `abort took ${elapsed} ms to finish`);
+
+    const records = await consume(topic, result.chunks);
+    const ts = assertChunkContract(records, stream, result.session, MAX_CHUNK_BYTES);
+    const pts = probeFramePts(ts);
+    // Paced after the first pass too (realtime filter): about 25 fps for the ~2.5 s it ran, not thousands.
+    assert.ok(pts.length >= 30 && pts.length <= 25 * (elapsed / 1000) + 10, `${pts.length} frames in ${elapsed} ms`);
+    for (let i = 1; i < pts.length; i++) assert.ok(Math.abs(pts[i]! - pts[i - 1]! - 0.04) < 0.002, `pts step at frame ${i}: ${pts[i - 1]} then ${pts[i]}`);
+    // The content repeats: each decoded frame's mean colour follows red ×5, blue ×5 from the start.
+    const rgb = execFileSync('ffmpeg', ['-v', 'error', '-f', 'mpegts', '-i', '-', '-vf', 'scale=1:1', '-pix_fmt', 'rgb24', '-f', 'rawvideo', '-'], { input: ts, maxBuffer: 16 << 20 });
+    const seen = Array.from({ length: rgb.length / 3 }, (_, i) => (rgb[i * 3]! > 128 ? 'red' : rgb[i * 3 + 2]! > 128 ? 'blue' : '?'));
+    assert.equal(seen.length, pts.length);
+    assert.deepEqual(seen, seen.map((_, i) => video.expected[i % video.frames]));
   });
 
   test('the CLI returns 2 on bad arguments, 1 on a failed source, 0 when the input ends', { timeout: 30_000 }, async () => {
