@@ -79,10 +79,6 @@ const FATE_DROP = 3; // + index into DROP_FATES
 const DROP_FATES: readonly DropReason[] = ['sampled', 'overload', 'deadline', 'decoder-reset', 'unchanged', 'undecodable'];
 const fateOf = (reason: DropReason): number => FATE_DROP + DROP_FATES.indexOf(reason);
 
-/** Before the decoder is measured: a frame's decode cost, ms (2–5 ms at 640×360 on these cores). */
-const INITIAL_DECODE_MS = 5;
-/** Before the stream's frame interval is measured, ms. */
-const INITIAL_FRAME_MS = 40;
 
 /** A decoded frame that came out before its number was known (rare: a decoder with less reorder delay than the stream's timestamps). */
 interface EarlyFrame {
@@ -131,11 +127,6 @@ export class StreamSession {
   private readonly retiring = new Set<FfmpegDecoder>();
   /** A frame handed on from the numbering must be waited for (replay backpressure). */
   private blocked: Promise<void> | undefined;
-  /** Measured: the stream's frame interval (dts steps) and its decoder's cost per frame when busy, ms. */
-  private frameMs = INITIAL_FRAME_MS;
-  private lastDts = Number.NaN;
-  private decodeMs = INITIAL_DECODE_MS;
-  private lastOutAt = 0;
   /** Largest pts − dts seen (s): how long the stream's own timing keeps a frame between decode and presentation. */
   private presentDelay = 0;
 
@@ -157,7 +148,7 @@ export class StreamSession {
     this.sampler = new Sampler(route.sampling, route.width, route.height);
     this.framePool = poolFor(route.width * route.height * 3);
     const c = ctx.config;
-    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, catchUpMs: c.shedCatchUpMs, giveUpAfterMs: c.shedGiveUpAfterMs }) : undefined;
+    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, shedAfterBudgets: c.shedAfterBudgets, freshFraction: c.shedFreshFraction, relaxAfterMs: c.shedRelaxAfterMs, giveUpAfterMs: c.shedGiveUpAfterMs }) : undefined;
     this.decodedCount = ctx.metrics.framesDecoded.labels({ model: route.model });
     this.decodeStage = ctx.metrics.stageSeconds.labels({ stage: 'decode' });
     this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
@@ -255,7 +246,7 @@ export class StreamSession {
       return;
     }
     if (u.fate === FATE_FED) {
-      const e = this.early.findIndex((f) => f.handle === u.handle);
+      const e = this.early.length ? this.early.findIndex((f) => f.handle === u.handle) : -1;
       if (e >= 0) {
         const f = this.early.splice(e, 1)[0]!;
         const wait = this.onFrame(f.data, index, f.handle, f.pts, f.key, f.tag, f.fedAt);
@@ -282,8 +273,6 @@ export class StreamSession {
   /** What to do with a frame just found; returns its fate for a frame whose number is not known yet. */
   private decideUnit(au: AccessUnit, handle: number, index: number): number {
     if (Number.isNaN(this.basePts)) this.basePts = au.pts;
-    if (au.dts > this.lastDts) this.frameMs = Math.min(1000, au.dts - this.lastDts) * 1000 * 0.05 + this.frameMs * 0.95;
-    if (!Number.isNaN(au.dts)) this.lastDts = au.dts;
     if (au.pts - au.dts > this.presentDelay) this.noteReorderDelay(au.pts - au.dts);
     // Finished before the restart (only known once numbered: a waiting frame is decoded and discarded if so).
     const done = index >= 0 && index < this.numbering.doneBelow;
@@ -294,12 +283,12 @@ export class StreamSession {
       const d = this.decoder;
       const held = d && d.holding && d.emitted > 0 ? now - this.captureOf(d.oldestHeldPts) : 0;
       const episodes = this.policy.episodes;
-      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held, this.frameMs, this.decodeMs);
+      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held);
       late = decision === LATE;
       if (decision === SHED) {
         if (this.policy.episodes !== episodes) {
           this.ctx.metrics.loadSheds.inc();
-          log.once('info', `shed:${this.stream}`, 'stream fell too far behind its latency budget to catch up by decoding; skipping ahead to a keyframe', { stream: this.stream, session: this.session, budgetMs: this.route.budgetMs, decodeMs: Math.round(this.decodeMs * 10) / 10, catchUpMs: this.ctx.config.shedCatchUpMs });
+          log.once('info', `shed:${this.stream}`, 'stream fell behind its latency budget; skipping ahead to a fresh keyframe', { stream: this.stream, session: this.session, budgetMs: this.route.budgetMs });
           // What the decoder holds (its reorder depth) comes out now instead of when decoding resumes.
           this.retireDecoder();
         }
@@ -415,10 +404,6 @@ export class StreamSession {
     }
     this.decodedCount.inc();
     const now = performance.now();
-    // Its cost per frame, measured while it had a backlog (back to back outputs, not waiting for input).
-    const d = this.decoder;
-    if (d && d.holding > d.reorderDepth + 1 && this.lastOutAt > 0) this.decodeMs = 0.9 * this.decodeMs + 0.1 * Math.min(200, now - this.lastOutAt);
-    this.lastOutAt = now;
     if (index < this.numbering.doneBelow) tag = DONE;
     if (tag === DONE || tag === SAMPLED || tag === TOO_LATE) {
       this.framePool.give(data);

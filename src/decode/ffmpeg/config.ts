@@ -22,13 +22,24 @@ export const ffmpegDecodeSchema = z
       .boolean()
       .default(true)
       .describe(
-        "Live mode: a stream behind its budget (a frame that arrives late, or a decoder behind) is decoded without classifying (`deadline`) while it can catch up within `shedCatchUpMs`; beyond that its frames are skipped without decoding (`overload`) until a keyframe it can catch up from. Ignored in replay mode.",
+        "Live mode: a frame that arrives more than `shedAfterBudgets` budgets after capture, or whose stream's decoder is a budget behind, is skipped without decoding (`overload`), and so is every frame after it until a keyframe fresh enough for its GOP to make it (`shedFreshFraction`). Ignored in replay mode.",
       ),
-    shedCatchUpMs: z
+    shedAfterBudgets: z
+      .number()
+      .min(1)
+      .default(2)
+      .describe('A frame this many budgets old on arrival starts shedding. One between one budget and this is still decoded (fresher frames after it reference it) and dropped as `deadline`, so a burst after a network hiccup costs no GOP.'),
+    shedFreshFraction: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.5)
+      .describe('While shedding, a keyframe captured within this fraction of the budget ends it (its GOP then has room to meet its deadlines).'),
+    shedRelaxAfterMs: z
       .int()
       .min(0)
-      .default(1000)
-      .describe('Longest a stream behind its budget may take to catch up by decoding without classifying (its backlog × the measured decode cost per frame) before it skips ahead to a keyframe instead, ms. A 300 ms hiccup is caught up in a few frames; a minutes-long Kafka backlog is skipped.'),
+      .default(2000)
+      .describe('Shedding this long, a keyframe within the whole budget will do (streams whose keyframes are never that fresh), ms.'),
     shedGiveUpAfterMs: z
       .int()
       .min(0)
