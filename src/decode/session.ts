@@ -79,7 +79,6 @@ const FATE_DROP = 3; // + index into DROP_FATES
 const DROP_FATES: readonly DropReason[] = ['sampled', 'overload', 'deadline', 'decoder-reset', 'unchanged', 'undecodable'];
 const fateOf = (reason: DropReason): number => FATE_DROP + DROP_FATES.indexOf(reason);
 
-
 /** A decoded frame that came out before its number was known (rare: a decoder with less reorder delay than the stream's timestamps). */
 interface EarlyFrame {
   data: Buffer;
@@ -231,11 +230,10 @@ export class StreamSession {
     this.ctx.drops.drop(this.ack, this.stream, this.session, index, index, reason);
   }
 
-  /** A frame is dropped: now when its number is known, else when it comes. */
-  private settle(index: number, handle: number, reason: DropReason): void {
-    if (index >= 0) return this.drop(index, reason);
-    const u = this.numbering.waitingFor(handle);
-    if (u) u.fate = fateOf(reason);
+  /** A frame just found is dropped: reported now when its number is known; its fate (kept until the number comes) either way. */
+  private settle(index: number, reason: DropReason): number {
+    if (index >= 0) this.drop(index, reason);
+    return fateOf(reason);
   }
 
   /** A frame's number is known (presentation order, increasing). */
@@ -294,8 +292,7 @@ export class StreamSession {
         }
         this.ctx.metrics.framesShed.inc();
         this.needKey = true;
-        this.settle(index, handle, 'overload');
-        return fateOf('overload');
+        return this.settle(index, 'overload');
       }
     }
     let tag = DONE;
@@ -303,21 +300,18 @@ export class StreamSession {
       const pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
       if (pre === SKIP) {
         if (!au.disposable) this.needKey = true;
-        this.settle(index, handle, 'sampled');
-        return fateOf('sampled');
+        return this.settle(index, 'sampled');
       }
       tag = late ? TOO_LATE : pre === DECODE_ONLY ? SAMPLED : pre === LOOK ? SCENE : EMIT;
       if (tag === TOO_LATE && au.disposable) {
-        this.settle(index, handle, 'deadline');
-        return fateOf('deadline');
+        return this.settle(index, 'deadline');
       }
     } else if (au.disposable) {
       return FATE_DONE; // finished, and nothing needs it as a reference
     }
     if (this.needKey && !au.key) {
       // No keyframe since the decoder started (a session joined mid-GOP) or crashed: undecodable.
-      this.settle(index, handle, 'decoder-reset');
-      return fateOf('decoder-reset');
+      return this.settle(index, 'decoder-reset');
     }
     if (!this.decoder || this.decoder.isExited) this.startDecoder();
     this.needKey = false;
