@@ -1,10 +1,16 @@
 /**
- * Broker outage, then Triton outage (issue #20): two P-only 640×360 live cameras (GOP 25,
- * --buffer-ms 60000) on the private second stack; its broker is killed with SIGKILL and restarted
- * 4 s later, and once it is ready its Triton is killed with SIGKILL and restarted 3 s later.
- * Requirement: within 2 s of the later of (broker ready, Triton ready) each stream is labelled
- * within its budget again. Also: every frame the cameras report as sent is covered exactly once
- * by a label or a `dropped` event (and nothing beyond), and every label names its frame's colour.
+ * A broker outage and a Triton outage one after the other (issue #20): two P-only 640×360 live
+ * cameras (GOP 25, --buffer-ms 60000, the default 250 ms budget) on the private second stack. Its
+ * broker is killed with SIGKILL and restarted 4 s later; once it is ready, its Triton is killed
+ * with SIGKILL and restarted 3 s later (the reported case). Requirement: within 2 s of the later of
+ * (broker ready, Triton ready) each stream is labelled within its budget again, and stays so.
+ * Also: every frame the cameras report as sent is covered exactly once by a label or a `dropped`
+ * event (and nothing beyond), and every label names its frame's colour.
+ *
+ * The other order (Triton first, the broker last) runs with FRAMEWIRE_E2E_FAULT_ORDERS=all: there
+ * the Kafka backlog is the last thing to recover from, and on this 2-core machine it has taken
+ * 1.6-2.5 s (reconnect ~0.9 s, then catching up through the backlog by decoding within
+ * `decode.shedCatchUpMs`), so it does not meet the 2 s yet.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -66,17 +72,16 @@ async function tritonReady(port: number): Promise<boolean> {
   }
 }
 
-describe('broker outage then Triton outage: live streams come back within budget', { timeout: 240_000 }, () => {
+describe('broker and Triton outages: live streams come back within budget', { timeout: 240_000 }, () => {
   const stack = new SecondStack();
   const tritonPorts = { httpPort: stack.tritonHttpPort, grpcPort: stack.tritonGrpcPort, metricsPort: Number(process.env.FRAMEWIRE_STACK2_TRITON_METRICS_PORT ?? 8112), models: ['colour_probe'] };
   let triton: TritonProcess | undefined;
   let client: Kafka;
-  let topo: TestTopology | undefined;
-  let proc: Processor | undefined;
-  let labels: TopicCollector | undefined;
-  let events: TopicCollector | undefined;
-  const abort = new AbortController();
+  // What each case started, for the after hook whatever happened.
+  const aborts: AbortController[] = [];
   const cams: Promise<IngestResult>[] = [];
+  const collectors: TopicCollector[] = [];
+  const topos: TestTopology[] = [];
 
   before(async () => {
     stack.down();
@@ -88,21 +93,26 @@ describe('broker outage then Triton outage: live streams come back within budget
     client = new Kafka({ clientId: 'fw-e2e-combined', brokers: stack.brokers, logLevel: logLevel.NOTHING });
   });
   after(async () => {
-    abort.abort();
+    for (const a of aborts) a.abort();
     await Promise.allSettled(cams);
-    await Promise.allSettled([labels?.stop(), events?.stop()]);
+    await Promise.allSettled(collectors.map((c) => c.stop()));
     await stopAllProcessors(10_000);
-    await removeTopology(topo, client).catch(() => undefined);
+    for (const t of topos) await removeTopology(t, client).catch(() => undefined);
     await triton?.stop(5000);
     stack.down();
   });
 
-  test('every frame covered once, colours right, labels within budget within 2 s of both being back', async () => {
+  const outages = (order: 'broker, then Triton' | 'Triton, then broker') => async () => {
+    let proc: Processor | undefined;
     await withLogs(() => [proc], async () => {
-      topo = await newTopology({ brokers: stack.brokers, tritonUrl: triton!.url, mode: 'live', budgetMs: BUDGET_MS, partitions: 2 });
+      const abort = new AbortController();
+      aborts.push(abort);
+      const topo = await newTopology({ brokers: stack.brokers, tritonUrl: triton!.url, mode: 'live', budgetMs: BUDGET_MS, partitions: 2 });
+      topos.push(topo);
       proc = Processor.run(topo.file, 'processor');
       await proc.waitReady(topo.httpBase, 60_000);
-      [labels, events] = await Promise.all([TopicCollector.start(topo.labels, client), TopicCollector.start(topo.events, client)]);
+      const [labels, events] = await Promise.all([TopicCollector.start(topo.labels, client), TopicCollector.start(topo.events, client)]);
+      collectors.push(labels, events);
 
       // Up to 60 s of video; the cameras are stopped (every chunk produced is still sent) once
       // the streams have run RUN_ON_MS past the recovery deadline. The broker (a JVM on a busy
@@ -112,48 +122,59 @@ describe('broker outage then Triton outage: live streams come back within budget
         { colour: 'blue', frames: 500 },
         { colour: 'green', frames: 500 },
       ]);
-      const names = ['a', 'b'].map((n) => `${topo!.name}-${n}`);
+      const names = ['a', 'b'].map((n) => `${topo.name}-${n}`);
       const t0 = Date.now();
-      for (const stream of names) cams.push(runIngest({ stream, input: video.input, brokers: stack.brokers, topic: topo.chunks, realtime: true, gop: FPS, bufferMs: 60_000, giveUpAfterMs: 120_000, signal: abort.signal }));
-      const settled = cams.map((c) => c.then(() => 'ok', (e: Error) => `failed: ${e.message}`));
+      const cameras = names.map((stream) => runIngest({ stream, input: video.input, brokers: stack.brokers, topic: topo.chunks, realtime: true, gop: FPS, bufferMs: 60_000, giveUpAfterMs: 120_000, signal: abort.signal }));
+      cams.push(...cameras);
+      const settled = cameras.map((c) => c.then(() => 'ok', (e: Error) => `failed: ${e.message}`));
       const at = (t: number) => `${((t - t0) / 1000).toFixed(1)} s`;
       // The processor's own view, once a second: frames published and dropped by reason, load sheds.
       const samples: { t: number; v: Record<string, number> }[] = [];
       const sampler = setInterval(() => {
         const t = Date.now();
-        scrapeMetrics(topo!.httpBase).then((text) => {
+        scrapeMetrics(topo.httpBase).then((text) => {
           const v: Record<string, number> = { published: metricValue(text, 'framewire_frames_published_total'), sheds: metricValue(text, 'framewire_load_sheds_total') };
           for (const r of ['overload', 'deadline', 'infer-failed', 'decoder-reset']) v[r] = metricValue(text, 'framewire_frames_dropped_total', { reason: r });
           samples.push({ t, v });
         }, () => undefined);
       }, 1000);
 
-      const labelled = (stream: string) => labels!.json<LabelRecord>().filter((r) => r.stream === stream);
+      const labelled = (stream: string) => labels.json<LabelRecord>().filter((r) => r.stream === stream);
       assert.ok(await waitUntil(() => names.every((n) => labelled(n).length >= FPS), 30_000, 200), 'streams not labelled before the kill');
       console.log(`labelled from ${names.map((n) => at(Math.min(...labelled(n).map((r) => r.publishedTs)))).join(', ')}`);
       await sleep(Math.max(0, 6000 - (Date.now() - t0)));
-      stack.kill9('kafka');
-      const brokerKilledAt = Date.now();
-      // When the processor gets chunks again (its consumer is back), polled every 100 ms.
-      const consumingAgain = (async () => {
-        await sleep(1000);
-        const chunks = () => scrapeMetrics(topo!.httpBase).then((text) => metricValue(text, 'framewire_chunks_received_total'), () => -1);
-        const before = await chunks();
-        while (!abort.signal.aborted && before >= 0) {
-          const t = Date.now();
-          if ((await chunks()) > before) return t;
-          await sleep(100);
-        }
-        return Infinity;
-      })();
-      await sleep(4000);
-      const brokerReadyAt = await readyWhile(stack.upAsync('kafka'), () => brokerAnswers(stack.brokers));
-      process.kill(-triton!.pid, 'SIGKILL');
-      const tritonKilledAt = Date.now();
-      await sleep(3000);
-      let restarted: Promise<TritonProcess> | undefined;
-      const tritonReadyAt = await readyWhile((restarted = startTriton(tritonPorts)).then(() => undefined), () => tritonReady(stack.tritonHttpPort));
-      triton = await restarted;
+      let brokerKilledAt = 0;
+      let brokerReadyAt = 0;
+      let tritonKilledAt = 0;
+      let tritonReadyAt = 0;
+      let consumingAgain: Promise<number> = Promise.resolve(Infinity);
+      const brokerOutage = async () => {
+        stack.kill9('kafka');
+        brokerKilledAt = Date.now();
+        // When the processor gets chunks again (its consumer is back), polled every 100 ms.
+        consumingAgain = (async () => {
+          await sleep(1000);
+          const chunks = () => scrapeMetrics(topo.httpBase).then((text) => metricValue(text, 'framewire_chunks_received_total'), () => -1);
+          const before = await chunks();
+          while (!abort.signal.aborted && before >= 0) {
+            const t = Date.now();
+            if ((await chunks()) > before) return t;
+            await sleep(100);
+          }
+          return Infinity;
+        })();
+        await sleep(4000);
+        brokerReadyAt = await readyWhile(stack.upAsync('kafka'), () => brokerAnswers(stack.brokers));
+      };
+      const tritonOutage = async () => {
+        process.kill(-triton!.pid, 'SIGKILL');
+        tritonKilledAt = Date.now();
+        await sleep(3000);
+        let restarted: Promise<TritonProcess> | undefined;
+        tritonReadyAt = await readyWhile((restarted = startTriton(tritonPorts)).then(() => undefined), () => tritonReady(stack.tritonHttpPort));
+        triton = await restarted;
+      };
+      for (const outage of order === 'broker, then Triton' ? [brokerOutage, tritonOutage] : [tritonOutage, brokerOutage]) await outage();
       const healthyAt = Math.max(brokerReadyAt, tritonReadyAt);
       const consumingAt = await Promise.race([consumingAgain, sleep(RECOVERY_MS).then(() => Infinity)]);
       console.log(
@@ -167,13 +188,13 @@ describe('broker outage then Triton outage: live streams come back within budget
 
       const outcomes = await Promise.all(settled);
       assert.deepEqual(outcomes, ['ok', 'ok'], 'a camera stopped');
-      const results = await Promise.all(cams);
+      const results = await Promise.all(cameras);
 
       // Per stream session: how often each frame index is covered (a Map: indices beyond N count too).
       const coverage = (stream: string, session: string): Map<number, number> => {
         const n = new Map<number, number>();
-        for (const r of labels!.json<LabelRecord>()) if (r.stream === stream && r.session === session) n.set(r.frame, (n.get(r.frame) ?? 0) + 1);
-        for (const e of events!.json<DroppedRecord>()) if (e.type === 'dropped' && e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) n.set(i, (n.get(i) ?? 0) + 1);
+        for (const r of labels.json<LabelRecord>()) if (r.stream === stream && r.session === session) n.set(r.frame, (n.get(r.frame) ?? 0) + 1);
+        for (const e of events.json<DroppedRecord>()) if (e.type === 'dropped' && e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) n.set(i, (n.get(i) ?? 0) + 1);
         return n;
       };
       const complete = (): boolean =>
@@ -183,7 +204,7 @@ describe('broker outage then Triton outage: live streams come back within budget
           return true;
         }));
       await waitUntil(complete, 60_000, 500);
-      await waitQuiet(() => labels!.records.length + events!.records.length, 2000, 15_000);
+      await waitQuiet(() => labels.records.length + events.records.length, 2000, 15_000);
       clearInterval(sampler);
       const m = await scrapeMetrics(topo.httpBase);
       console.log(
@@ -192,12 +213,15 @@ describe('broker outage then Triton outage: live streams come back within budget
       );
 
       const failures: string[] = [];
+      // The Kafka side is back within the same 2 s of the broker whatever Triton does meanwhile;
+      // otherwise the outcome would hang on whether Triton's restart happens to take longer.
+      if (!(consumingAt - brokerReadyAt <= RECOVERY_MS)) failures.push(`the processor got chunks again ${consumingAt - brokerReadyAt} ms after the broker was ready (target ${RECOVERY_MS})`);
       for (const [k, stream] of names.entries()) {
         const res = results[k]!;
         const sent = res.sessions.reduce((n, s) => n + s.frames, 0);
-        const mine = labels!.json<LabelRecord>().filter((r) => r.stream === stream);
+        const mine = labels.json<LabelRecord>().filter((r) => r.stream === stream);
         const drops: Record<string, number> = {};
-        for (const e of events!.json<DroppedRecord>()) if (e.type === 'dropped' && e.stream === stream) drops[e.reason] = (drops[e.reason] ?? 0) + e.count;
+        for (const e of events.json<DroppedRecord>()) if (e.type === 'dropped' && e.stream === stream) drops[e.reason] = (drops[e.reason] ?? 0) + e.count;
         // Recovery: the first label after the pipeline is healthy again whose latency is within budget.
         const first = mine.filter((r) => r.publishedTs > healthyAt && r.publishedTs - r.captureTs <= BUDGET_MS).sort((a, b) => a.publishedTs - b.publishedTs)[0];
         const recoveryMs = first ? first.publishedTs - healthyAt : Infinity;
@@ -218,7 +242,7 @@ describe('broker outage then Triton outage: live streams come back within budget
           bySecond.set(sec, row);
         };
         for (const r of mine) bump(Math.floor((r.captureTs - t0) / 1000), 'label');
-        for (const s of res.sessions) for (const e of events!.json<DroppedRecord>()) {
+        for (const s of res.sessions) for (const e of events.json<DroppedRecord>()) {
           if (e.type !== 'dropped' || e.stream !== stream || e.session !== s.session) continue;
           for (let i = e.fromFrame; i <= e.toFrame; i++) bump(Math.floor((s.epochMs + (i * 1000) / FPS - t0) / 1000), e.reason);
         }
@@ -245,8 +269,12 @@ describe('broker outage then Triton outage: live streams come back within budget
       const reasons = ['overload', 'deadline', 'infer-failed', 'decoder-reset'].map((r) => `${r} ${metricValue(m, 'framewire_frames_dropped_total', { reason: r })}`).join(', ');
       console.log(`processor: dropped ${reasons}; load sheds ${metricValue(m, 'framewire_load_sheds_total')}, frames shed ${metricValue(m, 'framewire_frames_shed_total')}, decoded ${metricValue(m, 'framewire_frames_decoded_total')}; streams ran ${((stopAt - t0) / 1000).toFixed(1)} s`);
       assert.deepEqual(failures, []);
-      const status = await proc!.stop(20_000);
+      const status = await proc.stop(20_000);
       assert.equal(status.code, 0);
+      await Promise.all([labels.stop(), events.stop()]);
     });
-  });
+  };
+
+  test('broker, then Triton: every frame covered once, colours right, labels within budget within 2 s of both being back', outages('broker, then Triton'));
+  test('Triton, then broker: the same', { skip: process.env.FRAMEWIRE_E2E_FAULT_ORDERS === 'all' ? false : 'the broker-last order is not within 2 s yet (see the header); FRAMEWIRE_E2E_FAULT_ORDERS=all runs it' }, outages('Triton, then broker'));
 });
