@@ -24,6 +24,15 @@ export interface RetryOptions {
   random?: () => number;
 }
 
+/**
+ * The longest wait between two attempts of a request that fails because a broker or server is
+ * unreachable (publishing labels and drops, dead-lettering, the Kafka clients' reconnects): once
+ * it is back, the next attempt is at most this far away. A live stream has to be labelled within
+ * its budget again soon after an outage ends (issue #20: 2 s); a longer backoff would spend that
+ * waiting. An attempt against a broker that is down costs one refused connection.
+ */
+export const OUTAGE_RETRY_MAX_MS = 1000;
+
 /** `retriable === true` on the error (FramewireError, KafkaJSError); anything else is final. */
 export function isRetriableError(err: unknown): boolean {
   if (err instanceof FramewireError) return err.retriable;

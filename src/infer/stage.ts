@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { DropReason, Frame, LabelRecord } from '../core/frame.js';
 import { FramewireError } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { isAbort, retry } from '../core/retry.js';
+import { OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../core/retry.js';
 import { poolFor } from '../core/pool.js';
 import type { Batcher } from '../batch/batcher.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -341,7 +341,7 @@ export class InferStage {
       await retry(() => Promise.all(this.o.sinks.map((s) => s.publishLabels(batch))), {
         attempts: Infinity,
         baseMs: 100,
-        maxMs: 5000,
+        maxMs: OUTAGE_RETRY_MAX_MS,
         signal: this.o.signal,
         // Once per outage, not per attempt.
         onRetry: (err, attempt) => {

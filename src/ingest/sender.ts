@@ -233,7 +233,10 @@ export class Sender {
       await retry(() => this.o.producer.send({ topic: this.o.topic, acks: -1, messages }), {
         attempts: Infinity,
         baseMs: 200,
-        maxMs: 2000,
+        // The camera's frames reach the processor at most this long (plus the producer's own two
+        // short retries) after the broker is back: the stream must be labelled within its budget
+        // again within 2 s of the outage's end (issue #20), and the buffered backlog is sent first.
+        maxMs: 500,
         signal: this.o.stopSignal,
         retriable: (err) => {
           if (!since) since = Date.now();

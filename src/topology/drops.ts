@@ -5,7 +5,7 @@
  */
 import type { DropReason, FrameOwner } from '../core/frame.js';
 import { log } from '../core/log.js';
-import { isAbort, retry } from '../core/retry.js';
+import { OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../core/retry.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
 
@@ -72,7 +72,7 @@ export class DropReporter {
       await retry(() => Promise.all(this.sinks.map((s) => s.publishEvents(serialized))), {
         attempts: Infinity,
         baseMs: 100,
-        maxMs: 5000,
+        maxMs: OUTAGE_RETRY_MAX_MS,
         signal: this.signal,
         onRetry: (err, attempt) => {
           if (attempt === 0) log.warn('publishing dropped events failed; retrying', { err });

@@ -2,9 +2,20 @@
 import kafkajs, { type Admin, type Kafka, type KafkaConfig, type Producer } from 'kafkajs';
 import { kafkaConnectError, kafkaSecurityOptions, type KafkaSecurityConfig } from '../config/kafka-security.js';
 import { processorKafkaLogCreator } from '../core/kafka-log.js';
+import { OUTAGE_RETRY_MAX_MS } from '../core/retry.js';
 import type { KafkaConnections } from './registry.js';
 
 export { ensureTopics } from '../core/topics.js';
+
+/**
+ * kafkajs's reconnect backoff for every connection of the topology (consumer, producer, admin).
+ * Its default (300 ms doubling up to 30 s, 5 retries) gives up after ~9 s, and a consumer that
+ * gave up during a broker outage waits its last backoff (~9 s) before it restarts: it came back
+ * 2-7 s after the broker in the combined-outage e2e. Capped at OUTAGE_RETRY_MAX_MS, the consumer
+ * restarts and a send goes out within about a second of the broker being back (issue #20). During
+ * a long outage the consumer now gives up and restarts every ~3.5 s (each logged).
+ */
+export const KAFKA_CLIENT_RETRY = { initialRetryTime: 100, maxRetryTime: OUTAGE_RETRY_MAX_MS } as const;
 
 export class SharedKafka implements KafkaConnections {
   private kafka: Kafka | undefined;
@@ -24,6 +35,7 @@ export class SharedKafka implements KafkaConnections {
       brokers: this.config.brokers,
       logLevel: kafkajs.logLevel.WARN,
       logCreator: processorKafkaLogCreator,
+      retry: { ...KAFKA_CLIENT_RETRY },
       ...this.security,
     });
     return this.kafka;

@@ -44,6 +44,14 @@ export class SecondStack {
     execFileSync('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up', ...(service ? [service] : [])], { env: this.env, stdio: ['ignore', 'ignore', 'inherit'] });
   }
 
+  /**
+   * `stack.sh install`: what `up` installs, started nothing. A test that runs its own tritonserver
+   * (test/helpers/triton.ts) on this stack's ports needs the model files `up kafka` does not build.
+   */
+  install(): void {
+    execFileSync('bash', [path.join(ROOT, 'scripts/stack.sh'), 'install'], { env: this.env, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+
   /** `up` without blocking the event loop (cameras in the same process keep running meanwhile). */
   upAsync(service?: 'kafka' | 'triton'): Promise<void> {
     return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@
  */
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { log } from '../../core/log.js';
-import { isAbort, retry } from '../../core/retry.js';
+import { OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../../core/retry.js';
 import { kafkaRetriable } from '../../sinks/kafka/errors.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { EncodedChunk, InputAck, ResumePoint } from '../../core/ack.js';
@@ -163,7 +163,7 @@ export class KafkaSource implements Source {
       await retry(() => this.producer.send({ topic: this.config.dlqTopic, acks: -1, messages: [{ key: r.key, value: r.value, headers }] }), {
         attempts: Infinity,
         baseMs: 100,
-        maxMs: 5000,
+        maxMs: OUTAGE_RETRY_MAX_MS,
         signal: this.signal,
         retriable: kafkaRetriable,
         onRetry: (err, attempt) => {
