@@ -8,7 +8,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci empties node_modules first, through a symlink too: a git worktree whose node_modules
+# links to another checkout's would wipe that one (its package-lock.json, checked out later, looks
+# newer). A linked node_modules is only checked.
+if [ -L node_modules ]; then
+  npm ls --all >/dev/null 2>&1 || { echo "node_modules links to $(readlink node_modules) and does not satisfy package.json: run npm ci there" >&2; exit 1; }
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --ignore-scripts
 fi
 npx tsc -p tsconfig.json

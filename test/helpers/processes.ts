@@ -28,11 +28,12 @@ export class Processor {
   stderr = '';
   status: ExitStatus | undefined;
 
-  constructor(args: string[], readonly label = 'processor') {
+  /** `env`: variables set for the child on top of the test's own (e.g. topology/local.yaml's FRAMEWIRE_*). */
+  constructor(args: string[], readonly label = 'processor', env: NodeJS.ProcessEnv = {}) {
     this.child = spawn(process.execPath, [path.join(ROOT, 'bin/framewire.js'), ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env },
+      env: { ...process.env, ...env },
     });
     live.add(this);
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.stdout = cap(this.stdout + d)));
@@ -51,8 +52,8 @@ export class Processor {
     });
   }
 
-  static run(topologyFile: string, label?: string): Processor {
-    return new Processor(['run', '--topology', topologyFile], label);
+  static run(topologyFile: string, label?: string, env?: NodeJS.ProcessEnv): Processor {
+    return new Processor(['run', '--topology', topologyFile], label, env);
   }
 
   get pid(): number {
