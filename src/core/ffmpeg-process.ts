@@ -2,10 +2,10 @@
  * The one supervisor of ffmpeg children, for ingest and decode alike (mediasoup's Worker is the
  * model): it notices the exit and says why, keeps the last stderr lines, and stops a child with
  * SIGTERM and a grace period, then SIGKILL, so no child is ever left behind. The exit code and
- * signal come from the child process itself, not from parsing fluent-ffmpeg's messages.
+ * signal come from the child process itself. ffmpeg is spawned directly, with no wrapper library
+ * (fluent-ffmpeg, archived in 2025, probed ffmpeg's capabilities before a first start).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type ffmpeg from 'fluent-ffmpeg';
 import type { Readable, Writable } from 'node:stream';
 
 /** How a child ended: its own end of input, an error exit, a signal, our stop, or no start at all. */
@@ -19,7 +19,7 @@ export interface FfmpegExit {
   requested: boolean;
   /** The last stderr lines, oldest first. */
   stderr: string[];
-  /** The spawn error, or fluent-ffmpeg's error for an error exit. */
+  /** The spawn error, or an error naming the exit code for an error exit. */
   error: Error | null;
 }
 
@@ -52,7 +52,7 @@ export class FfmpegProcess {
    * between: nothing probes ffmpeg's capabilities before the first start.
    */
   static spawn(ffmpegPath: string, args: string[], opts: FfmpegProcessOptions = {}): FfmpegProcess {
-    return new FfmpegProcess(null, opts, { path: ffmpegPath, args });
+    return new FfmpegProcess(ffmpegPath, args, opts);
   }
 
   /** stdin of a process started with `spawn`. */
@@ -65,7 +65,7 @@ export class FfmpegProcess {
     return this.child!.stdout!;
   }
 
-  constructor(command: ffmpeg.FfmpegCommand | null, opts: FfmpegProcessOptions = {}, direct?: { path: string; args: string[] }) {
+  private constructor(path: string, args: string[], opts: FfmpegProcessOptions) {
     const keep = opts.stderrLines ?? 8;
     this.graceMs = opts.graceMs ?? DEFAULT_STOP_GRACE_MS;
     const onLine = (line: string) => {
@@ -73,22 +73,7 @@ export class FfmpegProcess {
       if (this.tail.length >= keep) this.tail.shift();
       this.tail.push(line);
     };
-    if (direct) {
-      this.exited = this.spawnDirect(direct.path, direct.args, onLine, opts.onStderrEnd);
-      return;
-    }
-    const cmd = command!;
-    cmd.on('stderr', onLine);
-    cmd.on('start', () => {
-      this.child = (cmd as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
-      if (this.requested === 'kill') this.signal('SIGKILL');
-      else if (this.requested === 'stop') this.terminate(this.graceMs);
-    });
-    // Node sets the child's exit code and signal before its 'exit' event, which comes before fluent-ffmpeg's.
-    this.exited = new Promise<FfmpegExit>((resolve) => {
-      cmd.on('end', () => this.finish(resolve, null));
-      cmd.on('error', (err: Error) => this.finish(resolve, err));
-    });
+    this.exited = this.spawnDirect(path, args, onLine, opts.onStderrEnd);
   }
 
   private spawnDirect(path: string, args: string[], onLine: (line: string) => void, onEnd?: () => void): Promise<FfmpegExit> {

@@ -18,7 +18,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import ffmpeg from 'fluent-ffmpeg';
 import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
 import { CHUNK_TOPIC_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES } from '../core/ack.js';
 import { ensureTopics } from '../core/topics.js';
@@ -128,7 +127,7 @@ export const DEFAULT_GIVE_UP_AFTER_MS = 300_000;
 const MAX_SEND_BYTES = MAX_CHUNK_BYTES;
 /** After SIGTERM, ffmpeg has this long to flush its encoder and close the stream before SIGKILL. */
 const STOP_GRACE_MS = 5000;
-/** stderr lines fluent-ffmpeg keeps; we only report the last one. */
+/** stderr lines kept for the exit report; we only report the last one. */
 const STDERR_LINES = 20;
 
 export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
@@ -372,32 +371,30 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
 
 /** One ffmpeg child reading the source (the shared supervisor: SIGTERM, grace, then SIGKILL). */
 class FfmpegSource {
-  /** emitClose off: fluent-ffmpeg kills ffmpeg 20 ms after its output stream closes, masking the real exit. */
+  /** Closed by us (end of stdout), not by the child's 'close', so the exit is read first. */
   readonly output = new PassThrough({ emitClose: false, highWaterMark: 256 * 1024 });
   readonly exited: Promise<FfmpegExit>;
   private readonly proc: FfmpegProcess;
 
   constructor(opts: IngestOptions, codec: 'copy' | 'x264', loop: LoopArgs | undefined) {
-    const command = ffmpeg({ stdoutLines: STDERR_LINES });
-    const inputOptions = ['-hide_banner', '-nostdin', '-loglevel', 'error'];
-    if (opts.realtime) inputOptions.push('-re');
-    if (loop) inputOptions.push(...loop.inputOptions);
+    const args = ['-hide_banner', '-nostdin', '-loglevel', 'error'];
+    if (opts.realtime) args.push('-re');
+    if (loop) args.push(...loop.inputOptions);
     if (isLavfi(opts.input)) {
-      command.input(opts.input.slice('lavfi:'.length)).inputFormat('lavfi');
+      args.push('-f', 'lavfi', '-i', opts.input.slice('lavfi:'.length));
     } else {
-      if (isRtsp(opts.input)) inputOptions.push(...RTSP_INPUT_OPTIONS);
-      command.input(inputArg(opts.input));
+      if (isRtsp(opts.input)) args.push(...RTSP_INPUT_OPTIONS);
+      args.push('-i', inputArg(opts.input));
     }
-    command.inputOptions(inputOptions);
 
-    const outputOptions = ['-map', '0:v:0', '-sn', '-dn'];
-    if (loop?.videoFilter) outputOptions.push('-vf', loop.videoFilter);
+    args.push('-map', '0:v:0', '-sn', '-dn', '-an');
+    if (loop?.videoFilter) args.push('-vf', loop.videoFilter);
     if (codec === 'copy') {
       // Remux as is. ffmpeg 5.1's mpegts muxer inserts h264_mp4toannexb (hevc_mp4toannexb) by
       // itself when the packets are length-prefixed (MP4/MKV sources); Annex B input passes.
-      outputOptions.push('-c:v', 'copy');
+      args.push('-c:v', 'copy');
     } else {
-      outputOptions.push(
+      args.push(
         '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p',
         // Keep every source frame with its own timestamp: no drops, no duplicates (frame numbering
         // downstream counts decoded frames). The default would pick cfr or vfr by muxer.
@@ -406,10 +403,10 @@ class FfmpegSource {
       // x264's own default is 250 frames (10 s at 25 fps): a processor that must skip ahead to a
       // keyframe (a late start, a backlog) would lose up to 10 s. A camera for live analysis
       // sends one every 2 s, whatever its frame rate.
-      if (opts.gop !== undefined) outputOptions.push('-g', String(opts.gop));
-      else outputOptions.push('-force_key_frames', 'expr:gte(t,n_forced*2)');
+      if (opts.gop !== undefined) args.push('-g', String(opts.gop));
+      else args.push('-force_key_frames', 'expr:gte(t,n_forced*2)');
     }
-    outputOptions.push(
+    args.push(
       // Write each TS packet group as soon as it is muxed instead of filling an I/O buffer.
       '-flush_packets', '1',
       // PES packets with their length: a receiver knows a frame is complete at its last byte
@@ -417,17 +414,17 @@ class FfmpegSource {
       '-omit_video_pes_length', '0',
       // The video PID that capture.ts reads the PTS from (also ffmpeg's default).
       '-mpegts_start_pid', String(VIDEO_PID),
+      '-f', CHUNK_FORMAT, 'pipe:1',
     );
-    command.noAudio().outputOptions(outputOptions).format(CHUNK_FORMAT);
 
-    this.proc = new FfmpegProcess(command, { stderrLines: STDERR_LINES, graceMs: STOP_GRACE_MS });
-    command.on('start', (commandLine) => log.debug('ingest: ffmpeg started', { commandLine }));
+    this.proc = FfmpegProcess.spawn(process.env.FFMPEG_PATH || 'ffmpeg', args, { stderrLines: STDERR_LINES, graceMs: STOP_GRACE_MS });
+    log.debug('ingest: ffmpeg started', { args });
     this.exited = this.proc.exited.then((exit) => {
-      // Not spawned (capability check or spawn failed): nothing will end the output for us.
+      // Not spawned: nothing will end the output for us.
       if (exit.reason === 'spawn-failed') this.output.end();
       return exit;
     });
-    command.pipe(this.output, { end: true });
+    this.proc.stdout.pipe(this.output, { end: true });
   }
 
   /** Graceful: ffmpeg stops reading, flushes the encoder, ends the TS stream, exits. */

@@ -550,7 +550,7 @@ export class FfmpegDecoder {
 /**
  * A started decoder waiting for each (codec, size) in use, so a new session's first frame does
  * not wait for ffmpeg to start: ~120 ms here (its shared libraries), ~600 ms for the first one of
- * a process (fluent-ffmpeg's capability probes). An idle spare only blocks on its stdin.
+ * a process (loading its libraries cold). An idle spare only blocks on its stdin.
  */
 export class DecoderSpares {
   private readonly spares = new Map<string, FfmpegDecoder[]>();
