@@ -22,7 +22,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { DropReporter } from '../topology/drops.js';
 import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
-import { LATE, SHED, ShedPolicy } from './shedding.js';
+import { LATE, SHED, ShedPolicy, UNMEASURED_DECODE_MS } from './shedding.js';
 import { DECODE_ONLY, LOOK, SKIP, Sampler, type SamplingRule } from './sampling.js';
 import type { DecoderSpares, FfmpegDecoder, HeldFrame } from './ffmpeg/decoder.js';
 import type { Unnumbered } from './numbering.js';
@@ -128,6 +128,10 @@ export class StreamSession {
   private blocked: Promise<void> | undefined;
   /** Largest pts − dts seen (s): how long the stream's own timing keeps a frame between decode and presentation. */
   private presentDelay = 0;
+  /** The stream's frame interval, ms (from its dts steps), and its last decoder's CPU cost per frame, ms (a guess until measured). */
+  private frameMs = Number.NaN;
+  private lastDts = Number.NaN;
+  private decodeCostMs = UNMEASURED_DECODE_MS;
 
   constructor(
     first: EncodedChunk,
@@ -147,7 +151,7 @@ export class StreamSession {
     this.sampler = new Sampler(route.sampling, route.width, route.height);
     this.framePool = poolFor(route.width * route.height * 3);
     const c = ctx.config;
-    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, shedAfterBudgets: c.shedAfterBudgets, freshFraction: c.shedFreshFraction, relaxAfterMs: c.shedRelaxAfterMs, giveUpAfterMs: c.shedGiveUpAfterMs }) : undefined;
+    this.policy = ctx.shed ? new ShedPolicy({ budgetMs: route.budgetMs, shedAfterBudgets: c.shedAfterBudgets, freshFraction: c.shedFreshFraction, relaxAfterMs: c.shedRelaxAfterMs, giveUpAfterMs: c.shedGiveUpAfterMs, catchUpMs: c.shedCatchUpMs }) : undefined;
     this.decodedCount = ctx.metrics.framesDecoded.labels({ model: route.model });
     this.decodeStage = ctx.metrics.stageSeconds.labels({ stage: 'decode' });
     this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
@@ -280,9 +284,19 @@ export class StreamSession {
       // A decoder that has not put out its first frame yet is starting, not behind.
       const d = this.decoder;
       const held = d && d.holding && d.emitted > 0 ? now - this.captureOf(d.oldestHeldPts) : 0;
+      const step = (au.dts - this.lastDts) * 1000;
+      this.lastDts = au.dts;
+      // Smoothed; a gap (a camera that dropped frames, a wrap) moves it only a little.
+      if (step > 0 && step < 1000) this.frameMs = Number.isNaN(this.frameMs) ? step : this.frameMs + (step - this.frameMs) / 16;
+      if (d && d.cpuMsPerFrame > 0) this.decodeCostMs = d.cpuMsPerFrame;
       const episodes = this.policy.episodes;
-      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held);
+      const catchUps = this.policy.catchUps;
+      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held, this.frameMs, this.decodeCostMs);
       late = decision === LATE;
+      if (this.policy.catchUps !== catchUps) {
+        this.ctx.metrics.catchUps.inc();
+        log.once('info', `catchup:${this.stream}`, 'stream fell behind its latency budget; decoding without classifying to catch up', { stream: this.stream, session: this.session, budgetMs: this.route.budgetMs, decodeMs: Math.round(this.decodeCostMs * 100) / 100 });
+      }
       if (decision === SHED) {
         if (this.policy.episodes !== episodes) {
           this.ctx.metrics.loadSheds.inc();

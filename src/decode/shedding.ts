@@ -7,7 +7,17 @@
  * A frame only a little late (a burst after a network hiccup) is still decoded, because the
  * fresher frames behind it reference it, but not classified: it is dropped as `deadline`.
  *
- * Pure: the caller passes the clock, so it is tested with a fake one.
+ * Catching up: once a stream's decoder has a measured cost (its CPU time per frame, read by the
+ * watchdog), a stream that falls behind is first decoded without classifying (`deadline`) as long
+ * as that gets it back within its budget inside `catchUpMs`: the backlog's frames at their decode
+ * cost, while new ones keep coming. A 10 s GOP that falls 300 ms behind once then loses a few
+ * frames, not the rest of its GOP. CPU time understates a decode's wall time on a busy machine, so
+ * a catch-up that is not done after `catchUpMs` of real time skips ahead as before. Until its
+ * decoder's cost is measured (the first seconds of a session) a stream is assumed to cost
+ * UNMEASURED_DECODE_MS a frame. Once skipping, it resumes at a fresh keyframe as before: a
+ * catch-up that failed would fail again.
+ *
+ * Pure: the caller passes the clock and the measured costs, so it is tested with a fake one.
  */
 
 export interface ShedSettings {
@@ -20,7 +30,18 @@ export interface ShedSettings {
   relaxAfterMs: number;
   /** Shedding this long, the next keyframe is decoded whatever its age (a camera whose clock is off). */
   giveUpAfterMs: number;
+  /** Longest a stream decodes without classifying to catch up before it skips ahead instead, ms; 0: never. */
+  catchUpMs: number;
 }
+
+/**
+ * Decode cost assumed before a stream's decoder has been measured, ms a frame: on one core here
+ * a 640x360 H.264 frame costs ~2.5 ms and a 1080p one ~12 ms with the scaling (testsrc2, CPU
+ * time). A guess too low for a large stream costs at most one `catchUpMs` of decoding.
+ * A new session that starts a little behind (a decoder start, a burst) then catches up instead
+ * of losing its first GOP; one that starts far behind (a backlog) still skips ahead.
+ */
+export const UNMEASURED_DECODE_MS = 10;
 
 export const FEED = 0;
 export const SHED = 1;
@@ -28,27 +49,47 @@ export const SHED = 1;
 export const LATE = 2;
 export type ShedDecision = typeof FEED | typeof SHED | typeof LATE;
 
+/**
+ * How long decoding through a backlog of `behindMs` of video takes, ms: its frames at `decodeMs`
+ * each, while more keep coming at one per `frameMs`. Infinite when decoding is not faster than
+ * the video (or either cost is unknown).
+ */
+export function catchUpTimeMs(behindMs: number, frameMs: number, decodeMs: number): number {
+  if (!(frameMs > 0) || !(decodeMs > 0) || !(decodeMs < frameMs)) return Infinity;
+  return ((behindMs / frameMs) * decodeMs) / (1 - decodeMs / frameMs);
+}
+
 export class ShedPolicy {
   shedding = false;
   private since = 0;
   /** Times this stream began shedding. */
   episodes = 0;
+  /** Times this stream began catching up by decoding without classifying. */
+  catchUps = 0;
+  /** When the running catch-up began (NaN: none). */
+  private catchUpSince = Number.NaN;
 
   constructor(private readonly s: ShedSettings) {}
 
   /**
-   * One frame, in decode order: its capture time, whether it is a keyframe, and how far behind the
+   * One frame, in decode order: its capture time, whether it is a keyframe, how far behind the
    * decoder is (capture age of the oldest frame it holds; 0 when it holds none or has not yet
-   * put out its first frame: a decoder's start is not a backlog).
+   * put out its first frame: a decoder's start is not a backlog), the stream's frame interval and
+   * its decoder's measured cost per frame, ms (NaN: not measured yet).
    */
-  decide(now: number, captureTs: number, key: boolean, decoderLagMs: number): ShedDecision {
+  decide(now: number, captureTs: number, key: boolean, decoderLagMs: number, frameMs = Number.NaN, decodeMs = Number.NaN): ShedDecision {
     const budget = this.s.budgetMs;
+    const age = now - captureTs;
     if (!this.shedding) {
-      const age = now - captureTs;
       if (decoderLagMs <= budget) {
-        if (age <= budget) return FEED;
+        if (age <= budget) {
+          this.catchUpSince = Number.NaN;
+          return FEED;
+        }
         if (age <= budget * this.s.shedAfterBudgets) return LATE;
       }
+      if (this.canCatchUp(now, Math.max(age, decoderLagMs), frameMs, decodeMs)) return LATE;
+      this.catchUpSince = Number.NaN;
       this.shedding = true;
       this.since = now;
       this.episodes++;
@@ -57,10 +98,23 @@ export class ShedPolicy {
     if (!key) return SHED;
     const shedFor = now - this.since;
     const limit = shedFor >= this.s.relaxAfterMs ? budget : budget * this.s.freshFraction;
-    if ((now - captureTs <= limit && decoderLagMs <= limit) || shedFor >= this.s.giveUpAfterMs) {
+    if ((age <= limit && decoderLagMs <= limit) || shedFor >= this.s.giveUpAfterMs) {
       this.shedding = false;
       return FEED;
     }
     return SHED;
+  }
+
+  /** Behind by `behindMs`: can decoding without classifying (still) catch up within `catchUpMs`? */
+  private canCatchUp(now: number, behindMs: number, frameMs: number, decodeMs: number): boolean {
+    if (!(this.s.catchUpMs > 0)) return false;
+    const started = !Number.isNaN(this.catchUpSince);
+    const elapsed = started ? now - this.catchUpSince : 0;
+    if (catchUpTimeMs(behindMs, frameMs, decodeMs) > this.s.catchUpMs - elapsed) return false;
+    if (!started) {
+      this.catchUpSince = now;
+      this.catchUps++;
+    }
+    return true;
   }
 }

@@ -7,7 +7,8 @@
  *  - CPU: over the last `decode.cpuWindowMs` it used more than `decode.maxCpuPercent` of a core
  *    (a decoder spinning on crafted input starves every other stream on the machine).
  * Either way it is killed as a crash: the session restarts at the next keyframe and what the
- * decoder held is `decoder-reset` (session.ts). It sits on top of the ffmpeg supervisor: all it
+ * decoder held is `decoder-reset` (session.ts). The same CPU readings give each decoder its
+ * measured cost per frame, which load shedding uses to decide whether a stream can catch up. It sits on top of the ffmpeg supervisor: all it
  * needs from a decoder is its pid, what it holds and when it last put a frame out.
  */
 import { readFileSync } from 'node:fs';
@@ -26,6 +27,8 @@ export interface Watched {
   readonly emitted: number;
   readonly isBlocked: boolean;
   readonly isExited: boolean;
+  /** CPU time per frame put out, ms, over the last COST_MIN_FRAMES or more (NaN: not measured yet). Set here. */
+  cpuMsPerFrame: number;
   killAsCrash(reason: 'stalled' | 'cpu'): Promise<void>;
 }
 
@@ -41,6 +44,12 @@ export interface WatchdogOptions {
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 /** At least this long for a decoder's first frame before it counts as stalled, ms. */
 const FIRST_FRAME_MS = 10_000;
+/**
+ * A cost is measured over at least this many frames and this long: /proc counts CPU time in
+ * 10 ms ticks, so 25 frames of ~2 ms are read within ~20 %.
+ */
+const COST_MIN_FRAMES = 25;
+const COST_MIN_MS = 2000;
 
 /** CPU seconds (user + system) a process has used, from /proc; undefined when unreadable. */
 export function cpuSeconds(pid: number): number | undefined {
@@ -55,7 +64,7 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 export class DecoderWatchdog {
-  private readonly cpu = new WeakMap<Watched, { samples: { at: number; cpu: number }[] }>();
+  private readonly cpu = new WeakMap<Watched, { samples: { at: number; cpu: number }[]; cost: { at: number; cpu: number; emitted: number } }>();
 
   constructor(private readonly o: WatchdogOptions) {}
 
@@ -68,11 +77,19 @@ export class DecoderWatchdog {
       const limit = d.emitted > 0 ? this.o.stallMs : Math.max(3 * this.o.stallMs, FIRST_FRAME_MS);
       if (silentFor > limit) return this.kill(stream, d, 'stalled', `fed ${d.holding} frame(s) and silent for ${Math.round(silentFor)} ms (decode.stallMs ${this.o.stallMs}${d.emitted === 0 ? ', first frame' : ''})`);
     }
-    if (this.o.maxCpuPercent <= 0 || d.pid === undefined) return;
+    if (d.pid === undefined) return;
     const used = cpuSeconds(d.pid);
     if (used === undefined) return;
     let st = this.cpu.get(d);
-    if (!st) this.cpu.set(d, (st = { samples: [] }));
+    if (!st) this.cpu.set(d, (st = { samples: [], cost: { at: now, cpu: used, emitted: d.emitted } }));
+    const c = st.cost;
+    if (d.emitted - c.emitted >= COST_MIN_FRAMES && now - c.at >= COST_MIN_MS) {
+      d.cpuMsPerFrame = ((used - c.cpu) * 1000) / (d.emitted - c.emitted);
+      c.at = now;
+      c.cpu = used;
+      c.emitted = d.emitted;
+    }
+    if (this.o.maxCpuPercent <= 0) return;
     st.samples.push({ at: now, cpu: used });
     while (st.samples.length > 2 && now - st.samples[1]!.at >= this.o.cpuWindowMs) st.samples.shift();
     const first = st.samples[0]!;

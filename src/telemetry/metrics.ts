@@ -17,6 +17,7 @@ export const METRIC = {
   streamsQuarantined: 'framewire_streams_quarantined_total',
   loadSheds: 'framewire_load_sheds_total',
   framesShed: 'framewire_frames_shed_total',
+  catchUps: 'framewire_catch_ups_total',
   decodersActive: 'framewire_decoders_active',
   batchSize: 'framewire_batch_size_frames',
   inferSeconds: 'framewire_triton_request_seconds',
@@ -61,6 +62,7 @@ export class Metrics {
   readonly framesDropped = new client.Counter({ name: METRIC.framesDropped, help: 'Decoded frames not labelled, by reason.', labelNames: ['reason'], registers: [this.registry] });
   readonly framesResumeSkipped = new client.Counter({ name: METRIC.framesDuplicateSkipped, help: 'Frames re-decoded after a restart that were already finished before it.', registers: [this.registry] });
   readonly loadSheds = new client.Counter({ name: METRIC.loadSheds, help: 'Times a stream fell behind its budget (live mode: frames arriving stale, or its decoder a budget behind) and skipped ahead to a fresh keyframe.', registers: [this.registry] });
+  readonly catchUps = new client.Counter({ name: METRIC.catchUps, help: 'Times a stream fell behind its budget and was decoded without classifying (its frames dropped as deadline) to catch up, instead of skipping ahead to a keyframe.', registers: [this.registry] });
   readonly framesShed = new client.Counter({ name: METRIC.framesShed, help: 'Frames skipped without decoding while their stream was behind its budget (reported as overload).', registers: [this.registry] });
   readonly decoderRestarts = new client.Counter({ name: METRIC.decoderRestarts, help: 'Decoders that exited unexpectedly and were restarted.', registers: [this.registry] });
   readonly decoderKills = new client.Counter({ name: METRIC.decoderKills, help: 'Decoders killed by the watchdog, by reason (stalled: fed but silent for decode.stallMs; cpu: over decode.maxCpuPercent).', labelNames: ['reason'], registers: [this.registry] });

@@ -1,10 +1,10 @@
 /** Load shedding and frame numbering on a fake clock: pure decisions, no decoder. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FEED, LATE, SHED, ShedPolicy } from '../../src/decode/shedding.js';
+import { FEED, LATE, SHED, ShedPolicy, catchUpTimeMs } from '../../src/decode/shedding.js';
 import { FrameNumbering, type Unnumbered } from '../../src/decode/numbering.js';
 
-const settings = { budgetMs: 250, shedAfterBudgets: 2, freshFraction: 0.5, relaxAfterMs: 2000, giveUpAfterMs: 5000 };
+const settings = { budgetMs: 250, shedAfterBudgets: 2, freshFraction: 0.5, relaxAfterMs: 2000, giveUpAfterMs: 5000, catchUpMs: 1000 };
 
 test('fresh frames are fed; a frame past its budget starts shedding, which lasts until a fresh keyframe', () => {
   const p = new ShedPolicy(settings);
@@ -61,6 +61,62 @@ test('a backlog: thousands of stale frames are shed without a decision costing a
   // Then the live head: the first fresh keyframe is fed.
   assert.equal(p.decide(now + 1000, now + 1000 - 30, false, 0), SHED);
   assert.equal(p.decide(now + 1040, now + 1040 - 30, true, 0), FEED);
+});
+
+test('catch-up time: the backlog at the decode cost while new frames keep coming; never when decoding is not faster than the video', () => {
+  assert.equal(catchUpTimeMs(400, 40, 2), (10 * 2) / (1 - 2 / 40));
+  assert.equal(catchUpTimeMs(400, 40, 40), Infinity);
+  assert.equal(catchUpTimeMs(400, 40, Number.NaN), Infinity, 'no measured cost');
+  assert.equal(catchUpTimeMs(400, Number.NaN, 2), Infinity, 'no frame interval yet');
+});
+
+test('a 10 s GOP whose decoder falls 300 ms behind once catches up by decoding without classifying, and loses no GOP', () => {
+  const p = new ShedPolicy(settings);
+  const FRAME = 40;
+  const COST = 2.5;
+  // 25 fps, keyframe every 250 frames; from frame 10 the decoder's oldest frame is 300 ms old,
+  // and it drains at 1/COST frames per ms while frames keep coming.
+  const got: number[] = [];
+  let lag = 0;
+  for (let i = 0; i < 250; i++) {
+    const now = 100_000 + i * FRAME;
+    if (i === 10) lag = 300;
+    const d = p.decide(now, now - 5, i % 250 === 0, lag, FRAME, COST);
+    got.push(d);
+    lag = Math.max(0, lag - (FRAME - COST) * 2); // a decoder not classifying runs ahead
+  }
+  assert.equal(p.episodes, 0, 'never skipped ahead');
+  assert.equal(p.catchUps, 1);
+  const late = got.filter((d) => d === LATE).length;
+  assert.ok(late >= 1 && late <= 25, `${late} frames decoded without classifying: at most a second of a 250-frame GOP`);
+  assert.equal(got.filter((d) => d === SHED).length, 0);
+  assert.equal(got[got.length - 1], FEED);
+});
+
+test('a catch-up that is not done within catchUpMs of real time skips ahead (CPU time understated the cost)', () => {
+  const p = new ShedPolicy(settings);
+  const t0 = 200_000;
+  // The measured cost says 300 ms behind takes ~20 ms, but the decoder never gets faster.
+  assert.equal(p.decide(t0, t0 - 5, false, 300, 40, 2.5), LATE);
+  assert.equal(p.decide(t0 + 600, t0 + 600 - 5, false, 500, 40, 2.5), LATE);
+  assert.equal(p.decide(t0 + 900, t0 + 900 - 5, false, 600, 40, 2.5), LATE, '600 ms behind: ~40 ms to go, 100 ms of the bound left');
+  assert.equal(p.decide(t0 + 990, t0 + 990 - 5, false, 600, 40, 2.5), SHED, 'what is left of the catch-up bound is too short');
+  assert.equal(p.episodes, 1);
+  assert.equal(p.decide(t0 + 1040, t0 + 1040 - 5, true, 0, 40, 2.5), FEED, 'a fresh keyframe ends it as before');
+  // A second hiccup starts a new catch-up with the whole bound.
+  assert.equal(p.decide(t0 + 3000, t0 + 3000 - 5, false, 300, 40, 2.5), LATE);
+  assert.equal(p.catchUps, 2);
+});
+
+test('too far behind to catch up within the bound, or a decoder no faster than the video: skip ahead at once', () => {
+  const p = new ShedPolicy(settings);
+  // 30 s behind at 2.5 ms a frame: 750 frames ≈ 2 s of decoding, over the 1 s bound.
+  assert.equal(p.decide(10_000, 10_000 - 30_000, false, 0, 40, 2.5), SHED);
+  const q = new ShedPolicy(settings);
+  assert.equal(q.decide(10_000, 10_000 - 5, false, 300, 40, 45), SHED, 'decoding slower than real time never catches up');
+  const off = new ShedPolicy({ ...settings, catchUpMs: 0 });
+  assert.equal(off.decide(10_000, 10_000 - 5, false, 300, 40, 1), SHED, 'catchUpMs 0: the old rule');
+  assert.equal(off.catchUps, 0);
 });
 
 /** Numbers every frame of a decode-order sequence of [pts, dts] (in frame intervals). */

@@ -22,7 +22,7 @@ export const ffmpegDecodeSchema = z
       .boolean()
       .default(true)
       .describe(
-        "Live mode: a frame that arrives more than `shedAfterBudgets` budgets after capture, or whose stream's decoder is a budget behind, is skipped without decoding (`overload`), and so is every frame after it until a keyframe fresh enough for its GOP to make it (`shedFreshFraction`). Ignored in replay mode.",
+        "Live mode: a frame that arrives more than `shedAfterBudgets` budgets after capture, or whose stream's decoder is a budget behind, is skipped without decoding (`overload`), and so is every frame after it until a keyframe fresh enough for its GOP to make it (`shedFreshFraction`), unless the stream can catch up by decoding without classifying (`shedCatchUpMs`). Ignored in replay mode.",
       ),
     shedAfterBudgets: z
       .number()
@@ -40,6 +40,11 @@ export const ffmpegDecodeSchema = z
       .min(0)
       .default(2000)
       .describe('Shedding this long, a keyframe within the whole budget will do (streams whose keyframes are never that fresh), ms.'),
+    shedCatchUpMs: z
+      .int()
+      .min(0)
+      .default(1000)
+      .describe("A stream that falls behind its budget once its decoder's cost is measured (its CPU time per frame) is first decoded without classifying, its frames dropped as `deadline`, if that gets it back within its budget in this long; only otherwise, or when it has not after this long, is it skipped ahead to a keyframe (`overload`). 0: always skip ahead. ms."),
     shedGiveUpAfterMs: z
       .int()
       .min(0)

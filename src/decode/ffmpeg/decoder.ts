@@ -297,6 +297,8 @@ export class FfmpegDecoder {
    * the reorder depth). Told by the session; the watchdog does not count them as a stall.
    */
   reorderDepth = 0;
+  /** CPU time per frame put out, ms (NaN until measured): set by the watchdog, read by load shedding. */
+  cpuMsPerFrame = Number.NaN;
   /** Why the watchdog killed it, if it did (reported with the exit). */
   killedFor: 'stalled' | 'cpu' | undefined;
   private readonly taken = { index: 0, handle: 0, pts: 0, key: false, tag: 0, fedAt: 0 };
