@@ -12,7 +12,9 @@
  * as that gets it back within its budget inside `catchUpMs`: the backlog's frames at their decode
  * cost, while new ones keep coming. A 10 s GOP that falls 300 ms behind once then loses a few
  * frames, not the rest of its GOP. CPU time understates a decode's wall time on a busy machine, so
- * a catch-up that is not done after `catchUpMs` of real time skips ahead as before. Until its
+ * a catch-up that is not done after `catchUpMs` of real time skips ahead as before, and the
+ * stream does not try again for CATCH_UP_RETRY_MS. A catch-up is done when the stream is back
+ * within `freshFraction` of its budget, the room a fresh keyframe would give. Until its
  * decoder's cost is measured (the first seconds of a session) a stream is assumed to cost
  * UNMEASURED_DECODE_MS a frame. Once skipping, it resumes at a fresh keyframe as before: a
  * catch-up that failed would fail again.
@@ -43,6 +45,12 @@ export interface ShedSettings {
  */
 export const UNMEASURED_DECODE_MS = 10;
 
+/**
+ * After a catch-up that did not finish, the stream skips ahead instead for this long, ms: a
+ * machine that cannot keep up must not spend its CPU decoding frames it then drops.
+ */
+export const CATCH_UP_RETRY_MS = 10_000;
+
 export const FEED = 0;
 export const SHED = 1;
 /** Decode (later frames reference it) but do not classify: it cannot make its deadline. */
@@ -68,6 +76,8 @@ export class ShedPolicy {
   catchUps = 0;
   /** When the running catch-up began (NaN: none). */
   private catchUpSince = Number.NaN;
+  /** When a catch-up last ran out of time (or of hope). */
+  private catchUpFailedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly s: ShedSettings) {}
 
@@ -80,20 +90,25 @@ export class ShedPolicy {
   decide(now: number, captureTs: number, key: boolean, decoderLagMs: number, frameMs = Number.NaN, decodeMs = Number.NaN): ShedDecision {
     const budget = this.s.budgetMs;
     const age = now - captureTs;
+    const behind = Math.max(age, decoderLagMs);
     if (!this.shedding) {
-      if (decoderLagMs <= budget) {
-        if (age <= budget) {
+      if (!Number.isNaN(this.catchUpSince)) {
+        // Caught up once back with the room a fresh keyframe gives: a frame just inside the
+        // budget would still miss its deadline after batching and inference.
+        if (behind <= budget * this.s.freshFraction) {
           this.catchUpSince = Number.NaN;
           return FEED;
         }
+        if (this.canCatchUp(now, behind, frameMs, decodeMs)) return LATE;
+        this.catchUpFailedAt = now;
+        return this.startShedding(now);
+      }
+      if (decoderLagMs <= budget) {
+        if (age <= budget) return FEED;
         if (age <= budget * this.s.shedAfterBudgets) return LATE;
       }
-      if (this.canCatchUp(now, Math.max(age, decoderLagMs), frameMs, decodeMs)) return LATE;
-      this.catchUpSince = Number.NaN;
-      this.shedding = true;
-      this.since = now;
-      this.episodes++;
-      return SHED;
+      if (now - this.catchUpFailedAt >= CATCH_UP_RETRY_MS && this.canCatchUp(now, behind, frameMs, decodeMs)) return LATE;
+      return this.startShedding(now);
     }
     if (!key) return SHED;
     const shedFor = now - this.since;
@@ -102,6 +117,14 @@ export class ShedPolicy {
       this.shedding = false;
       return FEED;
     }
+    return SHED;
+  }
+
+  private startShedding(now: number): ShedDecision {
+    this.catchUpSince = Number.NaN;
+    this.shedding = true;
+    this.since = now;
+    this.episodes++;
     return SHED;
   }
 

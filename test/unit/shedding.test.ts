@@ -1,7 +1,7 @@
 /** Load shedding and frame numbering on a fake clock: pure decisions, no decoder. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FEED, LATE, SHED, ShedPolicy, catchUpTimeMs } from '../../src/decode/shedding.js';
+import { CATCH_UP_RETRY_MS, FEED, LATE, SHED, ShedPolicy, catchUpTimeMs } from '../../src/decode/shedding.js';
 import { FrameNumbering, type Unnumbered } from '../../src/decode/numbering.js';
 
 const settings = { budgetMs: 250, shedAfterBudgets: 2, freshFraction: 0.5, relaxAfterMs: 2000, giveUpAfterMs: 5000, catchUpMs: 1000 };
@@ -103,9 +103,20 @@ test('a catch-up that is not done within catchUpMs of real time skips ahead (CPU
   assert.equal(p.decide(t0 + 990, t0 + 990 - 5, false, 600, 40, 2.5), SHED, 'what is left of the catch-up bound is too short');
   assert.equal(p.episodes, 1);
   assert.equal(p.decide(t0 + 1040, t0 + 1040 - 5, true, 0, 40, 2.5), FEED, 'a fresh keyframe ends it as before');
-  // A second hiccup starts a new catch-up with the whole bound.
-  assert.equal(p.decide(t0 + 3000, t0 + 3000 - 5, false, 300, 40, 2.5), LATE);
+  // A machine that could not catch up once skips ahead for CATCH_UP_RETRY_MS before trying again.
+  assert.equal(p.decide(t0 + 3000, t0 + 3000 - 5, false, 300, 40, 2.5), SHED, 'within the retry pause');
+  assert.equal(p.decide(t0 + 3040, t0 + 3040 - 5, true, 0, 40, 2.5), FEED);
+  assert.equal(p.decide(t0 + 990 + CATCH_UP_RETRY_MS, t0 + 990 + CATCH_UP_RETRY_MS - 5, false, 300, 40, 2.5), LATE, 'after the pause, a new catch-up with the whole bound');
   assert.equal(p.catchUps, 2);
+});
+
+test('a catch-up ends with the room a fresh keyframe gives, not just inside the budget', () => {
+  const p = new ShedPolicy(settings);
+  assert.equal(p.decide(1000, 995, false, 300, 40, 2.5), LATE);
+  assert.equal(p.decide(1040, 1035, false, 200, 40, 2.5), LATE, 'inside the budget, but a frame fed now would miss its deadline');
+  assert.equal(p.decide(1080, 1075, false, 120, 40, 2.5), FEED, 'within half the budget: caught up');
+  assert.equal(p.decide(1120, 1115, false, 200, 40, 2.5), FEED, 'no catch-up running: inside the budget is fed');
+  assert.equal(p.catchUps, 1);
 });
 
 test('too far behind to catch up within the bound, or a decoder no faster than the video: skip ahead at once', () => {
