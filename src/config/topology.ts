@@ -7,7 +7,7 @@
 import { z } from 'zod/v4';
 import '../components.js';
 import { registry, type ComponentSchema } from '../topology/registry.js';
-import { ffmpegDecodeSchema } from '../decode/ffmpeg/config.js';
+import { decodeSchema } from '../decode/config.js';
 import { batchSchema } from '../batch/config.js';
 import { tritonSchema } from '../infer/triton/config.js';
 import { samplingRuleSchema } from '../decode/sampling.js';
@@ -78,7 +78,7 @@ function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
         .prefault({})
         .describe('Latency promises.'),
       sources: z.array(sources).min(1).describe('Where encoded video comes from; each source feeds the same decode stage.'),
-      decode: ffmpegDecodeSchema.prefault({}),
+      decode: decodeSchema.prefault({}),
       sampling: z.array(samplingRuleSchema).default([]).describe('Which decoded frames are classified, per stream; the first matching rule wins; default: every frame.'),
       batch: batchSchema.prefault({}),
       triton: tritonSchema.prefault({}),

@@ -4,7 +4,7 @@
  * when it cannot be decoded (no keyframe yet after a start or a decoder crash), reported. So every
  * frame found is accounted for at the moment it is found or when its decoder gives it back.
  *
- *   chunk → TsDemuxer → FrameNumbering → ShedPolicy (live) → Sampler.before → FfmpegDecoder → Route.push
+ *   chunk → TsDemuxer → FrameNumbering → ShedPolicy (live) → Sampler.before → Decoder → Route.push
  *                                        └───────────── dropped with a reason ─────────────┘
  *
  * Frames are numbered in presentation order (numbering.ts). Without B-frames a frame's number is
@@ -24,9 +24,9 @@ import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
 import { LATE, SHED, ShedPolicy, UNMEASURED_DECODE_MS } from './shedding.js';
 import { DECODE_ONLY, LOOK, SKIP, Sampler, type SamplingRule } from './sampling.js';
-import type { DecoderSpares, FfmpegDecoder, HeldFrame } from './ffmpeg/decoder.js';
+import type { Decoder, DecoderBackend, HeldFrame } from './backend.js';
 import type { Unnumbered } from './numbering.js';
-import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
+import type { DecodeConfig } from './config.js';
 
 /** Where frames of a stream go: the model lane's size and queue, and the stream's policies. */
 export interface Route {
@@ -43,12 +43,13 @@ export interface Route {
 
 /** What every session shares: the decode stage's settings and outlets. */
 export interface SessionContext {
-  config: FfmpegDecodeConfig;
+  config: DecodeConfig;
   metrics: Metrics;
   drops: DropReporter;
   /** Live mode with `decode.shedLoad`. */
   shed: boolean;
-  spares: DecoderSpares;
+  /** Where decoders come from (decode.backend). */
+  decoders: DecoderBackend;
   /** Shutdown in progress: frames a decoder holds are left to the resume point, not reported. */
   shuttingDown(): boolean;
   decoderStarted(): void;
@@ -105,7 +106,7 @@ export class StreamSession {
   private readonly epochMs: number;
   private readonly traceparent: string | undefined;
   private basePts: number;
-  private decoder: FfmpegDecoder | undefined;
+  private decoder: Decoder | undefined;
   /** The next frame fed must be a keyframe (decoder new, or frames were skipped). */
   private needKey = true;
   private mustDrain = false;
@@ -123,7 +124,7 @@ export class StreamSession {
   private arrivingIndex = -1;
   private readonly early: EarlyFrame[] = [];
   /** Decoders closed while shedding, still putting out what they held. */
-  private readonly retiring = new Set<FfmpegDecoder>();
+  private readonly retiring = new Set<Decoder>();
   /** A frame handed on from the numbering must be waited for (replay backpressure). */
   private blocked: Promise<void> | undefined;
   /** Largest pts − dts seen (s): how long the stream's own timing keeps a frame between decode and presentation. */
@@ -158,7 +159,7 @@ export class StreamSession {
   }
 
   /** The running decoder, for the watchdog. */
-  get activeDecoder(): FfmpegDecoder | undefined {
+  get activeDecoder(): Decoder | undefined {
     return this.decoder && !this.decoder.isExited ? this.decoder : undefined;
   }
 
@@ -362,7 +363,7 @@ export class StreamSession {
   }
 
   private startDecoder(): void {
-    const decoder: FfmpegDecoder = this.ctx.spares.take(this.demux.codec ?? 'h264', this.route.width, this.route.height, {
+    const decoder: Decoder = this.ctx.decoders.take(this.demux.codec ?? 'h264', this.route.width, this.route.height, {
       frame: this.onFrame,
       skipped: (index, handle, tag) => this.onSkipped(index, handle, tag),
       error: (line) => this.onDecoderError(line),
@@ -375,9 +376,7 @@ export class StreamSession {
         for (const h of held) this.lost(h, 'decoder-reset');
         if (!crashed) return;
         this.needKey = true;
-        const code = decoder.killedFor === 'stalled' ? 'DECODER_STALLED' : decoder.killedFor === 'cpu' ? 'DECODER_LIMIT_EXCEEDED' : exit.reason === 'spawn-failed' ? 'DECODER_SPAWN_FAILED' : 'DECODER_FAILED';
-        const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
-        const err = new FramewireError(code, 'decode', `ffmpeg ${decoder.killedFor ? `killed by the watchdog (${decoder.killedFor})` : exit.reason} (${how}): ${exit.stderr.slice(-3).join(' | ')}`, { retriable: true, cause: exit.error ?? undefined });
+        const err = new FramewireError(exit.code, 'decode', exit.detail, { retriable: true, cause: exit.cause });
         log.once('warn', `decoder-exit:${this.stream}:${this.session}`, 'decoder exited; restarting at the next keyframe', { stream: this.stream, session: this.session, err });
       },
     });

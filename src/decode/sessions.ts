@@ -7,9 +7,10 @@
 import type { EncodedChunk, InputAck } from '../core/ack.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { DropReporter } from '../topology/drops.js';
-import type { FfmpegDecodeConfig } from './ffmpeg/config.js';
+import type { DecodeConfig } from './config.js';
 import { StreamSession, type Route, type SessionContext } from './session.js';
-import { DecoderSpares } from './ffmpeg/decoder.js';
+import type { DecoderBackend } from './backend.js';
+import { DECODER_BACKENDS } from './backends.js';
 import { DecoderWatchdog } from './watchdog.js';
 import { Quarantine } from './quarantine.js';
 import { log } from '../core/log.js';
@@ -18,7 +19,7 @@ import type { PipelineEvent } from '../sinks/types.js';
 export type { Route } from './session.js';
 
 export interface DecodeStageOptions {
-  config: FfmpegDecodeConfig;
+  config: DecodeConfig;
   route(stream: string): Route;
   drops: DropReporter;
   metrics: Metrics;
@@ -42,7 +43,7 @@ export class DecodeStage {
   private shuttingDown = false;
   private decoders = 0;
   private readonly ctx: SessionContext;
-  private readonly spares: DecoderSpares;
+  private readonly backend: DecoderBackend;
   private readonly quarantine: Quarantine;
   /** Quarantined streams (and the session that was), to announce when they come back. */
   private readonly quarantined = new Map<string, string>();
@@ -57,10 +58,7 @@ export class DecodeStage {
     this.idleTimer = setInterval(() => this.endIdle(), Math.min(1000, o.config.idleTimeoutMs / 2));
     this.idleTimer.unref();
     const c = o.config;
-    this.spares = new DecoderSpares(
-      { ffmpegPath: c.ffmpegPath, inputBufferBytes: c.inputBufferBytes, limits: { maxPixels: c.maxWidth * c.maxHeight, memoryBytes: c.memoryLimitMb * 1024 * 1024 } },
-      c.spareDecoders,
-    );
+    this.backend = DECODER_BACKENDS[c.backend](c);
     this.quarantine = new Quarantine({ crashes: c.quarantineCrashes, windowMs: c.quarantineWindowMs, durationMs: c.quarantineMs });
     this.watchdog = new DecoderWatchdog({
       stallMs: c.stallMs,
@@ -71,7 +69,7 @@ export class DecodeStage {
     this.watchTimer = setInterval(() => this.watch(), Math.max(100, Math.min(1000, c.stallMs / 4)));
     this.watchTimer.unref();
     this.ctx = {
-      spares: this.spares,
+      decoders: this.backend,
       config: o.config,
       metrics: o.metrics,
       drops: o.drops,
@@ -95,7 +93,7 @@ export class DecodeStage {
 
   /** Starts a spare decoder for a model input size ahead of the first stream (H.264, the common case). */
   warm(width: number, height: number): void {
-    this.spares.warm('h264', width, height);
+    this.backend.warm('h264', width, height);
   }
 
   /** Whether the stream's decoder runs; undefined when it has no open session. */
@@ -210,6 +208,6 @@ export class DecodeStage {
     clearInterval(this.watchTimer);
     await Promise.all([...this.streams.values()].map((st) => st.kill()));
     await Promise.all(this.ending);
-    await this.spares.close();
+    await this.backend.close();
   }
 }

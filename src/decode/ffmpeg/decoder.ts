@@ -26,27 +26,9 @@ import { poolFor, type BufferPool } from '../../core/pool.js';
 import { FfmpegProcess, type FfmpegExit } from '../../core/ffmpeg-process.js';
 import { accessUnitDelimiter, leadingDelimiterBytes, type AccessUnit, type VideoCodec } from '../mpegts.js';
 import { log } from '../../core/log.js';
+import type { Decoder, DecoderBackend, DecoderExit, DecoderHooks, HeldFrame } from '../backend.js';
 
-export interface DecoderHooks {
-  /**
-   * A decoded frame (pixels from the pool; the receiver owns them) with what it was fed with
-   * (`index` as last given by `feed` or `number`: -1 while not yet numbered). May return a
-   * promise (a full queue in replay mode): stdout is not read until it settles.
-   */
-  frame(data: Buffer, index: number, handle: number, pts: number, key: boolean, tag: number, fedAt: number): void | Promise<void>;
-  /** A frame fed that the decoder will never put out (it dropped it: a later picture came out first). */
-  skipped(index: number, handle: number, tag: number): void;
-  /** An error-level line from ffmpeg: the bytes most recently written were probably rejected. */
-  error(line: string): void;
-  /** The child exited (reason `ended` after a clean close); `held` frames were fed but never came out. */
-  exited(exit: FfmpegExit, held: HeldFrame[]): void;
-}
-
-export interface HeldFrame {
-  index: number;
-  handle: number;
-  tag: number;
-}
+export type { DecoderHooks, HeldFrame } from '../backend.js';
 
 export interface DecoderOptions {
   codec: VideoCodec;
@@ -264,7 +246,7 @@ class PositionQueue {
   }
 }
 
-export class FfmpegDecoder {
+export class FfmpegDecoder implements Decoder {
   private readonly input: Writable;
   private readonly out: Readable;
   private readonly held = new Held();
@@ -545,16 +527,25 @@ export class FfmpegDecoder {
     // Frames still in stdout's pipe are handed on first; then what never came out is reported.
     await this.framesDone;
     this.pool.give(this.buf);
-    this.hooks.exited(exit, this.held.drain());
+    this.hooks.exited(this.describe(exit), this.held.drain());
+  }
+
+  /** The exit in the backend's terms: a code and one line (the watchdog's reason, exit status, last stderr). */
+  private describe(exit: FfmpegExit): DecoderExit {
+    const k = this.killedFor;
+    const code = k === 'stalled' ? 'DECODER_STALLED' : k === 'cpu' ? 'DECODER_LIMIT_EXCEEDED' : exit.reason === 'spawn-failed' ? 'DECODER_SPAWN_FAILED' : 'DECODER_FAILED';
+    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+    const detail = `ffmpeg ${k ? `killed by the watchdog (${k})` : exit.reason} (${how}): ${exit.stderr.slice(-3).join(' | ')}`;
+    return { reason: exit.reason, code, detail, cause: exit.error ?? undefined };
   }
 }
 
 /**
- * A started decoder waiting for each (codec, size) in use, so a new session's first frame does
+ * The ffmpeg backend: a started decoder waiting for each (codec, size) in use, so a new session's first frame does
  * not wait for ffmpeg to start: ~120 ms here (its shared libraries), ~600 ms for the first one of
  * a process (loading its libraries cold). An idle spare only blocks on its stdin.
  */
-export class DecoderSpares {
+export class DecoderSpares implements DecoderBackend {
   private readonly spares = new Map<string, FfmpegDecoder[]>();
   private closed = false;
 
