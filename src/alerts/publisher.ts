@@ -1,82 +1,11 @@
 /**
- * Delivers alert records to every sink that carries them (Kafka's alerts topic, the WebSocket,
- * webhooks), in order per sink, off the pipeline's path: a failed delivery is retried with
- * backoff while later records wait behind it; a sink more than MAX_BACKLOG records behind loses
- * the oldest (counted). Also reads the open episodes of a previous run back from the alerts topic.
+ * Reads the open episodes of a previous run back from the alerts topic. (Alerts are delivered by
+ * the output stage, sinks/output.ts.)
  */
 import { randomBytes } from 'node:crypto';
 import type { Kafka, Admin } from 'kafkajs';
 import { log } from '../core/log.js';
-import type { Metrics } from '../telemetry/metrics.js';
-import { RecordBatch, type Sink } from '../sinks/types.js';
 import type { AlertRecord } from './types.js';
-
-const MAX_BACKLOG = 10_000;
-
-interface Lane {
-  sink: Sink;
-  backlog: RecordBatch<AlertRecord>[];
-  size: number;
-  running: boolean;
-}
-
-export class AlertPublisher {
-  private readonly lanes: Lane[];
-  private idle: (() => void)[] = [];
-
-  constructor(sinks: Sink[], private readonly metrics: Metrics) {
-    this.lanes = sinks.filter((s) => s.publishAlerts).map((sink) => ({ sink, backlog: [], size: 0, running: false }));
-  }
-
-  publish(records: AlertRecord[]): void {
-    if (records.length === 0) return;
-    const now = Date.now();
-    for (const r of records) {
-      r.publishedTs = now;
-      this.metrics.alerts.inc({ state: r.state });
-    }
-    // Serialised once, the same bytes to every sink.
-    const batch = new RecordBatch(records);
-    for (const lane of this.lanes) {
-      lane.backlog.push(batch);
-      lane.size += records.length;
-      while (lane.size > MAX_BACKLOG && lane.backlog.length > 1) {
-        const lost = lane.backlog.splice(1, 1)[0]!; // the head may be in flight
-        lane.size -= lost.records.length;
-        this.metrics.alertsDropped.inc({ sink: lane.sink.name }, lost.records.length);
-      }
-      if (!lane.running) void this.drain(lane);
-    }
-  }
-
-  private async drain(lane: Lane): Promise<void> {
-    lane.running = true;
-    while (lane.backlog.length > 0) {
-      const batch = lane.backlog[0]!;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await lane.sink.publishAlerts!(batch);
-          break;
-        } catch (err) {
-          log.warn('publishing alerts failed; retrying', { sink: lane.sink.name, err, attempt });
-          await new Promise((r) => setTimeout(r, Math.random() * Math.min(5000, 100 * 2 ** attempt)));
-        }
-      }
-      lane.backlog.shift();
-      lane.size -= batch.records.length;
-    }
-    lane.running = false;
-    if (this.lanes.every((l) => !l.running)) for (const w of this.idle.splice(0)) w();
-  }
-
-  /** Resolves when every sink has what was published so far (or after `timeoutMs`). */
-  async flush(timeoutMs = 5000): Promise<void> {
-    if (this.lanes.every((l) => !l.running)) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise<void>((r) => this.idle.push(r)), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Alert records of the last `lookbackMs` on the alerts topic, oldest first per partition (a

@@ -7,12 +7,13 @@ import { performance } from 'node:perf_hooks';
 import type { DropReason, Frame, LabelRecord } from '../core/frame.js';
 import { FramewireError } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../core/retry.js';
+import { isAbort, retry } from '../core/retry.js';
 import { poolFor } from '../core/pool.js';
 import type { Batcher } from '../batch/batcher.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Histogram } from 'prom-client';
-import { RecordBatch, type Sink } from '../sinks/types.js';
+import { RecordBatch } from '../sinks/types.js';
+import type { OutputStage } from '../sinks/output.js';
 import type { DropReporter } from '../topology/drops.js';
 import type { TritonPool, TensorBatch } from './triton/pool.js';
 import type { ShmRing } from './triton/shm.js';
@@ -28,7 +29,8 @@ export interface InferStageOptions {
   /** Shared-memory slots for this lane's input tensors (at least `maxInflight`), added to the pool; none = in-message. */
   ring?: ShmRing;
   batcher: Batcher;
-  sinks: Sink[];
+  /** Where labels go (every sink). */
+  output: OutputStage;
   drops: DropReporter;
   metrics: Metrics;
   maxInflight: number;
@@ -331,28 +333,13 @@ export class InferStage {
   }
 
   /**
-   * Delivers to every sink, retrying (backoff with jitter) while the failure is retriable: offsets
-   * wait meanwhile. A failure that is not retriable (the record is refused) reports the frames
-   * dropped as `publish-failed`; an abort (shutdown) leaves them unfinished.
+   * Delivers through the output stage (every sink, each retried on its own while retriable):
+   * offsets wait meanwhile. A sink that refused the records for good reports the frames dropped
+   * as `publish-failed`; an abort (shutdown) leaves them unfinished.
    */
   private async publish(records: LabelRecord[], traces: (string | undefined)[]): Promise<'ok' | 'failed' | 'aborted'> {
-    try {
-      const batch = new RecordBatch(records, traces);
-      await retry(() => Promise.all(this.o.sinks.map((s) => s.publishLabels(batch))), {
-        attempts: Infinity,
-        baseMs: 100,
-        maxMs: OUTAGE_RETRY_MAX_MS,
-        signal: this.o.signal,
-        // Once per outage, not per attempt.
-        onRetry: (err, attempt) => {
-          if (attempt === 0) log.warn('publishing labels failed; retrying', { model: this.o.spec.name, err });
-        },
-      });
-      return 'ok';
-    } catch (err) {
-      if (isAbort(err)) return 'aborted';
-      log.error('publishing labels failed and cannot be retried; frames reported dropped', { err, records: records.length });
-      return 'failed';
-    }
+    const outcome = await this.o.output.deliver('labels', new RecordBatch(records, traces), 'labels', { model: this.o.spec.name });
+    if (outcome === 'failed') log.error('labels refused by a sink; frames reported dropped', { model: this.o.spec.name, records: records.length });
+    return outcome;
   }
 }

@@ -19,8 +19,10 @@ import { describeModel, frameTensorBytes, type ModelSpec } from '../infer/triton
 import { TritonPool } from '../infer/triton/pool.js';
 import { ShmRing } from '../infer/triton/shm.js';
 import { StatsPoller } from '../infer/triton/stats.js';
-import { Smoother, type ChangeEvent } from '../postprocess/smoothing.js';
-import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
+import { Smoother } from '../postprocess/smoothing.js';
+import { changeEvents } from '../postprocess/changes.js';
+import { RecordBatch, type Sink } from '../sinks/types.js';
+import { OutputStage } from '../sinks/output.js';
 import type { Source } from '../sources/types.js';
 import { registry, type BuildContext, type ComponentKind, type TopicSpec } from './registry.js';
 import { SharedKafka, ensureTopics } from './kafka.js';
@@ -72,15 +74,17 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const http = new HttpEndpoint(t.http.listen, auth, metrics);
     const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http, signal };
     for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
-    const drops = new DropReporter(sinks, metrics, t.accounting.dropFlushMs, signal);
+    // The one place records fan out to the sinks (sinks/output.ts).
+    const output = new OutputStage(sinks, metrics, signal);
+    const drops = new DropReporter(output, metrics, t.accounting.dropFlushMs);
     // Stream health, alert rules and the dashboard feed, beside the data path (monitor.ts).
     let decode: DecodeStage | undefined;
     const ws = sinks.find((s): s is WebSocketSink => s instanceof WebSocketSink);
-    const monitor = new Monitor({ topology: t, sinks, metrics, ws, models: specs.map((s) => s.name), decoding: (stream) => decode?.decoderRunning(stream), inputClock: () => decode?.inputClock() ?? Date.now() });
+    const monitor = new Monitor({ topology: t, output, metrics, ws, models: specs.map((s) => s.name), decoding: (stream) => decode?.decoderRunning(stream), inputClock: () => decode?.inputClock() ?? Date.now() });
     drops.onDrop = monitor.dropped;
     monitor.addRoutes(http);
 
-    const onChanges = changeEvents(new Smoother(t.smoothing), sinks, metrics, (events) => monitor.changes(events));
+    const onChanges = changeEvents(new Smoother(t.smoothing), output, metrics, (events) => monitor.changes(events));
     const changes = (records: LabelRecord[]): void => {
       monitor.published(records);
       onChanges(records);
@@ -88,13 +92,13 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const lanes: Lane[] = [];
     for (const [i, spec] of specs.entries()) {
       const ring = await shmRing(t, pool, spec, laneMaxBatch(spec, t));
-      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, sinks, drops, metrics, published: changes, signal }));
+      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal }));
     }
     const stats =
       t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
 
     const router = new StreamRouter(t, lanes);
-    decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor, event: streamEvents(sinks) });
+    decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor, event: (e) => output.bestEffort(new RecordBatch([e]), 'stream events') });
     const sources: Source[] = [];
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
 
@@ -140,26 +144,6 @@ async function checkModels(t: Topology, triton: TritonClient): Promise<ModelSpec
     specs.push(spec);
   }
   return specs;
-}
-
-/** Stream health events of the decode stage (quarantine), best effort like `change` events. */
-function streamEvents(sinks: Sink[]): (e: PipelineEvent) => void {
-  return (e) => {
-    const batch = new RecordBatch([e]);
-    for (const s of sinks) s.publishEvents(batch).catch((err) => log.warn('publishing a stream event failed', { err }));
-  };
-}
-
-/** Smoothed labels → `change` events, published best-effort (they do not gate offsets). */
-function changeEvents(smoother: Smoother, sinks: Sink[], metrics: Metrics, observed: (events: ChangeEvent[]) => void): (records: LabelRecord[]) => void {
-  return (records) => {
-    const events = smoother.observe(records);
-    if (events.length === 0) return;
-    metrics.changeEvents.inc(events.length);
-    observed(events);
-    const batch = new RecordBatch(events);
-    for (const s of sinks) s.publishEvents(batch).catch((err) => log.warn('publishing change events failed', { err }));
-  };
 }
 
 /**

@@ -5,9 +5,9 @@
  */
 import type { DropReason, FrameOwner } from '../core/frame.js';
 import { log } from '../core/log.js';
-import { OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../core/retry.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
+import { RecordBatch, type PipelineEvent } from '../sinks/types.js';
+import type { OutputStage } from '../sinks/output.js';
 
 interface Pending {
   owner: FrameOwner;
@@ -27,8 +27,8 @@ export class DropReporter {
   /** Told of every drop as it is reported (stream health). */
   onDrop: ((stream: string, reason: DropReason, count: number) => void) | undefined;
 
-  /** `signal` aborts the retries (shutdown past its deadline): unreported frames stay unfinished, so uncommitted. */
-  constructor(private readonly sinks: Sink[], private readonly metrics: Metrics, private readonly flushMs = 100, private readonly signal?: AbortSignal) {}
+  /** The output stage's signal aborts its retries (shutdown past its deadline): unreported frames stay unfinished, so uncommitted. */
+  constructor(private readonly output: OutputStage, private readonly metrics: Metrics, private readonly flushMs = 100) {}
 
   drop(owner: FrameOwner, stream: string, session: string, from: number, to: number, reason: DropReason): void {
     this.metrics.framesDropped.inc({ reason }, to - from + 1);
@@ -67,20 +67,10 @@ export class DropReporter {
       reason: p.reason,
       count: p.to - p.from + 1,
     }));
-    const serialized = new RecordBatch(events);
-    try {
-      await retry(() => Promise.all(this.sinks.map((s) => s.publishEvents(serialized))), {
-        attempts: Infinity,
-        baseMs: 100,
-        maxMs: OUTAGE_RETRY_MAX_MS,
-        signal: this.signal,
-        onRetry: (err, attempt) => {
-          if (attempt === 0) log.warn('publishing dropped events failed; retrying', { err });
-        },
-      });
-    } catch (err) {
+    const outcome = await this.output.deliver('events', new RecordBatch(events), 'dropped events');
+    if (outcome !== 'ok') {
       // Never given up silently: the frames stay unfinished (so uncommitted), and the next run redoes them.
-      if (!isAbort(err)) log.error('publishing dropped events failed and cannot be retried; their frames stay uncommitted', { err, events: events.length });
+      if (outcome === 'failed') log.error('dropped events refused by a sink; their frames stay uncommitted', { events: events.length });
       return;
     }
     for (const p of batch) p.owner.framesDropped(p.from, p.to, p.reason);

@@ -13,7 +13,7 @@ import { InferStage, dropItem } from '../infer/stage.js';
 import type { ModelSpec } from '../infer/triton/model.js';
 import type { TritonPool } from '../infer/triton/pool.js';
 import type { ShmRing } from '../infer/triton/shm.js';
-import type { Sink } from '../sinks/types.js';
+import type { OutputStage } from '../sinks/output.js';
 import type { DropReporter } from './drops.js';
 
 export interface Lane {
@@ -32,7 +32,7 @@ export interface LaneOptions {
   topology: Topology;
   pool: TritonPool;
   ring: ShmRing | undefined;
-  sinks: Sink[];
+  output: OutputStage;
   drops: DropReporter;
   metrics: Metrics;
   published(records: LabelRecord[]): void;
@@ -75,7 +75,7 @@ export function buildLane(o: LaneOptions): Lane {
     deadlineTimeout: t.triton.deadlineTimeout && t.batch.mode === 'live',
     priority: t.triton.priority,
     batcher,
-    sinks: o.sinks,
+    output: o.output,
     drops: o.drops,
     metrics,
     maxInflight: t.batch.maxInflight,

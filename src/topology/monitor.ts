@@ -13,13 +13,14 @@ import type { KafkaSourceConfig } from '../sources/kafka/config.js';
 import type { KafkaConnections } from './registry.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { HttpEndpoint } from '../telemetry/http.js';
-import { RecordBatch, type PipelineEvent, type Sink } from '../sinks/types.js';
+import { RecordBatch, type PipelineEvent } from '../sinks/types.js';
+import type { AlertPublisher, OutputStage } from '../sinks/output.js';
 import type { WebSocketSink } from '../sinks/websocket/server.js';
 import type { ChangeEvent } from '../postprocess/smoothing.js';
 import type { Route } from '../decode/sessions.js';
 import { HealthTracker } from '../health/tracker.js';
 import { AlertEngine } from '../alerts/engine.js';
-import { AlertPublisher, readRecentAlerts } from '../alerts/publisher.js';
+import { readRecentAlerts } from '../alerts/publisher.js';
 import type { AlertRecord, StreamEvent } from '../alerts/types.js';
 import { DashboardHub } from '../dashboard/hub.js';
 import { DashboardFiles } from '../dashboard/static.js';
@@ -31,7 +32,7 @@ const TICK_MS = 200;
 
 export interface MonitorOptions {
   topology: Topology;
-  sinks: Sink[];
+  output: OutputStage;
   metrics: Metrics;
   ws: WebSocketSink | undefined;
   models: string[];
@@ -51,11 +52,10 @@ export class Monitor {
   private pendingEvents: StreamEvent[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
-  private eventsSent: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: MonitorOptions) {
     this.engine = new AlertEngine(o.topology.alerts);
-    this.publisher = new AlertPublisher(o.sinks, o.metrics);
+    this.publisher = o.output.alerts;
     this.health = new HealthTracker({ config: o.topology.health, emit: (e) => this.streamEvent(e), decoding: o.decoding, inputClock: o.inputClock && (() => o.inputClock!()) });
     this.thumbs = o.ws ? new Thumbnailer(o.ws, o.metrics) : undefined;
     this.files = o.ws ? new DashboardFiles() : undefined;
@@ -137,8 +137,7 @@ export class Monitor {
     this.pendingEvents = [];
     if (events.length === 0) return;
     // Best effort, like change events: they do not gate offsets.
-    const batch = new RecordBatch(events);
-    this.eventsSent = Promise.all(this.o.sinks.map((s) => s.publishEvents(batch).catch((err) => log.warn('publishing stream events failed', { sink: s.name, err }))));
+    this.o.output.bestEffort(new RecordBatch(events), 'stream events');
   }
 
   /** Stops the timers, sends what is pending. Before the sinks close. */
@@ -147,7 +146,6 @@ export class Monitor {
     this.hub?.stop();
     clearTimeout(this.flushTimer);
     this.flushEvents();
-    await this.eventsSent;
-    await this.publisher.flush();
+    await this.o.output.settled();
   }
 }
