@@ -27,8 +27,9 @@ import { kafkaConnectError } from '../config/kafka-security.js';
 import { log } from '../core/log.js';
 import { ingestKafkaLogCreator } from '../core/kafka-log.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
-import { EpochEstimator, TS_NULL_PACKET, VIDEO_PID } from './capture.js';
-import { OutageBuffer, TsWatcher, type Piece } from './buffer.js';
+import { EpochEstimator, VIDEO_PID } from './capture.js';
+import { Chunker } from './chunker.js';
+import { OutageBuffer, TsWatcher } from './buffer.js';
 import { Sender, type IngestGap, type IngestSession } from './sender.js';
 import { retry } from '../core/retry.js';
 
@@ -216,12 +217,9 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
   const source = new FfmpegSource(opts, settings.codec, settings.loop);
   const onAbort = (): void => {
     // From now on the end is near: keep the last bytes back so the final record carries fw-eos.
-    stopping = true;
-    clearTimeout(idleTimer);
-    idleTimer = undefined;
+    chunker.stop();
     source.stop();
   };
-  let stopping = false;
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const paced = pacedSource(opts);
@@ -241,7 +239,7 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
     stream: opts.stream,
     session: result.session,
     format: CHUNK_FORMAT,
-    epochMs: () => epochMs!,
+    epochMs: () => chunker.epochMs!,
     watcher,
     buffer: queue,
     maxSendBytes: MAX_SEND_BYTES,
@@ -262,59 +260,26 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
     result.gaps = sender.gaps;
   };
 
-  // The chunker: one reusable accumulator; a full one is handed off whole, a partial one copied.
-  let acc = Buffer.allocUnsafe(chunkBytes);
-  let accLen = 0;
-  let seq = 0;
-  const estimator = new EpochEstimator(isRtsp(opts.input) && (settings.sourceCodec === 'h264' || settings.sourceCodec === 'hevc'));
-  let epochMs: number | undefined;
-  let firstBytesMs = 0;
-  const fixEpoch = (): void => {
-    if (epochMs !== undefined) return;
-    epochMs = (paced ? estimator.epochMs : undefined) ?? firstBytesMs;
-    result.epochMs = epochMs;
-  };
-  const cut = (eos = false): Piece => {
-    fixEpoch();
-    let value: Buffer;
-    if (accLen === chunkBytes) {
-      value = acc;
-      acc = Buffer.allocUnsafe(chunkBytes);
-    } else if (accLen === 0) {
-      // The last bytes already left before the end was known: a null packet carries fw-eos.
-      value = TS_NULL_PACKET;
-    } else {
-      value = Buffer.from(acc.subarray(0, accLen));
-    }
-    accLen = 0;
-    seq++;
-    // Headers (session, fw-seq) are the sender's: after a gap the same bytes go out in a new session.
-    const { keyStarts, frameStarts } = watcher.observe(value);
-    return { value, at: Date.now(), keyStarts, frameStarts, eos };
-  };
-
-  // A partial chunk goes out when the reader is idle: at once (lingerMs 0) or after lingerMs of
-  // nothing; before the epoch is fixed, at the end of EPOCH_WINDOW_MS.
-  let idleTimer: NodeJS.Timeout | undefined;
-  const onIdle = (): void => {
-    idleTimer = undefined;
-    if (accLen === 0 || queue.isClosed || stopping) return;
-    fixEpoch();
-    // Only a synchronous push keeps seq order with the read loop; if full, try again later.
-    if (queue.hasRoom(accLen)) void queue.push(cut());
-    else idleTimer = setTimeout(onIdle, Math.max(lingerMs, 1));
-  };
+  const chunker = new Chunker({
+    chunkBytes,
+    lingerMs,
+    paced,
+    epochWindowMs: EPOCH_WINDOW_MS,
+    estimator: new EpochEstimator(isRtsp(opts.input) && (settings.sourceCodec === 'h264' || settings.sourceCodec === 'hevc')),
+    watcher,
+    queue,
+    onEpoch: (ms) => (result.epochMs = ms),
+  });
 
   let ended = false;
   try {
     try {
       ended = await readLoop();
     } finally {
-      clearTimeout(idleTimer);
-      idleTimer = undefined;
+      chunker.dispose();
     }
     // ffmpeg's output ended (input over, stopped, or failed): the last record of the session says so.
-    if (ended && (seq > 0 || accLen > 0)) await queue.push(cut(true));
+    if (ended) await chunker.end();
     queue.close();
     await sending;
     report();
@@ -323,11 +288,11 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
     if (exit.error && !exit.requested) {
       const detail = lastLine(exit.stderr.join('\n')) ?? exit.error.message;
       const message =
-        seq === 0
+        chunker.seq === 0
           ? `cannot read input '${opts.input}': ${detail}`
-          : `input '${opts.input}' failed after ${seq} chunks: ${detail}`;
+          : `input '${opts.input}' failed after ${chunker.seq} chunks: ${detail}`;
       throw new FramewireError('INGEST_SOURCE_FAILED', 'ingest', message, {
-        retriable: seq > 0 && isNetworkInput(opts.input),
+        retriable: chunker.seq > 0 && isNetworkInput(opts.input),
         cause: exit.error,
       });
     }
@@ -344,26 +309,7 @@ async function pump(opts: IngestOptions, settings: PumpSettings, producer: Produ
   /** Reads ffmpeg's stdout to its end (true) or until the sender failed (false). */
   async function readLoop(): Promise<boolean> {
     for await (const data of source.output as AsyncIterable<Buffer>) {
-      const now = Date.now();
-      clearTimeout(idleTimer);
-      idleTimer = undefined;
-      if (firstBytesMs === 0) firstBytesMs = now;
-      if (epochMs === undefined) {
-        estimator.observe(data, now);
-        if (!paced || now - firstBytesMs >= EPOCH_WINDOW_MS) fixEpoch();
-      }
-      let offset = 0;
-      while (offset < data.length) {
-        const n = Math.min(chunkBytes - accLen, data.length - offset);
-        data.copy(acc, accLen, offset, offset + n);
-        accLen += n;
-        offset += n;
-        if (accLen === chunkBytes && !(await queue.push(cut()))) return false; // closed: the sender failed
-      }
-      if (accLen === 0 || stopping) continue;
-      if (epochMs === undefined) idleTimer = setTimeout(onIdle, Math.max(lingerMs, firstBytesMs + EPOCH_WINDOW_MS - now));
-      else if (lingerMs > 0) idleTimer = setTimeout(onIdle, lingerMs);
-      else if (source.output.readableLength === 0 && !(await queue.push(cut()))) return false;
+      if (!(await chunker.write(data, source.output.readableLength))) return false; // closed: the sender failed
     }
     return true;
   }
