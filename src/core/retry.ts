@@ -33,6 +33,9 @@ export interface RetryOptions {
  */
 export const OUTAGE_RETRY_MAX_MS = 1000;
 
+/** The first wait of such a request, ms: a broker that dropped one connection is usually back at once. */
+export const OUTAGE_RETRY_BASE_MS = 100;
+
 /** `retriable === true` on the error (FramewireError, KafkaJSError); anything else is final. */
 export function isRetriableError(err: unknown): boolean {
   if (err instanceof FramewireError) return err.retriable;

@@ -21,6 +21,13 @@ import { frameTensorBytes, inputMismatch, inputShape, itemPixels, packFrame, par
 import type { InferRequestedOutput } from './triton/types.js';
 import type { Label } from '../core/frame.js';
 
+/**
+ * Backoff of a retried inference request (`triton.retries`), ms: the first retry within 25 ms
+ * (another endpoint, or the same after a transient error) so a live frame can still make its
+ * deadline; at most a second apart.
+ */
+const INFER_RETRY_MS = { baseMs: 25, maxMs: 1000 } as const;
+
 export interface InferStageOptions {
   spec: ModelSpec;
   topK: number;
@@ -230,8 +237,7 @@ export class InferStage {
         },
         {
           attempts: this.o.retries + 1,
-          baseMs: 25,
-          maxMs: 1000,
+          ...INFER_RETRY_MS,
           signal: this.o.signal,
           onRetry: (err) => metrics.inferErrors.inc({ code: (err as FramewireError).code ?? 'INFER_FAILED' }),
         },

@@ -12,7 +12,7 @@
  *    bounded backlog (a sink more than MAX_BACKLOG records behind loses the oldest, counted).
  */
 import { log } from '../core/log.js';
-import { OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../core/retry.js';
+import { OUTAGE_RETRY_BASE_MS, OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../core/retry.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { AlertRecord } from '../alerts/types.js';
 import { RecordBatch, type EventBatch, type LabelBatch, type Sink } from './types.js';
@@ -39,7 +39,7 @@ export class OutputStage {
     try {
       await retry(() => (kind === 'labels' ? s.publishLabels(batch as LabelBatch) : s.publishEvents(batch as EventBatch)), {
         attempts: Infinity,
-        baseMs: 100,
+        baseMs: OUTAGE_RETRY_BASE_MS,
         maxMs: OUTAGE_RETRY_MAX_MS,
         signal: this.signal,
         // Once per outage and sink, not per attempt.

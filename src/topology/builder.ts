@@ -30,7 +30,7 @@ import { buildLane, laneMaxBatch, type Lane } from './lanes.js';
 import { StreamRouter } from './routes.js';
 import { DropReporter } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
-import { Startup, bounded } from './lifecycle.js';
+import { FAILED_START_STEP_MS, Startup, bounded } from './lifecycle.js';
 import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { Monitor } from './monitor.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
@@ -109,9 +109,9 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     return graph;
   } catch (err) {
     // Bounded: a connection still being attempted to an unreachable broker must not hold the exit.
-    await bounded(closeAll(sinks), 500, 'closing sinks');
-    await bounded(kafka.close(), 500, 'closing Kafka connections');
-    await bounded(pool.close(), 500, 'closing Triton connections');
+    await bounded(closeAll(sinks), FAILED_START_STEP_MS, 'closing sinks');
+    await bounded(kafka.close(), FAILED_START_STEP_MS, 'closing Kafka connections');
+    await bounded(pool.close(), FAILED_START_STEP_MS, 'closing Triton connections');
     throw err;
   }
 }

@@ -14,6 +14,17 @@ import { abortReason, isAbort, raceAbort, retry } from '../core/retry.js';
 /** Past the drain deadline, closing connections gets this long before the process exits anyway. */
 export const FORCE_EXIT_MARGIN_MS = 4500;
 
+/**
+ * Bounds of the shutdown steps after the drain, ms (topology/running.ts): with Kafka or Triton
+ * down, a commit or a disconnect may never answer. The source's is the longest: its last commit
+ * and leaving the group spare the next member a session timeout. When every step runs out, the
+ * force exit (FORCE_EXIT_MARGIN_MS) cuts the last ones short; the process still goes.
+ */
+export const SHUTDOWN_STEP_MS = { decoders: 1000, source: 2000, monitor: 500, sinks: 500, kafka: 1000, triton: 500, http: 500 } as const;
+
+/** A failed start closes what it opened, each step bounded so the exit stays prompt, ms. */
+export const FAILED_START_STEP_MS = 500;
+
 /** The start-up deadline shared by every step that waits on a dependency. */
 export class Startup {
   private readonly deadline: AbortSignal;

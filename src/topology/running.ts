@@ -16,7 +16,7 @@ import type { Source } from '../sources/types.js';
 import type { DropReporter } from './drops.js';
 import type { SharedKafka } from './kafka.js';
 import type { Lane } from './lanes.js';
-import { bounded, type Startup } from './lifecycle.js';
+import { SHUTDOWN_STEP_MS, bounded, type Startup } from './lifecycle.js';
 import type { Monitor } from './monitor.js';
 import { FramewireError } from '../core/errors.js';
 import type { ModelReloader, ReloadResult } from './reload.js';
@@ -123,16 +123,16 @@ export class RunningTopology {
     p.abort.abort();
     if (timedOut) {
       log.warn('drain deadline passed; forcing shutdown', { drainTimeoutMs });
-      await bounded(p.decode.close(), 1000, 'stopping decoders');
+      await bounded(p.decode.close(), SHUTDOWN_STEP_MS.decoders, 'stopping decoders');
     }
     // Each step bounded: with Kafka or Triton down, a commit or a disconnect may never answer.
-    for (const s of p.sources) await bounded(s.close(), 2000, `closing source ${s.name} (last commit, leaving the group)`);
-    await bounded(p.monitor.close(), 500, 'closing the monitor');
-    await bounded(closeAll(p.sinks), 500, 'closing sinks');
-    await bounded(p.kafka.close(), 1000, 'closing Kafka connections');
+    for (const s of p.sources) await bounded(s.close(), SHUTDOWN_STEP_MS.source, `closing source ${s.name} (last commit, leaving the group)`);
+    await bounded(p.monitor.close(), SHUTDOWN_STEP_MS.monitor, 'closing the monitor');
+    await bounded(closeAll(p.sinks), SHUTDOWN_STEP_MS.sinks, 'closing sinks');
+    await bounded(p.kafka.close(), SHUTDOWN_STEP_MS.kafka, 'closing Kafka connections');
     p.stats?.stop();
-    await bounded(p.pool.close(), 500, 'closing Triton connections');
-    await bounded(p.http.close(), 500, 'closing the HTTP listener');
+    await bounded(p.pool.close(), SHUTDOWN_STEP_MS.triton, 'closing Triton connections');
+    await bounded(p.http.close(), SHUTDOWN_STEP_MS.http, 'closing the HTTP listener');
   }
 }
 

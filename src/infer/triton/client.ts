@@ -21,6 +21,13 @@ import type { TlsMaterial } from '../../config/tls.js';
 
 export { toInferError };
 
+/**
+ * Deadline of a control call (health, metadata, repository, shared-memory registration), ms:
+ * Triton answers these in a few ms when up; a server that does not within this is treated as
+ * down for the call, not waited on.
+ */
+export const CONTROL_DEADLINE_MS = 5000;
+
 const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../proto');
 
 interface Loaded {
@@ -75,7 +82,7 @@ export class TritonClient {
 
   constructor(opts: TritonClientOptions) {
     this.url = opts.url;
-    this.controlDeadlineMs = opts.controlDeadlineMs ?? 5000;
+    this.controlDeadlineMs = opts.controlDeadlineMs ?? CONTROL_DEADLINE_MS;
     const svc = loadService();
     const context = opts.tls ? secureContext(opts.tls) : undefined;
     const servername = opts.tls?.servername;

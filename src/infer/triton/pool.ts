@@ -12,7 +12,7 @@
 import { FramewireError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import { TritonClient } from './client.js';
+import { CONTROL_DEADLINE_MS, TritonClient } from './client.js';
 import { cleanStaleRegions, type ShmRing } from './shm.js';
 import type { InferParameter, InferRequest, InferRequestedOutput, InferResponse } from './types.js';
 import type { TlsMaterial } from '../../config/tls.js';
@@ -90,7 +90,7 @@ export class TritonPool {
   constructor(private readonly o: TritonPoolOptions) {
     this.models = o.models.map((m) => (typeof m === 'string' ? { name: m, version: '' } : m));
     if (o.endpoints.length === 0) throw new FramewireError('TOPOLOGY_INVALID', 'config', 'triton: no endpoints');
-    this.endpoints = o.endpoints.map((url) => new TritonEndpoint(url, o.controlDeadlineMs ?? 5000, o.tls));
+    this.endpoints = o.endpoints.map((url) => new TritonEndpoint(url, o.controlDeadlineMs ?? CONTROL_DEADLINE_MS, o.tls));
     this.transportSetting = o.transport ?? 'grpc';
     this.healthIntervalMs = o.healthIntervalMs ?? 1000;
     for (const ep of this.endpoints) o.metrics?.tritonEndpointReady.set({ endpoint: ep.url }, 0);

@@ -6,7 +6,7 @@
  */
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { log } from '../../core/log.js';
-import { OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../../core/retry.js';
+import { OUTAGE_RETRY_BASE_MS, OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../../core/retry.js';
 import { kafkaRetriable } from '../../sinks/kafka/errors.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { EncodedChunk, InputAck, ResumePoint } from '../../core/ack.js';
@@ -16,6 +16,13 @@ import { parseChunk, type Chunk, type RawRecord } from './chunk.js';
 import type { KafkaSourceConfig } from './config.js';
 import { Rebalance } from './rebalance.js';
 import type { Source } from '../types.js';
+
+/**
+ * Bytes one fetch returns per partition at most: a few 64 KiB chunks of several streams per
+ * round trip keep the decoders fed without one partition's backlog filling memory (a replay
+ * catches up at 4 MiB a fetch).
+ */
+const MAX_FETCH_BYTES_PER_PARTITION = 4 << 20;
 
 /** What the source hands validated chunks to (the decode stage). */
 export interface ChunkHandler {
@@ -55,7 +62,7 @@ export class KafkaSource implements Source {
       heartbeatInterval: config.heartbeatIntervalMs,
       rebalanceTimeout: config.rebalanceTimeoutMs,
       maxWaitTimeInMs: config.fetchMaxWaitMs,
-      maxBytesPerPartition: 4 << 20,
+      maxBytesPerPartition: MAX_FETCH_BYTES_PER_PARTITION,
       allowAutoTopicCreation: false,
     });
     this.rebalance = new Rebalance(this.consumer, config.topic, {
@@ -162,7 +169,7 @@ export class KafkaSource implements Source {
     try {
       await retry(() => this.producer.send({ topic: this.config.dlqTopic, acks: -1, messages: [{ key: r.key, value: r.value, headers }] }), {
         attempts: Infinity,
-        baseMs: 100,
+        baseMs: OUTAGE_RETRY_BASE_MS,
         maxMs: OUTAGE_RETRY_MAX_MS,
         signal: this.signal,
         retriable: kafkaRetriable,
