@@ -16,6 +16,7 @@ import { regexField } from './regex.js';
 import { alertsSchema } from '../alerts/config.js';
 import { healthSchema } from '../health/config.js';
 import { httpAuthSchema } from '../telemetry/auth/config.js';
+import { telemetrySchema } from '../telemetry/tracing.js';
 import { kafkaSaslSchema, kafkaSslSchema } from './kafka-security.js';
 
 export const modelSchema = z
@@ -98,6 +99,7 @@ function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
         .prefault({})
         .describe('How frames that are not labelled are reported.'),
       startupTimeoutMs: z.int().min(100).default(30_000).describe('How long start-up waits for Kafka and Triton to become reachable before it fails (exit 1, STARTUP_TIMEOUT), ms.'),
+      telemetry: telemetrySchema,
       shutdown: z
         .strictObject({
           drainTimeoutMs: z.int().min(0).default(10_000).describe('On SIGTERM: stop intake, then let in-flight frames finish for at most this long.'),

@@ -35,6 +35,8 @@ export interface Frame {
   readonly traceparent: string | undefined;
   /** performance.now() when the decoder emitted the frame. */
   readonly decodedAt: number;
+  /** performance.now() when its access unit was fed to the decoder. */
+  readonly fedAt?: number;
   readonly owner: FrameOwner;
   /**
    * Set when this item is a clip (a window of frames for a clip model): `data` holds the window's

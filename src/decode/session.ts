@@ -431,6 +431,7 @@ export class StreamSession {
       data,
       traceparent: this.traceparent,
       decodedAt: now,
+      fedAt,
       owner: this.ack,
     };
     if (tag === SCENE) {

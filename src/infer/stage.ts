@@ -14,6 +14,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { Histogram } from 'prom-client';
 import { RecordBatch } from '../sinks/types.js';
 import type { OutputStage } from '../sinks/output.js';
+import type { FrameTracer } from '../telemetry/tracing.js';
 import type { DropReporter } from '../topology/drops.js';
 import type { TritonPool, TensorBatch } from './triton/pool.js';
 import type { ShmRing } from './triton/shm.js';
@@ -62,6 +63,8 @@ export interface InferStageOptions {
   published?: (records: LabelRecord[]) => void;
   /** Aborted when shutdown gives up waiting: retries stop, unpublished frames stay unfinished (uncommitted). */
   signal?: AbortSignal;
+  /** Traces of sampled frames (telemetry.otlp); undefined: off. */
+  tracer?: FrameTracer;
 }
 
 interface InFlight {
@@ -71,6 +74,9 @@ interface InFlight {
   result: Label[][] | FramewireError | undefined;
   /** The version Triton answered with (its response's `model_version`). */
   version: string;
+  /** performance.now() when the request went out and when it was answered (traces). */
+  sentAt: number;
+  answeredAt: number;
 }
 
 /** Where a lane's batches go: model, version, labels per frame, and what is requested of Triton. */
@@ -162,12 +168,13 @@ export class InferStage {
       const frames = await this.o.batcher.next();
       if (!frames) break;
       if (frames.length === 0) continue;
-      const entry: InFlight = { frames, target: this.target, result: undefined, version: '' };
+      const entry: InFlight = { frames, target: this.target, result: undefined, version: '', sentAt: 0, answeredAt: 0 };
       this.inflight.push(entry);
       this.requesting++;
       // infer() reports failures as a result; anything it throws is one too (never a stalled head).
       void this.infer(entry).catch((err: unknown) => new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err })).then((result) => {
         entry.result = result;
+        entry.answeredAt = performance.now();
         this.requesting--;
         this.wake();
       });
@@ -220,6 +227,7 @@ export class InferStage {
       batch.slot = slot;
     }
     metrics.batchSize.observe({ model: spec.name }, n);
+    entry.sentAt = performance.now();
     try {
       return await retry(
         async () => {
@@ -318,7 +326,14 @@ export class InferStage {
           this.wake();
           continue;
         }
-        const publishSeconds = (performance.now() - publishStart) / 1000;
+        const publishEnd = performance.now();
+        const publishSeconds = (publishEnd - publishStart) / 1000;
+        const tracer = this.o.tracer;
+        if (tracer) {
+          for (const { frames, result, target, version, sentAt, answeredAt } of ready) {
+            if (!(result instanceof FramewireError)) tracer.delivered(frames, { model: target.spec.name, modelVersion: version, batchSize: frames.length, sentAt, answeredAt, publishStart, publishEnd });
+          }
+        }
         const published = Date.now();
         for (const { frames, result, target } of ready) {
           if (result instanceof FramewireError) continue;

@@ -23,6 +23,7 @@ import { Smoother } from '../postprocess/smoothing.js';
 import { changeEvents } from '../postprocess/changes.js';
 import { RecordBatch, type Sink } from '../sinks/types.js';
 import { OutputStage } from '../sinks/output.js';
+import { FrameTracer } from '../telemetry/tracing.js';
 import type { Source } from '../sources/types.js';
 import { registry, type BuildContext, type ComponentKind, type TopicSpec } from './registry.js';
 import { SharedKafka, ensureTopics } from './kafka.js';
@@ -89,10 +90,14 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
       monitor.published(records);
       onChanges(records);
     };
+    // Traces name the chunk topic and group of the (first) source and the labels topic of the sinks.
+    const src = t.sources[0] as { topic?: string; group?: string };
+    const labelsTopic = (t.sinks.find((s) => 'eventsTopic' in s) as { topic?: string } | undefined)?.topic;
+    const tracer = FrameTracer.create(t.telemetry, { chunks: src.topic ?? t.sources[0]!.type, group: src.group ?? '', labels: labelsTopic ?? 'labels' });
     const lanes: Lane[] = [];
     for (const [i, spec] of specs.entries()) {
       const ring = await shmRing(t, pool, spec, laneMaxBatch(spec, t));
-      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal }));
+      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal, tracer }));
     }
     const stats =
       t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
@@ -104,7 +109,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
 
     startup.check();
     const reloader = new ModelReloader(t, lanes, pool);
-    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, monitor, abort, startup });
+    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, monitor, abort, startup, tracer });
     addTelemetryRoutes(http, metrics, graph);
     return graph;
   } catch (err) {

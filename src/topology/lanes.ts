@@ -14,6 +14,7 @@ import type { ModelSpec } from '../infer/triton/model.js';
 import type { TritonPool } from '../infer/triton/pool.js';
 import type { ShmRing } from '../infer/triton/shm.js';
 import type { OutputStage } from '../sinks/output.js';
+import type { FrameTracer } from '../telemetry/tracing.js';
 import type { DropReporter } from './drops.js';
 
 export interface Lane {
@@ -38,6 +39,8 @@ export interface LaneOptions {
   published(records: LabelRecord[]): void;
   /** Aborts the lane's retries (shutdown past its drain deadline). */
   signal?: AbortSignal;
+  /** Traces of sampled frames; undefined: off. */
+  tracer?: FrameTracer;
 }
 
 export function buildLane(o: LaneOptions): Lane {
@@ -92,6 +95,7 @@ export function buildLane(o: LaneOptions): Lane {
     settled: () => batcher.settled(),
     published: o.published,
     signal: o.signal,
+    tracer: o.tracer,
   });
   // Clip models: frames gather in per-session windows; each complete window is one batch item.
   const clips = spec.clipFrames

@@ -17,6 +17,7 @@ import type { DropReporter } from './drops.js';
 import type { SharedKafka } from './kafka.js';
 import type { Lane } from './lanes.js';
 import { SHUTDOWN_STEP_MS, bounded, type Startup } from './lifecycle.js';
+import type { FrameTracer } from '../telemetry/tracing.js';
 import type { Monitor } from './monitor.js';
 import { FramewireError } from '../core/errors.js';
 import type { ModelReloader, ReloadResult } from './reload.js';
@@ -42,6 +43,8 @@ export interface TopologyParts {
   monitor: Monitor;
   /** Topology reloads (SIGHUP): lanes move to other models or versions (src/topology/reload.ts). */
   reloader: ModelReloader;
+  /** Traces of sampled frames (telemetry.otlp); undefined: off. */
+  tracer?: FrameTracer;
 }
 
 export class RunningTopology {
@@ -133,6 +136,7 @@ export class RunningTopology {
     p.stats?.stop();
     await bounded(p.pool.close(), SHUTDOWN_STEP_MS.triton, 'closing Triton connections');
     await bounded(p.http.close(), SHUTDOWN_STEP_MS.http, 'closing the HTTP listener');
+    await bounded(p.tracer?.close(), SHUTDOWN_STEP_MS.http, 'exporting the last traces');
   }
 }
 
