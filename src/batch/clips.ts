@@ -77,7 +77,7 @@ export class ClipWindow {
     const covered: CoveredFrame[] = new Array(this.pending);
     for (let j = 0; j < this.pending; j++) {
       const f = this.meta[(this.stored - this.pending + j) % n]!;
-      covered[j] = { index: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, traceparent: f.traceparent };
+      covered[j] = { index: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, traceparent: f.traceparent, offset: f.offset };
     }
     this.pending = 0;
     return { fromFrame: this.meta[firstSlot]!.index, covered };
@@ -158,6 +158,8 @@ export class ClipAssembler {
       traceparent: last.traceparent,
       decodedAt: last.decodedAt,
       owner: last.owner,
+      partition: last.partition,
+      offset: last.offset,
       clip,
     };
   }

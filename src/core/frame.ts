@@ -15,6 +15,10 @@ export interface FrameOwner {
   framePublished(index: number): void;
   /** Frames fromIndex..toIndex (inclusive) were reported dropped (the event is published). */
   framesDropped(fromIndex: number, toIndex: number, reason: DropReason): void;
+  /** The input partition the session's chunks are read from (Kafka); undefined for other inputs. */
+  readonly chunkPartition?: number;
+  /** The input offset of the chunk frame `index`'s access unit began in; known while the frame is unfinished. */
+  chunkOffset?(index: number): number | undefined;
 }
 
 export interface Frame {
@@ -38,6 +42,9 @@ export interface Frame {
   /** performance.now() when its access unit was fed to the decoder. */
   readonly fedAt?: number;
   readonly owner: FrameOwner;
+  /** Lineage: the chunk (partition, offset in the chunk topic) the frame's access unit began in. */
+  readonly partition?: number;
+  readonly offset?: number;
   /**
    * Set when this item is a clip (a window of frames for a clip model): `data` holds the window's
    * frames in time order, `index`/`captureTs`/`deadlineTs` are those of its last frame, and the
@@ -52,6 +59,8 @@ export interface CoveredFrame {
   readonly ptsMs: number;
   readonly captureTs: number;
   readonly traceparent: string | undefined;
+  /** The chunk the frame began in (Frame.offset; the partition is the clip's). */
+  readonly offset?: number;
 }
 
 export interface ClipCover {

@@ -433,6 +433,8 @@ export class StreamSession {
       decodedAt: now,
       fedAt,
       owner: this.ack,
+      partition: this.ack.chunkPartition,
+      offset: this.ack.chunkOffset?.(index),
     };
     if (tag === SCENE) {
       const skip = this.sampler.decide(frame, key);

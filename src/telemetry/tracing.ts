@@ -45,7 +45,7 @@ export interface TracedFrame {
   readonly traceparent: string | undefined;
   /** The chunk that held the frame's first byte. */
   readonly partition?: number;
-  readonly offset?: string;
+  readonly offset?: number | string;
   /** performance.now() when its access unit was fed to the decoder, and when the frame came out. */
   readonly fedAt?: number;
   readonly decodedAt: number;

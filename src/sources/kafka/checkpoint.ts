@@ -37,6 +37,8 @@ export class SessionTracker implements SessionAck {
   private start: { index: number; pts: number | null } | undefined;
   /** Ring of done flags for frames [low, high). */
   private doneFlags = new Uint8Array(1024);
+  /** Beside each flag: the offset of the chunk the frame began in (lineage on its records). */
+  private chunkOffsets = new Float64Array(1024);
   private low = 0;
   private high = 0;
   basePts = Number.NaN;
@@ -81,6 +83,7 @@ export class SessionTracker implements SessionAck {
     if (index < this.low) return; // finished before a restart: only its keyframe matters
     while (index >= this.low + this.doneFlags.length) this.growRing();
     for (let i = Math.max(this.high, this.low); i <= index; i++) this.doneFlags[i % this.doneFlags.length] = 0;
+    this.chunkOffsets[index % this.chunkOffsets.length] = Number(offset);
     if (index + 1 > this.high) this.high = index + 1;
   }
 
@@ -112,6 +115,14 @@ export class SessionTracker implements SessionAck {
     while (this.low < this.high && this.doneFlags[this.low % this.doneFlags.length] === 1) this.low++;
     // Anchors older than the one governing the oldest unfinished frame are no longer needed.
     while (this.anchors.length > 1 && this.anchors[1]!.index <= this.low) this.anchors.shift();
+  }
+
+  get chunkPartition(): number {
+    return this.partition.partition;
+  }
+
+  chunkOffset(index: number): number | undefined {
+    return index >= this.low && index < this.high ? this.chunkOffsets[index % this.chunkOffsets.length] : undefined;
   }
 
   get unfinished(): number {
@@ -146,8 +157,13 @@ export class SessionTracker implements SessionAck {
 
   private growRing(): void {
     const next = new Uint8Array(this.doneFlags.length * 2);
-    for (let i = this.low; i < this.high; i++) next[i % next.length] = this.doneFlags[i % this.doneFlags.length]!;
+    const offsets = new Float64Array(next.length);
+    for (let i = this.low; i < this.high; i++) {
+      next[i % next.length] = this.doneFlags[i % this.doneFlags.length]!;
+      offsets[i % next.length] = this.chunkOffsets[i % this.chunkOffsets.length]!;
+    }
     this.doneFlags = next;
+    this.chunkOffsets = offsets;
   }
 }
 
