@@ -12,6 +12,9 @@ import type { LabelRecord } from '../core/frame.js';
 import type { AlertRule } from './config.js';
 import type { AlertRecord, StreamEvent } from './types.js';
 
+/** Where a frame came from: a label record's lineage fields (or those a restored alert record kept). */
+type Lineage = Partial<Pick<LabelRecord, 'partition' | 'offset' | 'model' | 'modelVersion' | 'topologyHash'>>;
+
 interface LabelState {
   rule: AlertRule;
   /** First matching frame of the current run (not yet firing), -1 when none. */
@@ -24,6 +27,10 @@ interface LabelState {
   lastFrame: number;
   lastTs: number;
   peak: number;
+  /** Lineage of runFrame, fromFrame and lastFrame. */
+  runRec: Lineage | undefined;
+  fromRec: Lineage | undefined;
+  lastRec: Lineage | undefined;
 }
 
 interface StaleState {
@@ -31,6 +38,7 @@ interface StaleState {
   firing: boolean;
   id: string;
   fromFrame: number;
+  fromRec: Lineage | undefined;
 }
 
 interface StreamAlerts {
@@ -41,6 +49,7 @@ interface StreamAlerts {
   /** Wall time the stream was found stalled; undefined while chunks come. */
   stalledSince: number | undefined;
   lastFrame: number;
+  lastRec: Lineage | undefined;
   /** Wall time its session ended (its last frames may still come). */
   endedAt: number | undefined;
 }
@@ -68,6 +77,7 @@ export class AlertEngine {
       const s = this.stateOf(r.stream, r.session, out);
       if (!s) continue;
       s.lastFrame = r.frame;
+      s.lastRec = r;
       const top = r.labels[0];
       for (const st of s.labels) {
         const match = top !== undefined && top.label === st.rule.label && top.score >= st.rule.minScore;
@@ -75,12 +85,14 @@ export class AlertEngine {
           if (st.firing) {
             st.lastFrame = r.frame;
             st.lastTs = r.captureTs;
+            st.lastRec = r;
             if (top.score > st.peak) st.peak = top.score;
             continue;
           }
           if (st.runFrame < 0) {
             st.runFrame = r.frame;
             st.runTs = r.captureTs;
+            st.runRec = r;
             st.peak = 0;
           }
           if (top.score > st.peak) st.peak = top.score;
@@ -88,13 +100,15 @@ export class AlertEngine {
             st.firing = true;
             st.id = `${st.rule.name}:${r.stream}:${st.runTs}`;
             st.fromFrame = st.runFrame;
+            st.fromRec = st.runRec;
             st.lastFrame = r.frame;
             st.lastTs = r.captureTs;
-            out.push(this.record(st.rule, st.id, s, 'firing', st.fromFrame, r.frame, r.captureTs, top.score));
+            st.lastRec = r;
+            out.push(this.record(st.rule, st.id, s, 'firing', st.fromFrame, r.frame, r.captureTs, top.score, st.fromRec, r));
           }
         } else if (st.firing) {
           if (r.captureTs - st.lastTs >= st.rule.clearMs) {
-            const rec = this.record(st.rule, st.id, s, 'resolved', st.fromFrame, st.lastFrame, st.lastTs, st.peak);
+            const rec = this.record(st.rule, st.id, s, 'resolved', st.fromFrame, st.lastFrame, st.lastTs, st.peak, st.fromRec, st.lastRec);
             rec.clearedFrame = r.frame;
             rec.clearedTs = r.captureTs;
             rec.reason = 'cleared';
@@ -153,8 +167,8 @@ export class AlertEngine {
   active(): AlertRecord[] {
     const out: AlertRecord[] = [];
     for (const s of this.streams.values()) {
-      for (const st of s.labels) if (st.firing) out.push(this.record(st.rule, st.id, s, 'firing', st.fromFrame, st.lastFrame, st.lastTs, st.peak));
-      for (const st of s.stale) if (st.firing) out.push(this.record(st.rule, st.id, s, 'firing', st.fromFrame, st.fromFrame, s.stalledSince ?? this.now()));
+      for (const st of s.labels) if (st.firing) out.push(this.record(st.rule, st.id, s, 'firing', st.fromFrame, st.lastFrame, st.lastTs, st.peak, st.fromRec, st.lastRec));
+      for (const st of s.stale) if (st.firing) out.push(this.record(st.rule, st.id, s, 'firing', st.fromFrame, st.fromFrame, s.stalledSince ?? this.now(), undefined, st.fromRec, st.fromRec));
     }
     return out;
   }
@@ -183,6 +197,8 @@ export class AlertEngine {
         st.lastFrame = r.atFrame;
         st.lastTs = r.captureTs;
         st.peak = r.score ?? 0;
+        st.fromRec = { partition: r.partition, offset: r.fromOffset };
+        st.lastRec = r;
         continue;
       }
       const stale = s.stale.find((x) => x.rule.name === r.rule);
@@ -190,6 +206,7 @@ export class AlertEngine {
         stale.firing = true;
         stale.id = r.id;
         stale.fromFrame = r.fromFrame;
+        stale.fromRec = r;
         s.stalledSince ??= r.captureTs;
       }
     }
@@ -201,12 +218,13 @@ export class AlertEngine {
       st.firing = true;
       st.id = `${st.rule.name}:${s.stream}:${s.stalledSince}`;
       st.fromFrame = s.lastFrame;
-      out.push(this.record(st.rule, st.id, s, 'firing', s.lastFrame, s.lastFrame, now));
+      st.fromRec = s.lastRec;
+      out.push(this.record(st.rule, st.id, s, 'firing', s.lastFrame, s.lastFrame, now, undefined, s.lastRec, s.lastRec));
     }
   }
 
   private resolveStale(s: StreamAlerts, st: StaleState, reason: 'resumed' | 'ended', ts: number, out: AlertRecord[]): void {
-    const rec = this.record(st.rule, st.id, s, 'resolved', st.fromFrame, s.lastFrame, ts);
+    const rec = this.record(st.rule, st.id, s, 'resolved', st.fromFrame, s.lastFrame, ts, undefined, st.fromRec, s.lastRec);
     rec.reason = reason;
     out.push(rec);
     st.firing = false;
@@ -216,7 +234,7 @@ export class AlertEngine {
   private endAll(s: StreamAlerts, reason: 'ended', out: AlertRecord[]): void {
     for (const st of s.labels) {
       if (!st.firing) continue;
-      const rec = this.record(st.rule, st.id, s, 'resolved', st.fromFrame, st.lastFrame, st.lastTs, st.peak);
+      const rec = this.record(st.rule, st.id, s, 'resolved', st.fromFrame, st.lastFrame, st.lastTs, st.peak, st.fromRec, st.lastRec);
       rec.reason = reason;
       out.push(rec);
       reset(st);
@@ -234,21 +252,22 @@ export class AlertEngine {
     this.rules.forEach((rule, i) => {
       const p = this.patterns[i];
       if (p && !p.test(stream)) return;
-      if (rule.label !== undefined) labels.push({ rule, runFrame: -1, runTs: 0, firing: false, id: '', fromFrame: -1, lastFrame: -1, lastTs: 0, peak: 0 });
-      else stale.push({ rule, firing: false, id: '', fromFrame: -1 });
+      if (rule.label !== undefined) labels.push({ rule, runFrame: -1, runTs: 0, firing: false, id: '', fromFrame: -1, lastFrame: -1, lastTs: 0, peak: 0, runRec: undefined, fromRec: undefined, lastRec: undefined });
+      else stale.push({ rule, firing: false, id: '', fromFrame: -1, fromRec: undefined });
     });
     if (!s && this.streams.size >= MAX_STREAMS) this.streams.delete(this.streams.keys().next().value!);
-    s = { stream, session, labels, stale, stalledSince: undefined, lastFrame: -1, endedAt: undefined };
+    s = { stream, session, labels, stale, stalledSince: undefined, lastFrame: -1, lastRec: undefined, endedAt: undefined };
     this.streams.set(stream, s);
     return labels.length + stale.length ? s : undefined;
   }
 
-  private record(rule: AlertRule, id: string, s: StreamAlerts, state: 'firing' | 'resolved', fromFrame: number, atFrame: number, captureTs: number, score?: number): AlertRecord {
+  private record(rule: AlertRule, id: string, s: StreamAlerts, state: 'firing' | 'resolved', fromFrame: number, atFrame: number, captureTs: number, score: number | undefined, from: Lineage | undefined, at: Lineage | undefined): AlertRecord {
     const rec: AlertRecord = { type: 'alert', id, rule: rule.name, stream: s.stream, session: s.session, state, severity: rule.severity, fromFrame, atFrame, captureTs, publishedTs: 0 };
     if (rule.label !== undefined) {
       rec.label = rule.label;
       rec.score = score;
     }
+    addLineage(rec, from, at);
     return rec;
   }
 }
@@ -257,4 +276,18 @@ function reset(st: LabelState): void {
   st.firing = false;
   st.runFrame = -1;
   st.id = '';
+  st.runRec = st.fromRec = st.lastRec = undefined;
+}
+
+/** An alert's lineage (docs/contracts.md "Lineage"): `atFrame`'s chunk, model and topology, and `fromFrame`'s chunk. */
+export function addLineage(rec: AlertRecord, from: Lineage | undefined, at: Lineage | undefined): void {
+  if (!at) return;
+  if (at.partition !== undefined && at.offset !== undefined) {
+    rec.partition = at.partition;
+    rec.offset = at.offset;
+    if (from?.offset !== undefined && from.partition === at.partition) rec.fromOffset = from.offset;
+  }
+  if (at.model !== undefined) rec.model = at.model;
+  if (at.modelVersion !== undefined) rec.modelVersion = at.modelVersion;
+  if (at.topologyHash !== undefined) rec.topologyHash = at.topologyHash;
 }

@@ -24,6 +24,13 @@ export interface AlertRecord {
   /** Why an episode resolved: `cleared` (clearMs without a match), `resumed` (chunks again), `ended` (session ended). */
   reason?: 'cleared' | 'resumed' | 'ended';
   publishedTs: number;
+  /** Lineage (new in 0.4), from `atFrame`'s label record: its chunk (partition, offset), model, version, topology hash; `fromOffset`: the chunk `fromFrame` began in. */
+  partition?: number;
+  offset?: number;
+  fromOffset?: number;
+  model?: string;
+  modelVersion?: string;
+  topologyHash?: string;
 }
 
 /** A `stream` health event (docs/contracts.md "Events"). */

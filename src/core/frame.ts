@@ -88,6 +88,17 @@ export interface LabelRecord {
   modelVersion: string;
   labels: Label[];
   publishedTs: number;
+  /** Lineage (new in 0.4): the chunk-topic partition and offset of the chunk this frame's access unit began in. */
+  partition?: number;
+  offset?: number;
+  /** Content hash of the running topology (config/hash.ts). */
+  topologyHash?: string;
+  /** Items in the Triton request that labelled this frame. */
+  batchSize?: number;
+  /** ms from the frame's decoding to its batch being taken for Triton (waiting in the batcher). */
+  queueMs?: number;
+  /** ms of the Triton request that answered (sent to answered, as the client saw it). */
+  inferMs?: number;
   /** Clip models: the window (first and last frame index) these labels were computed from. */
   clip?: { fromFrame: number; toFrame: number };
 }
@@ -101,4 +112,9 @@ export interface DroppedEvent {
   toFrame: number;
   reason: DropReason;
   count: number;
+  /** Lineage (new in 0.4): partition, and offsets of the chunks `fromFrame` and `toFrame` began in. */
+  partition?: number;
+  offset?: number;
+  toOffset?: number;
+  topologyHash?: string;
 }

@@ -4,7 +4,7 @@
  * in frame order. Frames are finished (published or dropped with a reason) only after delivery.
  */
 import { performance } from 'node:perf_hooks';
-import type { DropReason, Frame, LabelRecord } from '../core/frame.js';
+import type { CoveredFrame, DropReason, Frame, LabelRecord } from '../core/frame.js';
 import { FramewireError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { isAbort, retry } from '../core/retry.js';
@@ -65,6 +65,8 @@ export interface InferStageOptions {
   signal?: AbortSignal;
   /** Traces of sampled frames (telemetry.otlp); undefined: off. */
   tracer?: FrameTracer;
+  /** The running topology's content hash (it changes with a reload), for the records' lineage. */
+  topologyHash?: () => string | undefined;
 }
 
 interface InFlight {
@@ -77,6 +79,43 @@ interface InFlight {
   /** performance.now() when the request went out and when it was answered (traces). */
   sentAt: number;
   answeredAt: number;
+  /** performance.now() when the batch was taken from the batcher. */
+  takenAt: number;
+  /** Client-side time of the request Triton answered, ms. */
+  inferMs: number;
+}
+
+/** What a label record says of the batch that labelled its frame (docs/contracts.md "Lineage"). */
+export interface BatchLineage {
+  model: string;
+  modelVersion: string;
+  batchSize: number;
+  /** performance.now() when the batch was taken (queueMs runs from the frame's decodedAt to it). */
+  takenAt: number;
+  inferMs: number;
+  topologyHash: string | undefined;
+  publishedTs: number;
+}
+
+const tenths = (ms: number): number => Math.round(ms * 10) / 10;
+
+/**
+ * The label record of item `f` (a frame, or for a clip `covered`, one frame it labels). Lineage
+ * fields the frame does not know (an input without partitions) are left out.
+ */
+export function labelRecordOf(f: Frame, covered: CoveredFrame | undefined, labels: Label[], b: BatchLineage): LabelRecord {
+  const c = covered ?? f;
+  const r: LabelRecord = { type: 'label', stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model: b.model, modelVersion: b.modelVersion, labels, publishedTs: b.publishedTs };
+  if (f.partition !== undefined && c.offset !== undefined) {
+    r.partition = f.partition;
+    r.offset = c.offset;
+  }
+  if (b.topologyHash !== undefined) r.topologyHash = b.topologyHash;
+  r.batchSize = b.batchSize;
+  r.queueMs = tenths(Math.max(0, b.takenAt - f.decodedAt));
+  r.inferMs = tenths(b.inferMs);
+  if (f.clip) r.clip = { fromFrame: f.clip.fromFrame, toFrame: f.index };
+  return r;
 }
 
 /** Where a lane's batches go: model, version, labels per frame, and what is requested of Triton. */
@@ -168,7 +207,7 @@ export class InferStage {
       const frames = await this.o.batcher.next();
       if (!frames) break;
       if (frames.length === 0) continue;
-      const entry: InFlight = { frames, target: this.target, result: undefined, version: '', sentAt: 0, answeredAt: 0 };
+      const entry: InFlight = { frames, target: this.target, result: undefined, version: '', sentAt: 0, answeredAt: 0, takenAt: performance.now(), inferMs: 0 };
       this.inflight.push(entry);
       this.requesting++;
       // infer() reports failures as a result; anything it throws is one too (never a stalled head).
@@ -235,6 +274,7 @@ export class InferStage {
           const t0 = performance.now();
           const res = await pool.infer(batch, this.o.timeoutMs, untilTs);
           const ms = performance.now() - t0;
+          entry.inferMs = ms;
           metrics.inferSeconds.observe({ model: spec.name }, ms / 1000);
           this.o.observeLatency?.(n, ms);
           const raw = res.raw_output_contents[0];
@@ -290,7 +330,8 @@ export class InferStage {
       const traces: (string | undefined)[] = [];
       // Records per batch: their model is the batch's (a delivery may hold batches of two models after a switch).
       const recordCounts: number[] = [];
-      for (const { frames, result, target, version } of ready) {
+      const topologyHash = this.o.topologyHash?.();
+      for (const { frames, result, target, version, takenAt, inferMs } of ready) {
         const model = target.spec.name;
         const before = records.length;
         if (result instanceof FramewireError) {
@@ -300,17 +341,17 @@ export class InferStage {
           continue;
         }
         const labels = result!;
+        const lineage: BatchLineage = { model, modelVersion: version, batchSize: frames.length, takenAt, inferMs, topologyHash, publishedTs: now };
         for (let i = 0; i < frames.length; i++) {
           const f = frames[i]!;
           if (f.clip) {
             // A clip's labels go to each frame it covers; the record names the window.
-            const window = { fromFrame: f.clip.fromFrame, toFrame: f.index };
             for (const c of f.clip.covered) {
-              records.push({ type: 'label', stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model, modelVersion: version, labels: labels[i]!, publishedTs: now, clip: window });
+              records.push(labelRecordOf(f, c, labels[i]!, lineage));
               traces.push(c.traceparent);
             }
           } else {
-            records.push({ type: 'label', stream: f.stream, session: f.session, frame: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, model, modelVersion: version, labels: labels[i]!, publishedTs: now });
+            records.push(labelRecordOf(f, undefined, labels[i]!, lineage));
             traces.push(f.traceparent);
           }
         }

@@ -26,6 +26,11 @@ export interface ChangeEvent {
   to: string;
   atFrame: number;
   captureTs: number;
+  /** Lineage (new in 0.4), of `atFrame`'s label record: its chunk, model version, topology hash. */
+  modelVersion?: string;
+  partition?: number;
+  offset?: number;
+  topologyHash?: string;
 }
 
 interface StreamState {
@@ -74,7 +79,7 @@ export class Smoother {
         s.streak = 1;
       }
       if (s.streak >= this.c.hysteresis) {
-        events.push({ type: 'change', stream: r.stream, session: r.session, model: r.model, from: s.current, to: winner, atFrame: r.frame, captureTs: r.captureTs });
+        events.push({ type: 'change', stream: r.stream, session: r.session, model: r.model, from: s.current, to: winner, atFrame: r.frame, captureTs: r.captureTs, modelVersion: r.modelVersion, partition: r.partition, offset: r.offset, topologyHash: r.topologyHash });
         s.current = winner;
         s.candidate = undefined;
         s.streak = 0;

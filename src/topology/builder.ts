@@ -36,6 +36,7 @@ import { kafkaRetriable } from '../sinks/kafka/errors.js';
 import { Monitor } from './monitor.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
 import { ModelReloader, requestedVersion } from './reload.js';
+import { topologyHash } from '../config/hash.js';
 
 /**
  * `abort` cancels the build (a signal during start-up) and, once running, every retry loop (the
@@ -78,6 +79,10 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     // The one place records fan out to the sinks (sinks/output.ts).
     const output = new OutputStage(sinks, metrics, signal);
     const drops = new DropReporter(output, metrics, t.accounting.dropFlushMs);
+    // Lineage: every record names the configuration that produced it; a reload that applies changes it.
+    let runningHash = topologyHash(t);
+    drops.topologyHash = runningHash;
+    const currentHash = (): string => runningHash;
     // Stream health, alert rules and the dashboard feed, beside the data path (monitor.ts).
     let decode: DecodeStage | undefined;
     const ws = sinks.find((s): s is WebSocketSink => s instanceof WebSocketSink);
@@ -97,7 +102,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const lanes: Lane[] = [];
     for (const [i, spec] of specs.entries()) {
       const ring = await shmRing(t, pool, spec, laneMaxBatch(spec, t));
-      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal, tracer }));
+      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal, tracer, topologyHash: currentHash }));
     }
     const stats =
       t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
@@ -108,7 +113,10 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
 
     startup.check();
-    const reloader = new ModelReloader(t, lanes, pool);
+    const reloader = new ModelReloader(t, lanes, pool, (now) => {
+      runningHash = drops.topologyHash = topologyHash(now);
+      log.info('topology reloaded: records carry its new hash', { topologyHash: runningHash });
+    });
     const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, monitor, abort, startup, tracer });
     addTelemetryRoutes(http, metrics, graph);
     return graph;

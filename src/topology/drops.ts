@@ -3,7 +3,7 @@
  * session with the same reason into one record. A frame counts as finished only once its event
  * is published, so offsets never pass an unreported drop.
  */
-import type { DropReason, FrameOwner } from '../core/frame.js';
+import type { DropReason, DroppedEvent, FrameOwner } from '../core/frame.js';
 import { log } from '../core/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RecordBatch, type PipelineEvent } from '../sinks/types.js';
@@ -16,6 +16,9 @@ interface Pending {
   from: number;
   to: number;
   reason: DropReason;
+  /** Chunk offsets of `from` and `to` (lineage), while the owner knows them. */
+  fromOffset: number | undefined;
+  toOffset: number | undefined;
 }
 
 export class DropReporter {
@@ -26,6 +29,8 @@ export class DropReporter {
   private flushing: Promise<void> = Promise.resolve();
   /** Told of every drop as it is reported (stream health). */
   onDrop: ((stream: string, reason: DropReason, count: number) => void) | undefined;
+  /** The running topology's content hash, put on every record (set at start and by a reload). */
+  topologyHash: string | undefined;
 
   /** The output stage's signal aborts its retries (shutdown past its deadline): unreported frames stay unfinished, so uncommitted. */
   constructor(private readonly output: OutputStage, private readonly metrics: Metrics, private readonly flushMs = 100) {}
@@ -34,11 +39,14 @@ export class DropReporter {
     this.metrics.framesDropped.inc({ reason }, to - from + 1);
     this.onDrop?.(stream, reason, to - from + 1);
     const p = this.pending.get(owner);
+    // Asked now: once the event is published the frames are finished and the owner forgets them.
+    const toOffset = owner.chunkOffset?.(to);
     if (p && p.reason === reason && p.to + 1 === from) {
       p.to = to;
+      p.toOffset = toOffset;
     } else {
       if (p) this.ready.push(p);
-      this.pending.set(owner, { owner, stream, session, from, to, reason });
+      this.pending.set(owner, { owner, stream, session, from, to, reason, fromOffset: from === to ? toOffset : owner.chunkOffset?.(from), toOffset });
     }
     if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
   }
@@ -58,15 +66,7 @@ export class DropReporter {
   }
 
   private async publish(batch: Pending[]): Promise<void> {
-    const events: PipelineEvent[] = batch.map((p) => ({
-      type: 'dropped',
-      stream: p.stream,
-      session: p.session,
-      fromFrame: p.from,
-      toFrame: p.to,
-      reason: p.reason,
-      count: p.to - p.from + 1,
-    }));
+    const events: PipelineEvent[] = batch.map((p) => droppedEvent(p, this.topologyHash));
     const outcome = await this.output.deliver('events', new RecordBatch(events), 'dropped events');
     if (outcome !== 'ok') {
       // Never given up silently: the frames stay unfinished (so uncommitted), and the next run redoes them.
@@ -79,4 +79,17 @@ export class DropReporter {
   async close(): Promise<void> {
     await this.flush();
   }
+}
+
+/** The `dropped` record of a range; lineage fields the owner did not know are left out. */
+export function droppedEvent(p: Omit<Pending, 'owner'> & { owner: Pick<FrameOwner, 'chunkPartition'> }, topologyHash: string | undefined): DroppedEvent {
+  const e: DroppedEvent = { type: 'dropped', stream: p.stream, session: p.session, fromFrame: p.from, toFrame: p.to, reason: p.reason, count: p.to - p.from + 1 };
+  const partition = p.owner.chunkPartition;
+  if (partition !== undefined && p.fromOffset !== undefined && p.toOffset !== undefined) {
+    e.partition = partition;
+    e.offset = p.fromOffset;
+    e.toOffset = p.toOffset;
+  }
+  if (topologyHash !== undefined) e.topologyHash = topologyHash;
+  return e;
 }

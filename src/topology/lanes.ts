@@ -41,6 +41,8 @@ export interface LaneOptions {
   signal?: AbortSignal;
   /** Traces of sampled frames; undefined: off. */
   tracer?: FrameTracer;
+  /** The running topology's content hash, for the records' lineage. */
+  topologyHash?: () => string | undefined;
 }
 
 export function buildLane(o: LaneOptions): Lane {
@@ -96,6 +98,7 @@ export function buildLane(o: LaneOptions): Lane {
     published: o.published,
     signal: o.signal,
     tracer: o.tracer,
+    topologyHash: o.topologyHash,
   });
   // Clip models: frames gather in per-session windows; each complete window is one batch item.
   const clips = spec.clipFrames

@@ -43,9 +43,11 @@ export class ModelReloader {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    running: Topology,
+    private readonly running: Topology,
     private readonly lanes: readonly ReloadableLane[],
     private readonly pool: TritonPool,
+    /** Told the topology now running after a reload that applied: the start's, with the new models. */
+    private readonly applied?: (now: Topology) => void,
   ) {
     this.models = running.models.map((m) => ({ ...m }));
     this.rest = restOf(running);
@@ -87,6 +89,7 @@ export class ModelReloader {
       switched.push(`${p.from.name} v${p.from.version} -> ${p.spec.name} v${p.spec.version}`);
     }
     this.models = next.models.map((m) => ({ ...m }));
+    this.applied?.({ ...this.running, models: next.models });
     const restNext = restOf(next);
     const ignored = restNext === this.rest ? [] : changedSections(JSON.parse(this.rest) as Record<string, unknown>, JSON.parse(restNext) as Record<string, unknown>);
     if (switched.length) log.info('topology reloaded: new batches go to the new models', { switched });
