@@ -52,7 +52,7 @@ export function formatExplanation(x: Exclude<Explanation, { kind: 'none' }>, fra
   if (x.kind === 'label') {
     const r = x.record;
     lines.push(`${r.stream} session ${r.session} frame ${r.frame}: labelled${x.copies > 1 ? ` (published ${x.copies} times: after a restart)` : ''}`);
-    lines.push(`  captured   ${new Date(r.captureTs).toISOString()} (ptsMs ${r.ptsMs}), published ${r.publishedTs - r.captureTs} ms later`);
+    lines.push(`  captured   ${new Date(r.captureTs).toISOString()} (ptsMs ${r.ptsMs}); capture → publish ${r.publishedTs - r.captureTs} ms`);
     lines.push(`  chunk      ${r.offset === undefined ? 'unknown (a record from before 0.4)' : `partition ${r.partition} offset ${r.offset}`}`);
     lines.push(`  model      ${r.model} version ${r.modelVersion}`);
     lines.push(`  batch      ${r.batchSize === undefined ? '?' : `${r.batchSize} item(s)`}; queued ${ms(r.queueMs)} from decoded to batched; Triton request ${ms(r.inferMs)}`);

@@ -38,6 +38,6 @@ test('the explanation names the chunk, model version, batch, queueing and topolo
   assert.match(text, /chunk +partition 2 offset 1234$/m);
   assert.match(text, /model +colour_probe version 1$/m);
   assert.match(text, /batch +4 item\(s\); queued 3\.2 ms from decoded to batched; Triton request 7\.9 ms$/m);
-  assert.match(text, /published 57 ms later/);
+  assert.match(text, /capture → publish 57 ms/);
   assert.match(text, /topology +sha256:0123456789abcdef$/m);
 });
