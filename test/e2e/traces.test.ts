@@ -64,6 +64,9 @@ describe('traces of sampled frames over OTLP/HTTP', { timeout: 120_000 }, () => 
         assert.equal(root.attributes['messaging.destination.name'], topo!.chunks);
         assert.equal(root.attributes['messaging.consumer.group.name'], topo!.group);
         assert.equal(root.attributes['framewire.session'], session);
+        // The chunk the span names is the one the label record names (lineage).
+        assert.equal(root.attributes['messaging.kafka.offset'], r.offset, `frame ${r.frame}: span offset`);
+        assert.equal(root.attributes['messaging.destination.partition.id'], String(r.partition), `frame ${r.frame}: span partition`);
         assert.ok(root.startMs >= r.captureTs - 1, `frame ${r.frame}: processing starts before its capture`);
         assert.ok(root.endMs >= r.publishedTs - 50, `frame ${r.frame}: the span ends before its label was published`);
         const kids = rx.spans.filter((s) => s.parentSpanId === root.spanId && s.traceId === root.traceId).sort((a, b) => a.startMs - b.startMs);
