@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { runIngest } from '../../src/ingest/ingest.js';
 import { colourVideo } from '../helpers/colours.js';
-import { Processor, fmtStatus, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { Processor, fmtStatus, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
 import { ensureStack, freePort } from '../helpers/stack.js';
 import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { sleep, waitUntil, withTimeout } from '../helpers/wait.js';
@@ -33,7 +33,7 @@ function finalLine(p: Processor): string {
   return p.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('{')).join(' | ');
 }
 
-describe('failed starts exit promptly, non-zero, with one line and no group membership', { timeout: 90_000 }, () => {
+describe('failed starts exit promptly, 1, with one line and no group membership', { timeout: 90_000 }, () => {
   const topos: TestTopology[] = [];
   before(() => ensureStack());
   after(async () => {
@@ -41,7 +41,7 @@ describe('failed starts exit promptly, non-zero, with one line and no group memb
     for (const t of topos) await removeTopology(t);
   });
 
-  test('port in use: exit ≠ 0 within 15 s, nothing joined the group', async () => {
+  test('port in use: exit 1 within 15 s, nothing joined the group', async () => {
     const topo = await newTopology();
     topos.push(topo);
     const blocker = net.createServer();
@@ -59,7 +59,7 @@ describe('failed starts exit promptly, non-zero, with one line and no group memb
       const ms = Date.now() - t0;
       const after = await groupMembers(kafka, topo.group);
       console.log(`port in use: ${fmtStatus(status)} after ${ms} ms; group members seen ${maxMembers}, after exit ${after}; "${finalLine(p)}"`);
-      assert.notEqual(status.code, 0, 'exit code');
+      assert.equal(status.code, 1, 'a failed start of a valid topology exits 1 (docs/contracts.md; 2 is an invalid one)');
       assert.equal(status.signal, null, 'exited by itself');
       assert.match(finalLine(p), /HTTP_LISTEN_FAILED.*address already in use/);
       assert.equal(maxMembers, 0, 'a member joined the consumer group');
@@ -123,15 +123,20 @@ describe('SIGTERM with the broker killed (second stack)', { timeout: 150_000 }, 
         ingests.push(ing.catch(() => undefined));
       }
       const [a, b] = procs as [Processor, Processor];
-      assert.ok(await waitUntil(async () => (await fetch(`${topos[0]!.httpBase}/metrics`).then((r) => r.text())).includes('framewire_frames_published_total'), 20_000));
-      await sleep(3000); // labels flowing
+      // Labels flowing on both before the broker goes.
+      const published = async (p: TestTopology) => metricValue(await scrapeMetrics(p.httpBase), 'framewire_frames_published_total');
+      assert.ok(await waitUntil(async () => (await published(topos[0]!)) >= 25 && (await published(topos[1]!)) >= 25, 20_000), 'fewer than 25 labels published by each');
       stack.kill9('kafka');
       await sleep(1500); // frames decoded since are stuck publishing
       const t0 = Date.now();
       a.child.kill('SIGTERM');
       b.child.kill('SIGTERM');
-      await sleep(1500);
-      assert.ok(b.running, 'B (drain 60 s) should still be draining 1.5 s after the first SIGTERM');
+      // B took the first signal (it logs that it drains) and outlives A's 3 s drain deadline: its own
+      // 60 s deadline holds it, so what ends it next is the second signal.
+      const logged = (p: Processor, msg: string) => p.logs().some((l) => l.msg === msg);
+      assert.ok(await waitUntil(() => logged(b, 'stopping: draining in-flight frames') || !b.running, 5000), 'B never logged that it drains');
+      await waitUntil(() => logged(a, 'drain deadline passed; forcing shutdown') || !a.running, 3000 + 5000);
+      assert.ok(b.running, `B (drain 60 s) should still be draining ${Date.now() - t0} ms after the first SIGTERM, when A's 3 s drain is over`);
       const t1 = Date.now();
       b.child.kill('SIGTERM');
       const sb = await withTimeout(b.exited, 5000, 'B exiting after the second SIGTERM');
@@ -142,6 +147,8 @@ describe('SIGTERM with the broker killed (second stack)', { timeout: 150_000 }, 
       assert.ok(aMs <= 3000 + 5000, `A took ${aMs} ms (drain 3000 + 5000 allowed)`);
       assert.ok(bMs <= 2000, `B took ${bMs} ms after the second signal`);
       assert.equal(sb.code, 130);
+      // Past its drain deadline A closed within the bounded steps: exit 0, not the backstop's 1.
+      assert.deepEqual(sa, { code: 0, signal: null }, `A: ${fmtStatus(sa)} (1 is the backstop timer: closing did not finish in time)`);
     });
   });
 });
