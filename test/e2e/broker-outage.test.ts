@@ -80,6 +80,11 @@ describe('broker killed mid-stream and restarted after 6 s', { timeout: 240_000 
       const [long, short] = (await Promise.all(cams)) as [IngestResult, IngestResult];
       const firstLabelAfter = labels!.records.find((r) => r.receivedAt > backAt);
       console.log(`first label after the broker was back: ${firstLabelAfter ? `${firstLabelAfter.receivedAt - backAt} ms` : 'none'}`);
+      // The processor recovers by itself: both cameras' streams are labelled again once the broker is back.
+      for (const name of ['long', 'short']) {
+        const resumed = labels!.records.some((r) => r.receivedAt > backAt && r.key === `${topo.name}-${name}`);
+        assert.ok(resumed, `${name}: no label after the broker was back`);
+      }
 
       const accounted = (stream: string, session: string): Uint16Array => {
         const n = new Uint16Array(2000);
@@ -120,6 +125,8 @@ describe('broker killed mid-stream and restarted after 6 s', { timeout: 240_000 
         assert.equal(sent + lost, res.frames, `${name}: frames sent + frames the gaps report lost = frames of the source`);
         for (const s of perSession) {
           assert.deepEqual(s.missing, [], `${name} ${s.session}: frames sent but neither labelled nor dropped: ${ranges(s.missing)}`);
+          // No crash here, so no frame may be published again: each is labelled or dropped exactly once.
+          assert.deepEqual(s.twice, [], `${name} ${s.session}: frames labelled or dropped more than once (${s.labelledTwice} labelled twice): ${ranges(s.twice)}`);
           assert.equal(s.beyond, false, `${name} ${s.session}: frames beyond what the camera sent`);
         }
       }
