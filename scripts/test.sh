@@ -24,6 +24,8 @@ if [ "${FRAMEWIRE_TEST_ONLY:-}" = unit ]; then
 fi
 
 bash scripts/stack.sh up
+# The test files' ensureStack() then trusts this instead of probing again (test/helpers/stack.ts).
+export FRAMEWIRE_STACK_UP=1
 # One file at a time: integration and end-to-end tests share the broker and the server.
 # The stack lifecycle test stops and restarts the stack, so it runs last.
 # --test-timeout bounds each file (node 20 runs a file as one test): 6 min is above every file's
