@@ -20,11 +20,15 @@ npx tsc -p tsconfig.json
 shopt -s nullglob
 unit=(dist/test/unit/*.test.js)
 if [ "${FRAMEWIRE_TEST_ONLY:-}" = unit ]; then
-  exec node --test --test-concurrency=1 "${unit[@]}"
+  exec node --test --test-concurrency=1 --test-timeout=360000 "${unit[@]}"
 fi
 
 bash scripts/stack.sh up
+# The test files' ensureStack() then trusts this instead of probing again (test/helpers/stack.ts).
+export FRAMEWIRE_STACK_UP=1
 # One file at a time: integration and end-to-end tests share the broker and the server.
 # The stack lifecycle test stops and restarts the stack, so it runs last.
-node --test --test-concurrency=1 \
+# --test-timeout bounds each file (node 20 runs a file as one test): 6 min is above every file's
+# own suite timeouts (the longest, test/lifecycle, allows 300 s), so a hang fails in minutes.
+node --test --test-concurrency=1 --test-timeout=360000 \
   "${unit[@]}" dist/test/deploy/*.test.js dist/test/integration/*.test.js dist/test/e2e/*.test.js dist/test/lifecycle/*.test.js

@@ -136,24 +136,34 @@ describe('bad input: dead letters, and the pipeline carries on', { timeout: 150_
         const leaked = labelsOf(recs, x.key);
         if (leaked.length) problems.push(`${x.name}: ${leaked.length} label records for a dead-lettered stream`);
       }
-      const dropped = events!.json<{ type: string; stream: string }>().filter((e) => e.type === 'dropped');
+      const dropped = events!.json<{ type: string; stream: string; session: string }>().filter((e) => e.type === 'dropped');
       const goodDropped = dropped.filter((e) => good.some((g) => g.stream === e.stream));
       if (goodDropped.length) problems.push(`dropped events for good streams: ${JSON.stringify(goodDropped)}`);
 
-      // (a): what became of the random chunk (any of these is acceptable; recovery is what counts).
+      // (a): random bytes hold no TS packet (no 0x47 sync byte every 188 bytes), so the demuxer
+      // finds no frame in them and the decoder is never fed: nothing is rejected (docs/contracts.md
+      // dead-letters "bytes the decoder rejects"), and with no frame there is no label and no
+      // `dropped` record to account for one. The session is a session all the same: `started` at
+      // its chunk, `ended` (`replaced`) when the camera's next session arrives.
+      const randomSession = randomChunk.headers['fw-session']!;
       const randomDlq = dlqOf('bad-random');
-      const randomLabels = labelsOf(recs, 'bad-random', randomChunk.headers['fw-session']);
-      const randomDropped = dropped.filter((e) => e.stream === 'bad-random');
-      for (const d of randomDlq) {
-        if (d.headers['fw-session'] !== randomChunk.headers['fw-session']) problems.push(`(a): DLQ record of bad-random's valid session: ${JSON.stringify(d.headers)}`);
-        else if (!d.value.equals(randomChunk.value)) problems.push(`(a): DLQ copy of the random chunk differs from what was sent`);
-      }
+      const randomLabels = labelsOf(recs, 'bad-random', randomSession);
+      const randomDropped = dropped.filter((e) => e.stream === 'bad-random' && e.session === randomSession);
+      const randomStates = events!
+        .json<{ type: string; stream: string; session: string; state?: string; how?: string }>()
+        .filter((e) => e.type === 'stream' && e.stream === 'bad-random' && e.session === randomSession)
+        .map((e) => (e.how ? `${e.state}:${e.how}` : e.state));
       console.log(
         `${randomChunk.name}: ${randomDlq.length ? randomDlq.map((d) => `DLQ reason=${d.headers['fw-dlq-reason']} detail="${d.headers['fw-dlq-detail']}"`).join('; ') : 'not dead-lettered'}; ` +
-          `${randomLabels.length} labels, ${randomDropped.length} dropped events (${JSON.stringify(randomDropped)}); ` +
+          `${randomLabels.length} labels, ${randomDropped.length} dropped events (${JSON.stringify(randomDropped)}); stream events ${JSON.stringify(randomStates)}; ` +
           `decoder restarts ${metricValue(metrics, 'framewire_decoder_restarts_total')}; decoder-rejected ${metricValue(metrics, DLQ_REASON, { reason: 'decoder-rejected' })}; ` +
           `recovery session ${recoveryRes.session}: ${new Set(labelsOf(recs, 'bad-random', recoveryRes.session).map((r) => r.frame)).size}/${recovery.frames} frames labelled`,
       );
+      if (randomDlq.length) problems.push(`(a): dead-lettered, but no frame of it reached the decoder: ${randomDlq.map((d) => JSON.stringify(d.headers)).join('; ')}`);
+      if (randomLabels.length) problems.push(`(a): ${randomLabels.length} labels for a session that holds no frame`);
+      if (randomDropped.length) problems.push(`(a): dropped events for a session that holds no frame: ${JSON.stringify(randomDropped)}`);
+      if (randomStates.join(' ') !== 'started ended:replaced') problems.push(`(a): stream events ${JSON.stringify(randomStates)}, expected started, then ended (replaced)`);
+      if (metricValue(metrics, 'framewire_decoder_restarts_total') !== 0) problems.push(`(a): ${metricValue(metrics, 'framewire_decoder_restarts_total')} decoder restarts`);
 
       assert.deepEqual(problems, [], `problems:\n${problems.join('\n')}`);
     });

@@ -105,7 +105,10 @@ describe('scale-out: a consumer group through a crash, a drain and a join', { ti
       for (const s of res.streams) {
         assert.deepEqual(s.missing, [], `${s.stream}: frames neither labelled nor reported dropped: ${ranges(s.missing)}`);
         assert.deepEqual(s.wrong.slice(0, 5), [], `${s.stream}: wrong labels`);
-        assert.ok(s.labelled > s.frames * 0.4, `${s.stream}: only ${s.labelled}/${s.frames} frames labelled`);
+        // A moved stream loses about its pause (the kill: ~6.5 s of sessionTimeoutMs and rebalance)
+        // and a catch-up; measured 62-95 % labelled per stream (148-228 of 240) at load 4.4.
+        // 50 % fails a stream that stalls far beyond its pauses; 40 % let one lose 14 s of 24.
+        assert.ok(s.labelled >= s.frames * 0.5, `${s.stream}: only ${s.labelled}/${s.frames} frames labelled`);
       }
       assert.ok(heldAt(killed, evs[0]!.at).length > 0 && heldAt(drained, evs[1]!.at).length > 0, 'the killed and the drained member held partitions');
       for (const e of res.events) {

@@ -93,7 +93,10 @@ describe('scheduling under overload with a slow model', { timeout: 240_000 }, ()
     // first when not every frame can make it (measured: 39/39/39/41; pure EDF gave 40/36/60/12).
     const mean = perStream.reduce((a, b) => a + b, 0) / perStream.length;
     for (const [i, n] of perStream.entries()) assert.ok(n >= 0.6 * mean, `stream ${i} got ${n} labels, the mean is ${mean.toFixed(1)}`);
-    assert.ok(o.labels.length >= 20, `an overloaded model still labels what it can in time (${o.labels.length})`);
+    // What it can: ~85 frames/s at best, so at most ~425 of the 600 in the 5 s; measured 158 and 180
+    // (loads 3.6-4.4 on the 2-core machine). 100 leaves room for a busier machine and still fails a
+    // scheduler that wastes most of the model's capacity (20, before, passed almost anything).
+    assert.ok(o.labels.length >= 100, `an overloaded model still labels what it can in time (${o.labels.length} of ${STREAMS * FRAMES})`);
     // Typically 96–100 %; the rest are frames whose batch met a hiccup on the busy 2-core machine.
     assert.ok(within >= 0.9, `${(100 * within).toFixed(1)}% of published frames within the budget`);
     assert.ok(p(0.5) <= BUDGET_MS, `median capture→publish ${p(0.5)} ms over the budget`);

@@ -3,7 +3,8 @@
  * second-stack ports) is killed with SIGKILL in the middle of two live streams and started again
  * 3 s later. Every frame is accounted for (frames whose deadline passed are `infer-failed` or
  * `deadline`), labels resume within 2 s of the new Triton being ready, and the shared-memory
- * regions are registered with it again.
+ * regions are registered with it again. The cameras stop (fw-eos) once labels have flowed for 2 s
+ * past Triton's return: the claim needs no more, and a fixed 32 s video cost ~15 s of idle play.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -72,6 +73,9 @@ describe('Triton killed mid-stream and restarted', { timeout: 240_000 }, () => {
       const resumeMs = first ? first.publishedTs - readyAt : Infinity;
       const regions = JSON.parse((await httpGet(`http://127.0.0.1:${PORTS.httpPort}/v2/systemsharedmemory/status`)).body) as { name: string }[];
 
+      // Labels flowing again for 2 s past Triton's return; then the cameras end their sessions.
+      await waitUntil(() => labels!.json<LabelRecord>().some((r) => r.publishedTs > readyAt + 2000), 20_000, 100);
+      abort.abort();
       const results = await Promise.all(cams);
       const complete = (): boolean =>
         names.every((stream, k) => {

@@ -5,7 +5,7 @@
  * beside its PLAINTEXT one. Nothing here touches the shared stack.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
@@ -96,9 +96,16 @@ function stackEnv(state: string, certs: Certs, extraConfig: string): NodeJS.Proc
   };
 }
 
+/**
+ * Where the secured brokers keep their state (and kafka.pid): under the clone, so that .ci/run
+ * stops what a failed run left behind, and only this clone's.
+ */
+export const SECURE_KAFKA_STATES = path.join(ROOT, '.stack/secure-kafka');
+
 /** Starts the second broker (fresh storage each time) and waits until it is ready. */
 export function startSecureKafka(certs: Certs): SecureKafka {
-  const state = mkdtempSync(path.join(tmpdir(), 'framewire-kafka-secure-'));
+  mkdirSync(SECURE_KAFKA_STATES, { recursive: true });
+  const state = mkdtempSync(path.join(SECURE_KAFKA_STATES, 'state-'));
   const extraConfig = path.join(state, 'security.properties');
   writeFileSync(
     extraConfig,

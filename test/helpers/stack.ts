@@ -20,8 +20,13 @@ export const MODEL = 'colour_probe';
 
 export const randomId = (bytes = 4): string => randomBytes(bytes).toString('hex');
 
-/** `scripts/stack.sh up`: idempotent, returns at once when the stack is already up. */
+/**
+ * `scripts/stack.sh up`: idempotent, returns at once when the stack is already up. Skipped when
+ * scripts/test.sh has just brought it up for the whole run (FRAMEWIRE_STACK_UP=1): one probe
+ * instead of one per file.
+ */
 export function ensureStack(): void {
+  if (process.env.FRAMEWIRE_STACK_UP === '1') return;
   execFileSync('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up'], { stdio: 'inherit' });
 }
 

@@ -13,6 +13,11 @@ import { ROOT } from './stack.js';
 
 const CACHE = process.env.FRAMEWIRE_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'framewire');
 const VENV = path.join(CACHE, 'venv');
+/**
+ * One `<grpcPort>.pid` per running private Triton (its process group), removed by stop(): what a
+ * test runner that died or timed out leaves here, .ci/run stops.
+ */
+export const PRIVATE_TRITON_PIDS = path.join(ROOT, '.stack/private-tritons');
 
 export interface TritonProcess {
   url: string;
@@ -85,6 +90,9 @@ export async function startTriton(o: TritonLaunch): Promise<TritonProcess> {
   });
   fs.closeSync(out);
   const pid = child.pid!;
+  const pidFile = path.join(PRIVATE_TRITON_PIDS, `${o.grpcPort}.pid`);
+  fs.mkdirSync(PRIVATE_TRITON_PIDS, { recursive: true });
+  fs.writeFileSync(pidFile, `${pid}\n`);
   let exited = false;
   const exit = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
   let stopping: Promise<void> | undefined;
@@ -112,6 +120,7 @@ export async function startTriton(o: TritonLaunch): Promise<TritonProcess> {
           /* none */
         }
         for (const n of ownRegions) fs.rmSync(path.join('/dev/shm', n), { force: true });
+        fs.rmSync(pidFile, { force: true });
       })();
       return stopping;
     },

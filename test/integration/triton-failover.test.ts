@@ -14,6 +14,7 @@ import { FramewireError, isRetriable } from '../../src/core/errors.js';
 import { ensureStack, TRITON_URL } from '../helpers/stack.js';
 import { startTriton, type TritonProcess } from '../helpers/triton.js';
 import { solidFrames } from '../helpers/frames.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const PORTS = { httpPort: 8100, grpcPort: 8101, metricsPort: 8102 };
 const MODELS = ['colour_probe', 'colour_probe_fp32', 'colour_probe_fp16'];
@@ -96,12 +97,12 @@ test('failover: stopping one Triton mid-stream loses no request; it rejoins the 
     assert.equal(pool.readyCount, 2);
     assert.deepEqual(pool.endpoints.map((e) => e.transport), ['shm', 'shm']);
     const workers = [0, 1, 2, 3].map((s) => worker(s));
-    await new Promise((r) => setTimeout(r, 1500));
-    const servedBySecond = (await client.modelStatistics('colour_probe'))[0]!.inference_stats!.success!.count;
-    assert.ok(servedBySecond > 0, 'both endpoints take requests (fewest outstanding)');
+    const servedBy = async (c: TritonClient) => Number((await c.modelStatistics('colour_probe'))[0]!.inference_stats!.success!.count);
+    assert.ok(await waitUntil(async () => (await servedBy(client)) > 0, 10_000), 'both endpoints take requests (fewest outstanding)');
     const beforeStop = ok;
     await second!.stop();
-    await new Promise((r) => setTimeout(r, 1000));
+    // The health check (every 200 ms) takes it out; the workers go on with the stack's Triton.
+    await waitUntil(() => !pool.endpoints[0]!.ready && ok > beforeStop + 5, 10_000);
     assert.equal(pool.endpoints[0]!.ready, false, 'the stopped endpoint is out of rotation');
     assert.ok(ok > beforeStop + 5, `results keep coming while it is down (${beforeStop} → ${ok})`);
     assert.match(await metrics.registry.metrics(), /framewire_triton_endpoint_ready\{endpoint="127.0.0.1:8101"\} 0/);
@@ -110,14 +111,11 @@ test('failover: stopping one Triton mid-stream loses no request; it rejoins the 
     second = await startTriton({ ...PORTS, models: MODELS });
     const restarted = new TritonClient({ url: second.url });
     try {
-      const t0 = Date.now();
-      while (!pool.endpoints[0]!.ready && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+      await waitUntil(() => pool.endpoints[0]!.ready, 10_000, 50);
       assert.equal(pool.endpoints[0]!.ready, true, 'the restarted endpoint is back');
       assert.equal(pool.endpoints[0]!.transport, 'shm');
       assert.equal(await ring.isRegistered(restarted), true, 'regions registered again with the new process');
-      await new Promise((r) => setTimeout(r, 1000));
-      const served = (await restarted.modelStatistics('colour_probe'))[0]!.inference_stats!.success!.count;
-      assert.ok(served > 0, 'the restarted endpoint takes requests again');
+      assert.ok(await waitUntil(async () => (await servedBy(restarted)) > 0, 10_000), 'the restarted endpoint takes requests again');
     } finally {
       restarted.close();
     }

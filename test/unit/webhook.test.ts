@@ -8,6 +8,7 @@ import { webhookSinkSchema } from '../../src/sinks/webhook/config.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import type { AlertRecord } from '../../src/alerts/types.js';
 import { RecordBatch } from '../../src/sinks/types.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const alert = (n: number): AlertRecord => ({ type: 'alert', id: `r:cam:${n}`, rule: 'r', stream: 'cam', session: 's', state: 'firing', severity: 'warning', fromFrame: n, atFrame: n, captureTs: n, publishedTs: n });
 
@@ -21,11 +22,7 @@ async function server(handler: (body: string, req: http.IncomingMessage, res: ht
   return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/hook`, close: () => new Promise<void>((r) => (s.closeAllConnections(), s.close(() => r()))) };
 }
 
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-  return cond();
-};
+const until = (cond: () => boolean, ms = 5000) => waitUntil(cond, ms, 10);
 
 test('POSTs each alert in order with a valid signature; failures are retried with backoff', async () => {
   const got: { body: string; sig: string | undefined }[] = [];
@@ -101,9 +98,11 @@ test('a 4xx other than 408/429 is not retried', async () => {
   const sink = new WebhookSink(webhookSinkSchema.parse({ type: 'webhook', url: srv.url, backoffMs: 1 }), metrics);
   try {
     await sink.publishAlerts(new RecordBatch([alert(1)]));
-    await new Promise((r) => setTimeout(r, 200));
+    // The sink is done with the alert once it counts it dropped; a retry would have come before that.
+    const rejected = async () => (await metrics.webhookDropped.get()).values.find((v) => v.labels.reason === 'rejected')?.value ?? 0;
+    assert.ok(await waitUntil(async () => (await rejected()) > 0, 5000, 10), 'the refused alert was never counted dropped');
     assert.equal(calls, 1);
-    assert.equal((await metrics.webhookDropped.get()).values.find((v) => v.labels.reason === 'rejected')?.value, 1);
+    assert.equal(await rejected(), 1);
   } finally {
     await sink.close();
     await srv.close();
