@@ -3,7 +3,7 @@ import kafkajs, { type Admin, type Kafka, type KafkaConfig, type Producer } from
 import { kafkaConnectError, kafkaSecurityOptions, type KafkaSecurityConfig } from '../config/kafka-security.js';
 import { processorKafkaLogCreator } from '../core/kafka-log.js';
 import { OUTAGE_RETRY_MAX_MS } from '../core/retry.js';
-import type { KafkaConnections } from './registry.js';
+import type { KafkaConnections } from '../core/component.js';
 
 export { ensureTopics } from '../core/topics.js';
 

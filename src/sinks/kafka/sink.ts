@@ -1,6 +1,6 @@
 import type { Producer, Message } from 'kafkajs';
 import { FramewireError } from '../../core/errors.js';
-import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../types.js';
+import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../../core/sink.js';
 import type { KafkaSinkConfig } from './config.js';
 import { kafkaRetriable } from './errors.js';
 
