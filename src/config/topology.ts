@@ -18,7 +18,7 @@ import { alertsSchema } from '../alerts/config.js';
 import { healthSchema } from '../health/config.js';
 import { httpAuthSchema } from '../telemetry/auth/config.js';
 import { telemetrySchema } from '../telemetry/tracing.js';
-import { kafkaSaslSchema, kafkaSslSchema } from './kafka-security.js';
+import { kafkaSaslSchema, kafkaSslSchema } from '../kafka/security.js';
 
 export const modelSchema = z
   .strictObject({

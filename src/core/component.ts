@@ -10,10 +10,13 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { HttpEndpoint } from '../telemetry/http.js';
 import type { Sink } from './sink.js';
 import type { ChunkHandler, Source } from './source.js';
-import type { TopicSpec } from './topics.js';
 
-/** Topics a component needs; the builder creates the missing ones before anything starts. */
-export type { TopicSpec };
+/** A topic a component needs; the builder creates it, with these settings, when missing (kafka/topics.ts). */
+export interface TopicSpec {
+  topic: string;
+  numPartitions: number;
+  configEntries?: { name: string; value: string }[];
+}
 
 /** Shared Kafka connections, opened on first use (a topology without Kafka components opens none). */
 export interface KafkaConnections {

@@ -14,7 +14,7 @@ import type { StatsPoller } from '../infer/triton/stats.js';
 import type { Sink } from '../core/sink.js';
 import type { Source } from '../core/source.js';
 import type { DropPublisher } from './drops.js';
-import type { SharedKafka } from './kafka.js';
+import type { SharedKafka } from '../kafka/connections.js';
 import type { Lane } from './lanes.js';
 import { SHUTDOWN_STEP_MS, bounded, type Startup } from './lifecycle.js';
 import type { FrameTracer } from '../telemetry/tracing.js';

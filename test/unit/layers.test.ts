@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const src = path.join(root, 'src');
 
-const BELOW_TOPOLOGY = ['decode', 'infer', 'batch', 'sources', 'sinks', 'alerts', 'health', 'postprocess', 'core'];
+const BELOW_TOPOLOGY = ['decode', 'infer', 'batch', 'sources', 'sinks', 'alerts', 'health', 'postprocess', 'kafka', 'core'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseTopology } from '../../src/config/load.js';
-import { kafkaConnectError, kafkaSecurityOptions } from '../../src/config/kafka-security.js';
+import { kafkaConnectError, kafkaSecurityOptions } from '../../src/kafka/security.js';
 import { FramewireError } from '../../src/core/errors.js';
 import { ingestKafkaSecurity } from '../../src/ingest/security.js';
 

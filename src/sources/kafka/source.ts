@@ -7,7 +7,7 @@
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { log } from '../../core/log.js';
 import { OUTAGE_RETRY_BASE_MS, OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../../core/retry.js';
-import { kafkaRetriable } from '../../sinks/kafka/errors.js';
+import { kafkaRetriable } from '../../kafka/errors.js';
 import type { Metrics } from '../../telemetry/metrics.js';
 import type { ResumePoint } from '../../core/ack.js';
 import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';

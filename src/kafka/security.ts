@@ -6,8 +6,8 @@
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import { z } from 'zod/v4';
 import { FramewireError, type Stage } from '../core/errors.js';
-import { readSecret, secretSchema } from './secret.js';
-import { readTls, tlsSchema } from './tls.js';
+import { readSecret, secretSchema } from '../config/secret.js';
+import { readTls, tlsSchema } from '../config/tls.js';
 
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
