@@ -13,7 +13,7 @@ import { log } from '../core/log.js';
 import { isAbort, retry } from '../core/retry.js';
 import { kafkaRetriable } from '../kafka/errors.js';
 import { SentFrames, type OutageBuffer, type Piece, type TsWatcher } from './buffer.js';
-import { TS_NULL_PACKET } from './capture.js';
+import { TS_NULL_PACKET } from '../decode/mpegts.js';
 
 export interface IngestSession {
   session: string;
