@@ -131,22 +131,27 @@ const STOP_GRACE_MS = 5000;
 /** stderr lines kept for the exit report; we only report the last one. */
 const STDERR_LINES = 20;
 
+/** An option runIngest cannot use: `framewire ingest` exits with the usage code (2). */
+function badArgument(message: string): FramewireError {
+  return new FramewireError('INGEST_ARGUMENT_INVALID', 'ingest', message);
+}
+
 export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const chunkBytes = opts.chunkBytes ?? MAX_CHUNK_BYTES;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > MAX_CHUNK_BYTES) {
-    throw new RangeError(`chunkBytes must be an integer from 1 to ${MAX_CHUNK_BYTES}, got ${chunkBytes}`);
+    throw badArgument(`chunkBytes must be an integer from 1 to ${MAX_CHUNK_BYTES}, got ${chunkBytes}`);
   }
   if (opts.gop !== undefined && (!Number.isInteger(opts.gop) || opts.gop < 1)) {
-    throw new RangeError(`gop must be a positive integer, got ${opts.gop}`);
+    throw badArgument(`gop must be a positive integer, got ${opts.gop}`);
   }
   if (opts.codec !== undefined && !INGEST_CODECS.includes(opts.codec)) {
-    throw new RangeError(`codec must be one of ${INGEST_CODECS.join(', ')}, got ${String(opts.codec)}`);
+    throw badArgument(`codec must be one of ${INGEST_CODECS.join(', ')}, got ${String(opts.codec)}`);
   }
   const lingerMs = opts.lingerMs ?? LINGER_MS;
-  if (!Number.isInteger(lingerMs) || lingerMs < 0) throw new RangeError(`lingerMs must be a non-negative integer, got ${lingerMs}`);
-  if (!opts.stream) throw new RangeError('stream id must not be empty');
-  if (!opts.input) throw new RangeError('input must not be empty');
-  if (opts.brokers.length === 0) throw new RangeError('at least one broker is required');
+  if (!Number.isInteger(lingerMs) || lingerMs < 0) throw badArgument(`lingerMs must be a non-negative integer, got ${lingerMs}`);
+  if (!opts.stream) throw badArgument('stream id must not be empty');
+  if (!opts.input) throw badArgument('input must not be empty');
+  if (opts.brokers.length === 0) throw badArgument('at least one broker is required');
 
   const result: IngestResult = { session: opts.session ?? randomBytes(4).toString('hex'), chunks: 0, bytes: 0, frames: 0, sessions: [], gaps: [] };
   if (opts.signal?.aborted) return result;
