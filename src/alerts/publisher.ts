@@ -4,7 +4,7 @@
  */
 import type { Kafka, Admin } from 'kafkajs';
 import { log } from '../core/log.js';
-import { readTopicToEnd } from '../core/topic-reader.js';
+import { readTopicToEnd } from '../kafka/topic-reader.js';
 import type { AlertRecord } from '../core/events.js';
 
 /**
