@@ -10,7 +10,7 @@
  */
 import type { LabelRecord } from '../core/frame.js';
 import type { AlertRule } from './config.js';
-import type { AlertRecord, StreamEvent } from './types.js';
+import type { AlertRecord, StreamEvent } from '../core/events.js';
 
 /** Where a frame came from: a label record's lineage fields (or those a restored alert record kept). */
 type Lineage = Partial<Pick<LabelRecord, 'partition' | 'offset' | 'model' | 'modelVersion' | 'topologyHash'>>;

@@ -4,8 +4,8 @@
  */
 import type { Kafka, Admin } from 'kafkajs';
 import { log } from '../core/log.js';
-import { readTopicToEnd } from '../core/topic-reader.js';
-import type { AlertRecord } from './types.js';
+import { readTopicToEnd } from '../kafka/topic-reader.js';
+import type { AlertRecord } from '../core/events.js';
 
 /**
  * Alert records of the last `lookbackMs` on the alerts topic, oldest first per partition (a

@@ -6,7 +6,8 @@
  */
 import { z } from 'zod/v4';
 import '../components.js';
-import { registry, type ComponentSchema } from '../topology/registry.js';
+import type { ComponentSchema } from '../core/component.js';
+import { registry } from '../topology/registry.js';
 import { decodeSchema } from '../decode/config.js';
 import { batchSchema } from '../batch/config.js';
 import { tritonSchema } from '../infer/triton/config.js';
@@ -17,7 +18,7 @@ import { alertsSchema } from '../alerts/config.js';
 import { healthSchema } from '../health/config.js';
 import { httpAuthSchema } from '../telemetry/auth/config.js';
 import { telemetrySchema } from '../telemetry/tracing.js';
-import { kafkaSaslSchema, kafkaSslSchema } from './kafka-security.js';
+import { kafkaSaslSchema, kafkaSslSchema } from '../kafka/security.js';
 
 export const modelSchema = z
   .strictObject({

@@ -40,6 +40,9 @@ export const ERROR_CODES = {
   // ingest
   INGEST_SOURCE_FAILED: 'the ingest source could not be opened or read',
   INGEST_BROKER_GONE: 'ingest gave up: the broker was unreachable for longer than --give-up-after',
+  INGEST_ARGUMENT_INVALID: 'an ingest option is missing or has a value that cannot be used (exit code 2)',
+  // dashboard
+  DASHBOARD_FILES_MISSING: "the dashboard's page (src/dashboard/public/index.html) is not in the installation",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,6 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FramewireError } from '../core/errors.js';
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src/dashboard/public');
 
@@ -16,11 +17,17 @@ export class DashboardFiles {
   private readonly files = new Map<string, { type: string; body: Buffer }>();
 
   constructor(dir = PUBLIC_DIR) {
-    for (const name of readdirSync(dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      throw new FramewireError('DASHBOARD_FILES_MISSING', 'sink', `dashboard: cannot read ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    for (const name of names) {
       const type = TYPES[path.extname(name)];
       if (type) this.files.set(name, { type, body: readFileSync(path.join(dir, name)) });
     }
-    if (!this.files.has('index.html')) throw new Error(`dashboard: no index.html in ${dir}`);
+    if (!this.files.has('index.html')) throw new FramewireError('DASHBOARD_FILES_MISSING', 'sink', `dashboard: no index.html in ${dir}`);
   }
 
   /** The paths served: `/`, `/index.html` and `/dashboard/<file>` for each file. */

@@ -19,7 +19,7 @@ import { log } from '../core/log.js';
 import { FramewireError } from '../core/errors.js';
 import { poolFor, type BufferPool } from '../core/pool.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { DropReporter } from '../topology/drops.js';
+import type { DropReporter } from '../core/drops.js';
 import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
 import { LATE, SHED, ShedPolicy, UNMEASURED_DECODE_MS } from './shedding.js';

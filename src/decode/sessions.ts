@@ -6,7 +6,7 @@
  */
 import type { EncodedChunk, InputAck } from '../core/ack.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { DropReporter } from '../topology/drops.js';
+import type { DropReporter } from '../core/drops.js';
 import type { DecodeConfig } from './config.js';
 import { StreamSession, type Route, type SessionContext } from './session.js';
 import type { DecoderBackend } from './backend.js';
@@ -14,7 +14,7 @@ import { DECODER_BACKENDS } from './backends.js';
 import { DecoderWatchdog } from './watchdog.js';
 import { Quarantine } from './quarantine.js';
 import { log } from '../core/log.js';
-import type { PipelineEvent } from '../sinks/types.js';
+import type { PipelineEvent } from '../core/events.js';
 
 export type { Route } from './session.js';
 

@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import type { DroppedEvent, LabelRecord } from '../core/frame.js';
-import { readTopicToEnd } from '../core/topic-reader.js';
+import { readTopicToEnd } from '../kafka/topic-reader.js';
 import { addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from '../ingest/security.js';
 import { explainFrame, formatExplanation } from './explain.js';
 

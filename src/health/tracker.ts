@@ -7,7 +7,7 @@
  * `retentionMs`; the hooks called per chunk and per frame only update numbers in place.
  */
 import type { DropReason, LabelRecord } from '../core/frame.js';
-import type { StreamEvent } from '../alerts/types.js';
+import type { StreamEvent } from '../core/events.js';
 import type { HealthConfig } from './config.js';
 
 export const DROP_REASONS: readonly DropReason[] = ['deadline', 'overload', 'sampled', 'unchanged', 'decoder-reset', 'infer-failed', 'shutdown'];

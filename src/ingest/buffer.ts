@@ -12,10 +12,7 @@
  *    the keyframe's packets), so the processor never sees a byte stream with a hole in it. The
  *    frames in between are one gap, logged and counted.
  */
-import { TsDemuxer } from '../decode/mpegts.js';
-
-const PACKET = 188;
-const SYNC = 0x47;
+import { PTS_HZ, TS_PACKET, TsDemuxer, TsPacketReader, isVideoPesStart, packetHeader, patPmtPid, pesPts, readPacketHeader } from '../decode/mpegts.js';
 
 /** A piece of the byte stream as cut by the chunker: at most one Kafka record. */
 export interface Piece {
@@ -32,8 +29,8 @@ export interface Piece {
 
 /** Follows the TS packets of a byte stream cut anywhere. */
 export class TsWatcher {
-  private readonly carry = Buffer.allocUnsafe(PACKET);
-  private carryLen = 0;
+  private readonly reader = new TsPacketReader((b, p, carried) => this.packet(b, p, carried ? -1 : p));
+  private readonly header = packetHeader();
   private pmtPid = -1;
   private videoPid = -1;
   /** The latest PAT and PMT packets seen (a new session starts with them). */
@@ -50,76 +47,38 @@ export class TsWatcher {
   observe(b: Buffer): { keyStarts: { offset: number; pts: number }[]; frameStarts: number[] } {
     this.pending = [];
     this.starts = [];
-    let p = 0;
-    if (this.carryLen > 0) {
-      const need = PACKET - this.carryLen;
-      if (b.length < need) {
-        b.copy(this.carry, this.carryLen);
-        this.carryLen += b.length;
-        return { keyStarts: [], frameStarts: [] };
-      }
-      b.copy(this.carry, this.carryLen, 0, need);
-      this.carryLen = 0;
-      // A packet split between pieces: it counts at offset 0 of this one, but a keyframe starting
-      // in it cannot start a session here (its first bytes went with the piece before).
-      if (this.carry[0] === SYNC) this.packet(this.carry, 0, -1);
-      p = need;
-    }
-    while (p < b.length) {
-      if (b[p] !== SYNC) {
-        p++;
-        continue;
-      }
-      if (p + PACKET > b.length) {
-        b.copy(this.carry, 0, p);
-        this.carryLen = b.length - p;
-        break;
-      }
-      this.packet(b, p, p);
-      p += PACKET;
-    }
+    this.reader.push(b);
     return { keyStarts: this.pending, frameStarts: this.starts };
   }
 
+  /**
+   * `offset`: where the packet starts in the piece being observed; -1 for a packet split between
+   * pieces: it counts at offset 0 of this one, but a keyframe starting in it cannot start a
+   * session here (its first bytes went with the piece before).
+   */
   private packet(b: Buffer, p: number, offset: number): void {
-    const pid = ((b[p + 1]! & 0x1f) << 8) | b[p + 2]!;
-    const pusi = (b[p + 1]! & 0x40) !== 0;
-    const afc = (b[p + 3]! >> 4) & 0x03;
-    let q = p + 4;
-    let rai = false;
-    if (afc & 0x02) {
-      const len = b[q]!;
-      if (len > 0) rai = (b[q + 1]! & 0x40) !== 0;
-      q += 1 + len;
-    }
-    if (!pusi || (afc & 0x01) === 0 || q >= p + PACKET) return;
+    const { pid, pusi, rai, payload: q } = readPacketHeader(b, p, this.header);
+    const end = p + TS_PACKET;
+    if (!pusi || q < 0) return;
     if (pid === 0) {
-      this.pat = Buffer.from(b.subarray(p, p + PACKET));
-      const s = q + 1 + b[q]!;
-      if (s + 12 <= p + PACKET) this.pmtPid = ((b[s + 10]! & 0x1f) << 8) | b[s + 11]!;
+      this.pat = Buffer.from(b.subarray(p, end));
+      const pmtPid = patPmtPid(b, q, end);
+      if (pmtPid >= 0) this.pmtPid = pmtPid;
       return;
     }
     if (pid === this.pmtPid) {
-      this.pmt = Buffer.from(b.subarray(p, p + PACKET));
+      this.pmt = Buffer.from(b.subarray(p, end));
       return;
     }
-    // A video PES start: 00 00 01 E0..EF.
-    if (q + 14 > p + PACKET || b[q] !== 0 || b[q + 1] !== 0 || b[q + 2] !== 1 || (b[q + 3]! & 0xf0) !== 0xe0) return;
+    if (q + 14 > end || !isVideoPesStart(b, q, end)) return;
     if (this.videoPid < 0) this.videoPid = pid;
     if (pid !== this.videoPid) return;
     this.starts.push(Math.max(0, offset));
     this.frames++;
-    const pts = (b[q + 7]! & 0x80) !== 0 ? readTimestamp(b, q + 9) / 90000 : Number.NaN;
+    const pts = pesPts(b, q) / PTS_HZ;
     if (Number.isNaN(this.firstPts)) this.firstPts = pts;
     if (rai && offset >= 0 && !Number.isNaN(pts)) this.pending.push({ offset, pts });
   }
-}
-
-function readTimestamp(b: Buffer, i: number): number {
-  const hi = (b[i]! >> 1) & 0x07;
-  const mid = (b[i + 1]! << 7) | (b[i + 2]! >> 1);
-  const lo = (b[i + 3]! << 7) | (b[i + 4]! >> 1);
-  return hi * 1073741824 + mid * 32768 + lo;
 }
 
 export interface OutageBufferOptions {

@@ -18,63 +18,31 @@
  * is that much late; the last frame of the burst is not.
  */
 
-/** MPEG-TS packet size. */
-export const TS_PACKET = 188;
+import { TS_PACKET, TsPacketReader, isPesStart, packetHeader, pesPts, readPacketHeader, unwrapPts } from '../decode/mpegts.js';
+
 /** PID of the one video stream: ffmpeg's mpegts muxer numbers streams from -mpegts_start_pid (pinned to this). */
 export const VIDEO_PID = 0x100;
-/** A TS null packet (PID 0x1fff): valid MPEG-TS that every demuxer skips. */
-export const TS_NULL_PACKET: Buffer = (() => {
-  const p = Buffer.alloc(TS_PACKET, 0xff);
-  p[0] = 0x47;
-  p[1] = 0x1f;
-  p[2] = 0xff;
-  p[3] = 0x10; // payload only, continuity counter 0
-  return p;
-})();
-
-const PTS_WRAP = 2 ** 33;
 
 /** Finds the PTS of every PES that starts on VIDEO_PID in a TS byte stream fed in arbitrary pieces. */
 export class PtsScanner {
-  private carry = Buffer.alloc(0);
+  private readonly reader = new TsPacketReader((b, p) => this.packet(b, p));
+  private readonly header = packetHeader();
+  private found: number[] = [];
 
   /** PTS values (90 kHz, not unwrapped) of the PES packets that start in `data`. */
   feed(data: Buffer): number[] {
-    const buf = this.carry.length > 0 ? Buffer.concat([this.carry, data]) : data;
-    const out: number[] = [];
-    let i = 0;
-    while (i + TS_PACKET <= buf.length) {
-      if (buf[i] !== 0x47) {
-        i++; // lost sync (never with ffmpeg's output, which writes whole packets): find the next one
-        continue;
-      }
-      const pts = pesPts(buf, i);
-      if (pts !== undefined) out.push(pts);
-      i += TS_PACKET;
-    }
-    this.carry = Buffer.from(buf.subarray(i));
-    return out;
+    this.found = [];
+    this.reader.push(data);
+    return this.found;
   }
-}
 
-function pesPts(buf: Buffer, at: number): number | undefined {
-  const b1 = buf[at + 1]!;
-  const pid = ((b1 & 0x1f) << 8) | buf[at + 2]!;
-  if (pid !== VIDEO_PID || (b1 & 0x40) === 0) return undefined; // not the video PID or no PES start
-  const afc = (buf[at + 3]! >> 4) & 0x3;
-  if ((afc & 0x1) === 0) return undefined; // no payload
-  let p = at + 4;
-  if (afc & 0x2) p += 1 + buf[p]!;
-  const end = at + TS_PACKET;
-  if (p + 14 > end) return undefined;
-  if (buf[p] !== 0 || buf[p + 1] !== 0 || buf[p + 2] !== 1) return undefined;
-  if ((buf[p + 7]! & 0x80) === 0) return undefined; // no PTS
-  const q = p + 9;
-  return (
-    ((buf[q]! >> 1) & 0x07) * 2 ** 30 +
-    ((buf[q + 1]! << 7) | (buf[q + 2]! >> 1)) * 2 ** 15 +
-    ((buf[q + 3]! << 7) | (buf[q + 4]! >> 1))
-  );
+  private packet(b: Buffer, p: number): void {
+    const { pid, pusi, payload: q } = readPacketHeader(b, p, this.header);
+    // Only PES starts on the video PID, with the PES header's first 14 bytes in this packet.
+    if (pid !== VIDEO_PID || !pusi || q < 0 || q + 14 > p + TS_PACKET || !isPesStart(b, q, p + TS_PACKET)) return;
+    const pts = pesPts(b, q);
+    if (!Number.isNaN(pts)) this.found.push(pts);
+  }
 }
 
 /**
@@ -90,8 +58,8 @@ function pesPts(buf: Buffer, at: number): number | undefined {
 export class EpochEstimator {
   private readonly scanner = new PtsScanner();
   private firstPts: number | undefined;
-  private lastPts = 0;
-  private unwrap = 0;
+  /** The last pts, unwrapped (90 kHz ticks). */
+  private lastPts = Number.NaN;
   private maxRelMs = -Infinity;
   private pendingArrivalMs: number | undefined;
   private best = Infinity;
@@ -103,15 +71,11 @@ export class EpochEstimator {
   /** Feeds the bytes of one stdout read that arrived at `arrivalMs`. */
   observe(data: Buffer, arrivalMs: number): void {
     for (const raw of this.scanner.feed(data)) {
-      if (this.firstPts === undefined) {
-        this.firstPts = raw;
-        this.lastPts = raw;
-      }
-      // A jump back of more than half the range is a wrap of the 33-bit clock.
-      if (raw - this.lastPts < -PTS_WRAP / 2) this.unwrap += PTS_WRAP;
-      else if (raw - this.lastPts > PTS_WRAP / 2) this.unwrap -= PTS_WRAP;
-      this.lastPts = raw;
-      this.maxRelMs = Math.max(this.maxRelMs, (raw + this.unwrap - this.firstPts) / 90);
+      // Across a wrap of the 33-bit clock: the value nearest the previous frame's.
+      const pts = unwrapPts(raw, this.lastPts);
+      this.firstPts ??= pts;
+      this.lastPts = pts;
+      this.maxRelMs = Math.max(this.maxRelMs, (pts - this.firstPts) / 90);
       this.frames++;
       if (!this.releasedByNext) {
         this.best = Math.min(this.best, arrivalMs - this.maxRelMs);

@@ -10,7 +10,7 @@
  * bytes, for a file read as fast as possible the time of the first bytes.
  */
 import type { EpochEstimator } from './capture.js';
-import { TS_NULL_PACKET } from './capture.js';
+import { TS_NULL_PACKET } from '../decode/mpegts.js';
 import type { OutageBuffer, Piece, TsWatcher } from './buffer.js';
 
 export interface ChunkerOptions {

@@ -3,6 +3,7 @@
  * Exit codes: 0 when the input ended (or SIGINT/SIGTERM stopped it cleanly), 1 on failure, 2 on bad arguments.
  */
 import { Option, type Command } from 'commander';
+import { FramewireError } from '../core/errors.js';
 import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
 import { addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from './security.js';
 
@@ -91,6 +92,7 @@ async function ingest(values: IngestFlags): Promise<number> {
     );
     return 0;
   } catch (err) {
+    if (err instanceof FramewireError && err.code === 'INGEST_ARGUMENT_INVALID') return usageError(err.message);
     process.stderr.write(`framewire ingest: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {

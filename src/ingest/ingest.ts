@@ -20,13 +20,13 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { FfmpegProcess, type FfmpegExit } from '../core/ffmpeg-process.js';
 import { CHUNK_TOPIC_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES } from '../core/ack.js';
-import { ensureTopics } from '../core/topics.js';
+import { ensureTopics } from '../kafka/topics.js';
 import { Kafka, Partitioners, logLevel, type KafkaConfig, type Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
-import { kafkaConnectError } from '../config/kafka-security.js';
+import { kafkaConnectError } from '../kafka/security.js';
 import { log } from '../core/log.js';
-import { ingestKafkaLogCreator } from '../core/kafka-log.js';
-import { kafkaRetriable } from '../sinks/kafka/errors.js';
+import { ingestKafkaLogCreator } from '../kafka/log.js';
+import { kafkaRetriable } from '../kafka/errors.js';
 import { EpochEstimator, VIDEO_PID } from './capture.js';
 import { Chunker } from './chunker.js';
 import { OutageBuffer, TsWatcher } from './buffer.js';
@@ -131,22 +131,27 @@ const STOP_GRACE_MS = 5000;
 /** stderr lines kept for the exit report; we only report the last one. */
 const STDERR_LINES = 20;
 
+/** An option runIngest cannot use: `framewire ingest` exits with the usage code (2). */
+function badArgument(message: string): FramewireError {
+  return new FramewireError('INGEST_ARGUMENT_INVALID', 'ingest', message);
+}
+
 export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const chunkBytes = opts.chunkBytes ?? MAX_CHUNK_BYTES;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > MAX_CHUNK_BYTES) {
-    throw new RangeError(`chunkBytes must be an integer from 1 to ${MAX_CHUNK_BYTES}, got ${chunkBytes}`);
+    throw badArgument(`chunkBytes must be an integer from 1 to ${MAX_CHUNK_BYTES}, got ${chunkBytes}`);
   }
   if (opts.gop !== undefined && (!Number.isInteger(opts.gop) || opts.gop < 1)) {
-    throw new RangeError(`gop must be a positive integer, got ${opts.gop}`);
+    throw badArgument(`gop must be a positive integer, got ${opts.gop}`);
   }
   if (opts.codec !== undefined && !INGEST_CODECS.includes(opts.codec)) {
-    throw new RangeError(`codec must be one of ${INGEST_CODECS.join(', ')}, got ${String(opts.codec)}`);
+    throw badArgument(`codec must be one of ${INGEST_CODECS.join(', ')}, got ${String(opts.codec)}`);
   }
   const lingerMs = opts.lingerMs ?? LINGER_MS;
-  if (!Number.isInteger(lingerMs) || lingerMs < 0) throw new RangeError(`lingerMs must be a non-negative integer, got ${lingerMs}`);
-  if (!opts.stream) throw new RangeError('stream id must not be empty');
-  if (!opts.input) throw new RangeError('input must not be empty');
-  if (opts.brokers.length === 0) throw new RangeError('at least one broker is required');
+  if (!Number.isInteger(lingerMs) || lingerMs < 0) throw badArgument(`lingerMs must be a non-negative integer, got ${lingerMs}`);
+  if (!opts.stream) throw badArgument('stream id must not be empty');
+  if (!opts.input) throw badArgument('input must not be empty');
+  if (opts.brokers.length === 0) throw badArgument('at least one broker is required');
 
   const result: IngestResult = { session: opts.session ?? randomBytes(4).toString('hex'), chunks: 0, bytes: 0, frames: 0, sessions: [], gaps: [] };
   if (opts.signal?.aborted) return result;

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { KafkaConfig } from 'kafkajs';
-import { kafkaSecurityOptions, SASL_MECHANISMS, type KafkaSecurityConfig, type SaslMechanism } from '../config/kafka-security.js';
+import { kafkaSecurityOptions, SASL_MECHANISMS, type KafkaSecurityConfig, type SaslMechanism } from '../kafka/security.js';
 
 /** The flags as commander names them. */
 export interface KafkaSecurityFlags {

@@ -11,9 +11,9 @@ import type { Message, Producer } from 'kafkajs';
 import { FramewireError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { isAbort, retry } from '../core/retry.js';
-import { kafkaRetriable } from '../sinks/kafka/errors.js';
+import { kafkaRetriable } from '../kafka/errors.js';
 import { SentFrames, type OutageBuffer, type Piece, type TsWatcher } from './buffer.js';
-import { TS_NULL_PACKET } from './capture.js';
+import { TS_NULL_PACKET } from '../decode/mpegts.js';
 
 export interface IngestSession {
   session: string;

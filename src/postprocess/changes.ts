@@ -5,9 +5,10 @@
  */
 import type { LabelRecord } from '../core/frame.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { RecordBatch } from '../sinks/types.js';
+import { RecordBatch } from '../core/sink.js';
 import type { OutputStage } from '../sinks/output.js';
-import type { ChangeEvent, Smoother } from './smoothing.js';
+import type { ChangeEvent } from '../core/events.js';
+import type { Smoother } from './smoothing.js';
 
 export function changeEvents(smoother: Smoother, output: OutputStage, metrics: Metrics, observed: (events: ChangeEvent[]) => void): (records: LabelRecord[]) => void {
   return (records) => {

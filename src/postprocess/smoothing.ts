@@ -4,6 +4,7 @@
  * becomes a `change` event (docs/contracts.md) on the events topic and the WebSocket.
  */
 import { z } from 'zod/v4';
+import type { ChangeEvent } from '../core/events.js';
 import type { LabelRecord } from '../core/frame.js';
 
 export const smoothingSchema = z
@@ -16,22 +17,6 @@ export const smoothingSchema = z
   .describe('Temporal smoothing of labels and `change` events.');
 
 export type SmoothingConfig = z.infer<typeof smoothingSchema>;
-
-export interface ChangeEvent {
-  type: 'change';
-  stream: string;
-  session: string;
-  model: string;
-  from: string;
-  to: string;
-  atFrame: number;
-  captureTs: number;
-  /** Lineage (new in 0.4), of `atFrame`'s label record: its chunk, model version, topology hash. */
-  modelVersion?: string;
-  partition?: number;
-  offset?: number;
-  topologyHash?: string;
-}
 
 interface StreamState {
   session: string;

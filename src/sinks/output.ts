@@ -14,8 +14,8 @@
 import { log } from '../core/log.js';
 import { OUTAGE_RETRY_BASE_MS, OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../core/retry.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { AlertRecord } from '../alerts/types.js';
-import { RecordBatch, type EventBatch, type LabelBatch, type Sink } from './types.js';
+import type { AlertRecord } from '../core/events.js';
+import { RecordBatch, type EventBatch, type LabelBatch, type Sink } from '../core/sink.js';
 
 export type Delivery = 'ok' | 'failed' | 'aborted';
 

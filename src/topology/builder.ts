@@ -21,18 +21,20 @@ import { ShmRing } from '../infer/triton/shm.js';
 import { StatsPoller } from '../infer/triton/stats.js';
 import { Smoother } from '../postprocess/smoothing.js';
 import { changeEvents } from '../postprocess/changes.js';
-import { RecordBatch, type Sink } from '../sinks/types.js';
+import { RecordBatch, type Sink } from '../core/sink.js';
 import { OutputStage } from '../sinks/output.js';
 import { FrameTracer } from '../telemetry/tracing.js';
-import type { Source } from '../sources/types.js';
-import { registry, type BuildContext, type ComponentKind, type TopicSpec } from './registry.js';
-import { SharedKafka, ensureTopics } from './kafka.js';
+import type { Source } from '../core/source.js';
+import { registry } from './registry.js';
+import type { BuildContext, ComponentKind, TopicSpec } from '../core/component.js';
+import { SharedKafka } from '../kafka/connections.js';
+import { ensureTopics } from '../kafka/topics.js';
 import { buildLane, laneMaxBatch, type Lane } from './lanes.js';
 import { StreamRouter } from './routes.js';
-import { DropReporter } from './drops.js';
+import { DropPublisher } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
 import { FAILED_START_STEP_MS, Startup, bounded } from './lifecycle.js';
-import { kafkaRetriable } from '../sinks/kafka/errors.js';
+import { kafkaRetriable } from '../kafka/errors.js';
 import { Monitor } from './monitor.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
 import { ModelReloader, requestedVersion } from './reload.js';
@@ -78,7 +80,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
     // The one place records fan out to the sinks (sinks/output.ts).
     const output = new OutputStage(sinks, metrics, signal);
-    const drops = new DropReporter(output, metrics, t.accounting.dropFlushMs);
+    const drops = new DropPublisher(output, metrics, t.accounting.dropFlushMs);
     // Lineage: every record names the configuration that produced it; a reload that applies changes it.
     let runningHash = topologyHash(t);
     drops.topologyHash = runningHash;

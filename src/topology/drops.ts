@@ -6,7 +6,9 @@
 import type { DropReason, DroppedEvent, FrameOwner } from '../core/frame.js';
 import { log } from '../core/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { RecordBatch, type PipelineEvent } from '../sinks/types.js';
+import type { DropReporter } from '../core/drops.js';
+import type { PipelineEvent } from '../core/events.js';
+import { RecordBatch } from '../core/sink.js';
 import type { OutputStage } from '../sinks/output.js';
 
 interface Pending {
@@ -21,7 +23,7 @@ interface Pending {
   toOffset: number | undefined;
 }
 
-export class DropReporter {
+export class DropPublisher implements DropReporter {
   /** The open range of each session, by its owner (one object per session: no key built per frame). */
   private pending = new Map<FrameOwner, Pending>();
   private ready: Pending[] = [];

@@ -15,7 +15,7 @@ import type { TritonPool } from '../infer/triton/pool.js';
 import type { ShmRing } from '../infer/triton/shm.js';
 import type { OutputStage } from '../sinks/output.js';
 import type { FrameTracer } from '../telemetry/tracing.js';
-import type { DropReporter } from './drops.js';
+import type { DropReporter } from '../core/drops.js';
 
 export interface Lane {
   readonly spec: ModelSpec;

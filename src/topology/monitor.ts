@@ -10,18 +10,17 @@ import { log } from '../core/log.js';
 import type { Topology } from '../config/topology.js';
 import type { KafkaSinkConfig } from '../sinks/kafka/config.js';
 import type { KafkaSourceConfig } from '../sources/kafka/config.js';
-import type { KafkaConnections } from './registry.js';
+import type { KafkaConnections } from '../core/component.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { HttpEndpoint } from '../telemetry/http.js';
-import { RecordBatch, type PipelineEvent } from '../sinks/types.js';
+import { RecordBatch } from '../core/sink.js';
 import type { AlertPublisher, OutputStage } from '../sinks/output.js';
 import type { WebSocketSink } from '../sinks/websocket/server.js';
-import type { ChangeEvent } from '../postprocess/smoothing.js';
+import type { AlertRecord, ChangeEvent, PipelineEvent, StreamEvent } from '../core/events.js';
 import type { Route } from '../decode/sessions.js';
 import { HealthTracker } from '../health/tracker.js';
 import { AlertEngine } from '../alerts/engine.js';
 import { readRecentAlerts } from '../alerts/publisher.js';
-import type { AlertRecord, StreamEvent } from '../alerts/types.js';
 import { DashboardHub } from '../dashboard/hub.js';
 import { DashboardFiles } from '../dashboard/static.js';
 import { Thumbnailer } from '../dashboard/thumbs.js';
@@ -133,7 +132,7 @@ export class Monitor {
 
   private flushEvents(): void {
     this.flushTimer = undefined;
-    const events = this.pendingEvents as PipelineEvent[];
+    const events: PipelineEvent[] = this.pendingEvents;
     this.pendingEvents = [];
     if (events.length === 0) return;
     // Best effort, like change events: they do not gate offsets.

@@ -14,7 +14,7 @@ import { ensureStack } from '../helpers/stack.js';
 import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { sleep, waitUntil } from '../helpers/wait.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
-import type { AlertRecord } from '../../src/alerts/types.js';
+import type { AlertRecord } from '../../src/core/events.js';
 
 const FPS = 25;
 

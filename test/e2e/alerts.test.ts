@@ -19,7 +19,7 @@ import { ROOT, ensureStack } from '../helpers/stack.js';
 import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { waitUntil } from '../helpers/wait.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
-import type { AlertRecord, StreamEvent } from '../../src/alerts/types.js';
+import type { AlertRecord, StreamEvent } from '../../src/core/events.js';
 
 const FPS = 25;
 

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ensureTopics } from '../../src/topology/kafka.js';
+import { ensureTopics } from '../../src/kafka/topics.js';
 import { assertCoveredOnce, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import type { LabelRecord } from '../../src/core/frame.js';
-import type { AlertRecord } from '../../src/alerts/types.js';
+import type { AlertRecord } from '../../src/core/events.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { COLOURS } from '../helpers/colours.js';
 import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';

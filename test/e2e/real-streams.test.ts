@@ -27,7 +27,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ensureTopics } from '../../src/topology/kafka.js';
+import { ensureTopics } from '../../src/kafka/topics.js';
 import { framesCovered, ranges, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo, randomSegments, seededRng, type ColourVideo } from '../helpers/colours.js';

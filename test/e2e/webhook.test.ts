@@ -16,7 +16,7 @@ import { kafka, newTopology, removeTopology, type TestTopology } from '../helper
 import { sleep, waitUntil } from '../helpers/wait.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
 import { signature } from '../../src/sinks/webhook/sink.js';
-import type { AlertRecord } from '../../src/alerts/types.js';
+import type { AlertRecord } from '../../src/core/events.js';
 
 const FPS = 25;
 const SECRET = randomBytes(16).toString('hex');

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Producer } from 'kafkajs';
-import { ensureTopics } from '../../src/topology/kafka.js';
+import { ensureTopics } from '../../src/kafka/topics.js';
 import { ROOT, BROKERS, TRITON_URL, randomId } from './stack.js';
 import { kafka } from './topics.js';
 import { sleep } from './wait.js';

@@ -2,7 +2,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
 import { ensureStack, BROKERS, randomName } from '../helpers/stack.js';
-import { ensureTopics } from '../../src/topology/kafka.js';
+import { ensureTopics } from '../../src/kafka/topics.js';
 
 before(() => ensureStack());
 

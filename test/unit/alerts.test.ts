@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AlertEngine } from '../../src/alerts/engine.js';
 import { alertsSchema, type AlertRule } from '../../src/alerts/config.js';
-import type { AlertRecord } from '../../src/alerts/types.js';
+import type { AlertRecord } from '../../src/core/events.js';
 import type { LabelRecord } from '../../src/core/frame.js';
 import { parseTopology } from '../../src/config/load.js';
 import { FramewireError } from '../../src/core/errors.js';

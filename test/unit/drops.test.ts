@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DropReporter } from '../../src/topology/drops.js';
+import { DropPublisher } from '../../src/topology/drops.js';
 import { OutputStage } from '../../src/sinks/output.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
-import type { PipelineEvent, Sink, EventBatch } from '../../src/sinks/types.js';
+import type { PipelineEvent } from '../../src/core/events.js';
+import type { Sink, EventBatch } from '../../src/core/sink.js';
 import type { DropReason, FrameOwner } from '../../src/core/frame.js';
 import { FramewireError } from '../../src/core/errors.js';
 
@@ -33,7 +34,7 @@ class Owner implements FrameOwner {
 
 test('consecutive drops of one session and reason merge into one event', async () => {
   const sink = new MemorySink();
-  const r = new DropReporter(new OutputStage([sink], new Metrics()), new Metrics(), 10_000);
+  const r = new DropPublisher(new OutputStage([sink], new Metrics()), new Metrics(), 10_000);
   const o = new Owner();
   for (let i = 3; i <= 7; i++) r.drop(o, 'cam-1', 's', i, i, 'deadline');
   r.drop(o, 'cam-1', 's', 9, 9, 'deadline'); // not consecutive
@@ -56,7 +57,7 @@ test('consecutive drops of one session and reason merge into one event', async (
 test('frames stay unfinished until a failing sink finally accepts the event', async () => {
   const sink = new MemorySink();
   sink.failures = 2;
-  const r = new DropReporter(new OutputStage([sink], new Metrics()), new Metrics(), 10_000);
+  const r = new DropPublisher(new OutputStage([sink], new Metrics()), new Metrics(), 10_000);
   const o = new Owner();
   r.drop(o, 'cam-1', 's', 0, 0, 'infer-failed');
   const p = r.flush();
@@ -72,7 +73,7 @@ test('a refused event or a shutdown abort leaves the frames unfinished (uncommit
   sink.failures = 1;
   sink.retriable = false;
   const o = new Owner();
-  const r = new DropReporter(new OutputStage([sink], new Metrics()), new Metrics(), 10_000);
+  const r = new DropPublisher(new OutputStage([sink], new Metrics()), new Metrics(), 10_000);
   r.drop(o, 'cam-1', 's', 0, 0, 'deadline');
   await r.flush();
   assert.deepEqual(o.done, [], 'not finished: the next run redoes the frame');
@@ -80,7 +81,7 @@ test('a refused event or a shutdown abort leaves the frames unfinished (uncommit
   const ac = new AbortController();
   const broken = new MemorySink();
   broken.failures = Infinity;
-  const r2 = new DropReporter(new OutputStage([broken], new Metrics(), ac.signal), new Metrics(), 10_000);
+  const r2 = new DropPublisher(new OutputStage([broken], new Metrics(), ac.signal), new Metrics(), 10_000);
   r2.drop(o, 'cam-1', 's', 1, 1, 'deadline');
   const p = r2.close();
   setTimeout(() => ac.abort(), 300);

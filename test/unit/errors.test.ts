@@ -39,3 +39,31 @@ test('every code src/ raises or dead-letters with is catalogued and documented',
   }
   for (const code of Object.keys(DEAD_LETTER_REASONS)) assert.ok(raised.has(code), `dead-letter code ${code} is never used`);
 });
+
+/**
+ * Plain throws left in src/, each a programmer's mistake no user input can cause (or caught at
+ * once and said as a usage error). Anything a user can meet is a FramewireError with a code.
+ */
+const PLAIN_THROWS_ALLOWED: [file: string, message: string][] = [
+  ['src/config/topology.ts', 'no ${kind} types are registered'], // src/components.ts not imported
+  ['src/config/docs.ts', 'README.md lacks the metrics markers'], // the docs generator, run by developers
+  ['src/topology/registry.ts', "${kind} type '${c.type}' is registered twice"], // at import, in src/components.ts
+  ['src/core/queue.ts', 'capacity must be a positive integer'], // the capacity comes from the schema
+  ['src/infer/triton/model.ts', 'item ${index} does not fit'], // the batch buffer is sized for the batch
+  ['src/ingest/ingest.ts', 'a lavfi loop needs the frame size'], // loopArgs' caller measures it first
+  ['src/tail/cli.ts', 'expected ws:// or wss://'], // caught beside it: `bad --url`, exit 2
+];
+
+test('src/ throws no plain Error, RangeError or TypeError a user could meet: FramewireError with a catalogued code', () => {
+  const found: string[] = [];
+  for (const file of sources(path.join(root, 'src'))) {
+    if (file.includes(`${path.sep}proto${path.sep}`)) continue; // generated
+    const rel = path.relative(root, file).split(path.sep).join('/');
+    for (const m of readFileSync(file, 'utf8').matchAll(/throw\s+(?:new\s+)?(?:Error|RangeError|TypeError|SyntaxError)\(\s*[`'"]?(.*)/g)) found.push(`${rel}: ${m[1]}`);
+  }
+  const allowed = (site: string) => PLAIN_THROWS_ALLOWED.some(([file, message]) => site.startsWith(`${file}: ${message}`));
+  assert.deepEqual(found.filter((s) => !allowed(s)), [], 'throw a FramewireError with a code from src/core/errors.ts (add the code there and run `npm run docs`)');
+  const stale = PLAIN_THROWS_ALLOWED.filter(([file, message]) => !found.some((s) => s.startsWith(`${file}: ${message}`)));
+  assert.deepEqual(stale, [], 'these plain throws are gone: take them off PLAIN_THROWS_ALLOWED');
+  assert.ok(found.length >= PLAIN_THROWS_ALLOWED.length);
+});

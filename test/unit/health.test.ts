@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HealthTracker } from '../../src/health/tracker.js';
-import type { StreamEvent } from '../../src/alerts/types.js';
+import type { StreamEvent } from '../../src/core/events.js';
 import type { LabelRecord } from '../../src/core/frame.js';
 
 function tracker(staleMs = 1000, retentionMs = 5000) {

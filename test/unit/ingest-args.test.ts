@@ -1,7 +1,10 @@
 /** `framewire ingest`'s pure option building (src/ingest/ingest.ts): --loop per input kind, the B-frame warning. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LAVFI_LOOP_MAX_BYTES, bFramesWarning, lavfiFrameBytes, loopArgs, parseRate } from '../../src/ingest/ingest.js';
+import { Command } from 'commander';
+import { FramewireError } from '../../src/core/errors.js';
+import { addIngestCommand } from '../../src/ingest/cli.js';
+import { LAVFI_LOOP_MAX_BYTES, bFramesWarning, lavfiFrameBytes, loopArgs, parseRate, runIngest } from '../../src/ingest/ingest.js';
 
 test('--loop: a file or URL is read again (-stream_loop); a lavfi graph goes through the loop filter', () => {
   for (const input of ['clip.mp4', '-odd.ts', 'http://host/clip.ts', 'rtsp://cam/stream']) {
@@ -45,4 +48,26 @@ test('ffprobe rates', () => {
   assert.equal(parseRate('25/0'), undefined);
   assert.equal(parseRate(undefined), undefined);
   assert.equal(parseRate('N/A'), undefined);
+});
+
+test('options runIngest cannot use are INGEST_ARGUMENT_INVALID, and `framewire ingest` exits 2 on them', async () => {
+  const ok = { stream: 'cam', input: 'lavfi:testsrc2', brokers: ['127.0.0.1:1'], topic: 't' };
+  for (const bad of [{ chunkBytes: 0 }, { chunkBytes: 1.5 }, { gop: 0 }, { codec: 'vp9' }, { lingerMs: -1 }, { stream: '' }, { input: '' }, { brokers: [] }]) {
+    await assert.rejects(
+      runIngest({ ...ok, ...bad } as Parameters<typeof runIngest>[0]),
+      (err: unknown) => err instanceof FramewireError && err.code === 'INGEST_ARGUMENT_INVALID' && err.stage === 'ingest',
+      JSON.stringify(bad),
+    );
+  }
+  let code: number | undefined;
+  const program = new Command().exitOverride();
+  addIngestCommand(program, (c) => (code = c));
+  const stderr = process.stderr.write;
+  process.stderr.write = () => true; // the usage line
+  try {
+    await program.parseAsync(['ingest', '--stream', '', '--input', 'lavfi:testsrc2', '--brokers', '127.0.0.1:1'], { from: 'user' });
+  } finally {
+    process.stderr.write = stderr;
+  }
+  assert.equal(code, 2);
 });

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Chunker } from '../../src/ingest/chunker.js';
 import { OutageBuffer, TsWatcher, type Piece } from '../../src/ingest/buffer.js';
-import { EpochEstimator, TS_NULL_PACKET, VIDEO_PID } from '../../src/ingest/capture.js';
+import { TS_NULL_PACKET } from '../../src/decode/mpegts.js';
+import { EpochEstimator, VIDEO_PID } from '../../src/ingest/capture.js';
 
 /** One TS packet on VIDEO_PID starting a PES with this 90 kHz PTS (payload padded with 0xff). */
 function pesStart(pts90k: number): Buffer {

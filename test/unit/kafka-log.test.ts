@@ -1,12 +1,12 @@
 /**
- * kafkajs log lines (src/core/kafka-log.ts): the coordinator-loading responses a fresh broker
+ * kafkajs log lines (src/kafka/log.ts): the coordinator-loading responses a fresh broker
  * gives are not errors for the user; every other line is printed as kafkajs's own logger would.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { logLevel, type LogEntry } from 'kafkajs';
-import { COORDINATOR_LOADING_MESSAGES, ingestKafkaLogCreator, isCoordinatorLoading, processorKafkaLogCreator } from '../../src/core/kafka-log.js';
+import { COORDINATOR_LOADING_MESSAGES, ingestKafkaLogCreator, isCoordinatorLoading, processorKafkaLogCreator } from '../../src/kafka/log.js';
 
 const require = createRequire(import.meta.url);
 

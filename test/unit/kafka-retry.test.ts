@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { OUTAGE_RETRY_MAX_MS } from '../../src/core/retry.js';
-import { KAFKA_CLIENT_RETRY } from '../../src/topology/kafka.js';
+import { KAFKA_CLIENT_RETRY } from '../../src/kafka/connections.js';
 
 type Attempt = (bail: (e: Error) => void, retryCount: number, retryTime: number) => Promise<unknown>;
 const createRetry = createRequire(import.meta.url)('kafkajs/src/retry') as (opts: object) => (fn: Attempt) => Promise<unknown>;

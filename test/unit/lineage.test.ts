@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { parseTopology } from '../../src/config/load.js';
 import { canonicalJson, topologyHash } from '../../src/config/hash.js';
 import { labelRecordOf, type BatchLineage } from '../../src/infer/stage.js';
-import { DropReporter, droppedEvent } from '../../src/topology/drops.js';
+import { DropPublisher, droppedEvent } from '../../src/topology/drops.js';
 import { PartitionTracker } from '../../src/sources/kafka/checkpoint.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import { OutputStage } from '../../src/sinks/output.js';
@@ -15,7 +15,7 @@ import { Smoother, smoothingSchema } from '../../src/postprocess/smoothing.js';
 import { AlertEngine } from '../../src/alerts/engine.js';
 import { alertsSchema } from '../../src/alerts/config.js';
 import type { DroppedEvent, Frame, FrameOwner, LabelRecord } from '../../src/core/frame.js';
-import type { EventBatch, Sink } from '../../src/sinks/types.js';
+import type { EventBatch, Sink } from '../../src/core/sink.js';
 
 const TOPO = `name: lineage
 sources: [{ type: kafka, topic: video.chunks }]
@@ -92,7 +92,7 @@ test('the session tracker remembers the chunk each unfinished frame began in, al
 test('a dropped range names the chunks of its first and last frame', async () => {
   const events: DroppedEvent[] = [];
   const sink: Sink = { name: 'mem', publishLabels: async () => {}, publishEvents: async (b: EventBatch) => void events.push(...(b.records as DroppedEvent[])), close: async () => {} };
-  const r = new DropReporter(new OutputStage([sink], new Metrics()), new Metrics(), 10_000);
+  const r = new DropPublisher(new OutputStage([sink], new Metrics()), new Metrics(), 10_000);
   r.topologyHash = 'sha256:0000000000000001';
   const o: FrameOwner = { framePublished() {}, framesDropped() {}, chunkPartition: 1, chunkOffset: (i) => 40 + Math.floor(i / 4) };
   for (let i = 3; i <= 9; i++) r.drop(o, 'cam-1', 's1', i, i, 'deadline');

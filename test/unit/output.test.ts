@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OutputStage } from '../../src/sinks/output.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
-import { RecordBatch, type EventBatch, type LabelBatch, type Sink } from '../../src/sinks/types.js';
+import { RecordBatch, type EventBatch, type LabelBatch, type Sink } from '../../src/core/sink.js';
+import type { PipelineEvent } from '../../src/core/events.js';
 import type { LabelRecord } from '../../src/core/frame.js';
 import { FramewireError } from '../../src/core/errors.js';
 
@@ -65,7 +66,7 @@ test('a sink that refuses for good makes the delivery fail; the others still hav
 test('shutdown aborts a delivery to a sink that never comes back', async () => {
   const ac = new AbortController();
   const out = new OutputStage([new CountingSink('kafka', Infinity), new CountingSink('websocket')], new Metrics(), ac.signal);
-  const p = out.deliver('events', new RecordBatch([{ type: 'dropped', stream: 'cam' }]), 'dropped events');
+  const p = out.deliver('events', new RecordBatch<PipelineEvent>([{ type: 'dropped', stream: 'cam', session: 's', fromFrame: 0, toFrame: 0, reason: 'shutdown', count: 1 }]), 'dropped events');
   setTimeout(() => ac.abort(), 200);
   const t0 = Date.now();
   assert.equal(await p, 'aborted');
@@ -76,7 +77,7 @@ test('best effort: each sink once, a failure stays with its sink, and settled() 
   const failing = new CountingSink('kafka', 1);
   const ws = new CountingSink('websocket');
   const out = new OutputStage([failing, ws], new Metrics());
-  out.bestEffort(new RecordBatch([{ type: 'change', stream: 'cam' }]), 'change events');
+  out.bestEffort(new RecordBatch<PipelineEvent>([{ type: 'change', stream: 'cam', session: 's', model: 'm', from: 'a', to: 'b', atFrame: 0, captureTs: 0 }]), 'change events');
   await out.settled();
   assert.equal(failing.calls, 1, 'not retried');
   assert.equal(failing.events, 0);

@@ -4,9 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseTopology } from '../../src/config/load.js';
-import { kafkaConnectError, kafkaSecurityOptions } from '../../src/config/kafka-security.js';
+import kafkajs from 'kafkajs';
+import { kafkaConnectError, kafkaSecurityOptions } from '../../src/kafka/security.js';
 import { FramewireError } from '../../src/core/errors.js';
 import { ingestKafkaSecurity } from '../../src/ingest/security.js';
+
+const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSSASLAuthenticationError } = kafkajs;
 
 const base = 'sources: [{ type: kafka }]\nmodels: [{ name: m }]\nsinks: [{ type: kafka }]\n';
 
@@ -74,14 +77,40 @@ test('ingest: TLS and SASL from flags or environment, the password never from a 
   });
 });
 
-test("kafkajs connect failures: refused credentials and TLS handshakes are told apart from the rest", () => {
-  const sasl = Object.assign(new Error('SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512'), { name: 'KafkaJSSASLAuthenticationError' });
-  const auth = kafkaConnectError(sasl, ['b:9094'], 'source');
+test("kafkajs connect failures: refused credentials and TLS handshakes are told apart from the rest, by kafkajs's error types", () => {
+  // As kafkajs 2.2.4 throws them from admin.connect(): the last attempt's error, wrapped by its retrier.
+  const retriesExceeded = (e: Error) => new KafkaJSNumberOfRetriesExceeded(e, { retryCount: 5, retryTime: 100 });
+  const connectionError = (message: string, code: string) => new KafkaJSConnectionError(`Connection error: ${message}`, { broker: 'b:9094', code });
+  // kafkajs's typings leave out the arguments its SASL authenticators and its retrier pass.
+  const saslError = (message: string) => new (KafkaJSSASLAuthenticationError as unknown as new (m: string) => Error)(message);
+  const bailed = (e: Error) => new (KafkaJSNonRetriableError as unknown as new (e: Error, o: { cause: Error }) => Error)(e, { cause: e });
+
+  const sasl = saslError('SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512');
+  const auth = kafkaConnectError(bailed(sasl), ['b:9094'], 'source');
   assert.equal(auth?.code, 'KAFKA_AUTH_FAILED');
   assert.equal(auth?.retriable, false);
   assert.match(auth!.message, /^Kafka b:9094 refused our SASL credentials: /);
-  const tlsErr = Object.assign(new Error('Connection error: unable to verify the first certificate'), { name: 'KafkaJSNonRetriableError' });
-  assert.equal(kafkaConnectError(tlsErr, ['b:9094'], 'ingest')?.code, 'KAFKA_TLS_FAILED');
-  const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9094'), { name: 'KafkaJSNonRetriableError' });
+  assert.equal(kafkaConnectError(sasl, ['b:9094'], 'source')?.code, 'KAFKA_AUTH_FAILED', 'unwrapped too');
+  const brokerSaid = new KafkaJSProtocolError(Object.assign(new Error('SASL Authentication failed'), { type: 'SASL_AUTHENTICATION_FAILED', code: 58, retriable: false }));
+  assert.equal(kafkaConnectError(brokerSaid, ['b:9094'], 'source')?.code, 'KAFKA_AUTH_FAILED');
+
+  // The socket error codes seen against a local TLS server and a plaintext listener.
+  for (const [message, code] of [
+    ['unable to verify the first certificate', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    ['self-signed certificate', 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+    ["Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list: ", 'ERR_TLS_CERT_ALTNAME_INVALID'],
+    ['80ACCD18947F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number', 'ERR_SSL_WRONG_VERSION_NUMBER'],
+    ['Client network socket disconnected before secure TLS connection was established', 'ECONNRESET'],
+  ]) {
+    const tls = kafkaConnectError(retriesExceeded(connectionError(message!, code!)), ['b:9094'], 'ingest');
+    assert.equal(tls?.code, 'KAFKA_TLS_FAILED', code);
+    assert.equal(tls?.retriable, false);
+  }
+
+  const refused = retriesExceeded(connectionError('connect ECONNREFUSED 127.0.0.1:9094', 'ECONNREFUSED'));
   assert.equal(kafkaConnectError(refused, ['b:9094'], 'ingest'), undefined, 'an unreachable broker is neither');
+  const reset = retriesExceeded(connectionError('read ECONNRESET', 'ECONNRESET'));
+  assert.equal(kafkaConnectError(reset, ['b:9094'], 'ingest'), undefined, 'a broker that went away mid-connection is neither');
+  const saysTls = new KafkaJSNonRetriableError(new Error('TLS certificate problem, SASL authentication failed'));
+  assert.equal(kafkaConnectError(saysTls, ['b:9094'], 'ingest'), undefined, 'a message alone classifies nothing');
 });

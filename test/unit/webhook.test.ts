@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { WebhookSink, signature } from '../../src/sinks/webhook/sink.js';
 import { webhookSinkSchema } from '../../src/sinks/webhook/config.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
-import type { AlertRecord } from '../../src/alerts/types.js';
-import { RecordBatch } from '../../src/sinks/types.js';
+import type { AlertRecord } from '../../src/core/events.js';
+import { RecordBatch } from '../../src/core/sink.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const alert = (n: number): AlertRecord => ({ type: 'alert', id: `r:cam:${n}`, rule: 'r', stream: 'cam', session: 's', state: 'firing', severity: 'warning', fromFrame: n, atFrame: n, captureTs: n, publishedTs: n });

@@ -1,4 +1,4 @@
-import type { SinkComponent } from '../../topology/registry.js';
+import type { SinkComponent } from '../../core/component.js';
 import { kafkaSinkSchema } from './config.js';
 import { KafkaSink } from './sink.js';
 

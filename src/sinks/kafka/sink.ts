@@ -1,8 +1,8 @@
 import type { Producer, Message } from 'kafkajs';
 import { FramewireError } from '../../core/errors.js';
-import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../types.js';
+import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../../core/sink.js';
 import type { KafkaSinkConfig } from './config.js';
-import { kafkaRetriable } from './errors.js';
+import { kafkaRetriable } from '../../kafka/errors.js';
 
 export class KafkaSink implements Sink {
   readonly name = 'kafka';

@@ -1,5 +1,5 @@
 /** The webhook sink component (alert records only): its schema, runtime and registration. */
-import type { SinkComponent } from '../../topology/registry.js';
+import type { SinkComponent } from '../../core/component.js';
 import { webhookSinkSchema } from './config.js';
 import { WebhookSink } from './sink.js';
 

@@ -8,7 +8,7 @@
 import { createHmac } from 'node:crypto';
 import { log } from '../../core/log.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { AlertBatch, Sink } from '../types.js';
+import type { AlertBatch, Sink } from '../../core/sink.js';
 import type { WebhookSinkConfig } from './config.js';
 
 export const SIGNATURE_HEADER = 'x-framewire-signature';

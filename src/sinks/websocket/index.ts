@@ -1,4 +1,4 @@
-import type { SinkComponent } from '../../topology/registry.js';
+import type { SinkComponent } from '../../core/component.js';
 import { websocketSinkSchema } from './config.js';
 import { WebSocketSink } from './server.js';
 

@@ -16,7 +16,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../types.js';
+import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../../core/sink.js';
 import type { WebsocketSinkConfig } from './config.js';
 import { ANONYMOUS, BEARER_PROTOCOL_PREFIX, WS_PROTOCOL, rawHttpResponse, type Principal } from '../../telemetry/auth/auth.js';
 import { admit, forbiddenStreams, RateLimit, type Admitted } from './admission.js';

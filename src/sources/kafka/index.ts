@@ -1,5 +1,5 @@
 import { CHUNK_TOPIC_MAX_MESSAGE_BYTES } from '../../core/ack.js';
-import type { SourceComponent } from '../../topology/registry.js';
+import type { SourceComponent } from '../../core/component.js';
 import { kafkaSourceSchema } from './config.js';
 import { KafkaSource } from './source.js';
 

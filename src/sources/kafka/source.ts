@@ -7,15 +7,15 @@
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { log } from '../../core/log.js';
 import { OUTAGE_RETRY_BASE_MS, OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../../core/retry.js';
-import { kafkaRetriable } from '../../sinks/kafka/errors.js';
+import { kafkaRetriable } from '../../kafka/errors.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { EncodedChunk, InputAck, ResumePoint } from '../../core/ack.js';
+import type { ResumePoint } from '../../core/ack.js';
 import { PartitionTracker, parseCommitMetadata } from './checkpoint.js';
 import { DEAD_LETTER_REASONS, type DeadLetterCode } from '../../core/errors.js';
 import { parseChunk, type Chunk, type RawRecord } from './chunk.js';
 import type { KafkaSourceConfig } from './config.js';
 import { Rebalance } from './rebalance.js';
-import type { Source } from '../types.js';
+import type { ChunkHandler, Source } from '../../core/source.js';
 
 /**
  * Bytes one fetch returns per partition at most: a few 64 KiB chunks of several streams per
@@ -23,14 +23,6 @@ import type { Source } from '../types.js';
  * catches up at 4 MiB a fetch).
  */
 const MAX_FETCH_BYTES_PER_PARTITION = 4 << 20;
-
-/** What the source hands validated chunks to (the decode stage). */
-export interface ChunkHandler {
-  /** Returns a promise only when the partition must wait before its next record. */
-  handle(chunk: EncodedChunk, input: InputAck): void | Promise<void>;
-  /** The input was given up (its partition moved to another member): stop its sessions, report nothing. */
-  release(input: InputAck): void;
-}
 
 export class KafkaSource implements Source {
   readonly name = 'kafka';

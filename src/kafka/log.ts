@@ -12,7 +12,7 @@
  * connect), which the caller reports.
  */
 import { logLevel, type LogEntry, type logCreator } from 'kafkajs';
-import { log } from './log.js';
+import { log } from '../core/log.js';
 
 /**
  * kafkajs 2.2.4's messages for the retriable codes 14 and 15 (src/protocol/error.js); the

@@ -4,8 +4,8 @@
  * the broker is merely unreachable; for our loops (which back off longer and can be aborted) a
  * connection problem stays retriable however long it lasts.
  */
-import { FramewireError } from '../../core/errors.js';
-import { kafkaConnectError } from '../../config/kafka-security.js';
+import { FramewireError } from '../core/errors.js';
+import { kafkaConnectError } from './security.js';
 
 const TRANSIENT = new Set([
   'KafkaJSConnectionError',

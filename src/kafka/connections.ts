@@ -1,11 +1,9 @@
 /** The Kafka connections a topology's components share, opened on first use. */
 import kafkajs, { type Admin, type Kafka, type KafkaConfig, type Producer } from 'kafkajs';
-import { kafkaConnectError, kafkaSecurityOptions, type KafkaSecurityConfig } from '../config/kafka-security.js';
-import { processorKafkaLogCreator } from '../core/kafka-log.js';
+import { kafkaConnectError, kafkaSecurityOptions, type KafkaSecurityConfig } from './security.js';
+import { processorKafkaLogCreator } from './log.js';
 import { OUTAGE_RETRY_MAX_MS } from '../core/retry.js';
-import type { KafkaConnections } from './registry.js';
-
-export { ensureTopics } from '../core/topics.js';
+import type { KafkaConnections } from '../core/component.js';
 
 /**
  * kafkajs's reconnect backoff for every connection of the topology (consumer, producer, admin).

@@ -1,14 +1,6 @@
-import type { LabelRecord } from '../core/frame.js';
-import type { AlertRecord } from '../alerts/types.js';
-
-/**
- * Events published on the events topic and the WebSocket (`dropped`, `change`, …), serialised as
- * JSON; `dropped` (core/frame.ts) is the one the accounting relies on.
- */
-export interface PipelineEvent {
-  readonly type: string;
-  readonly stream: string;
-}
+/** The output contract: what every sink implements, and the records it is handed. */
+import type { LabelRecord } from './frame.js';
+import type { AlertRecord, PipelineEvent } from './events.js';
 
 /**
  * Records on their way to the sinks with their JSON text, made once, on first use, and shared:

@@ -1,3 +1,46 @@
+/**
+ * The records framewire publishes besides labels (docs/contracts.md "Events" and "Alerts"). The
+ * stages that produce them (decode, postprocess, health, alerts) and the sinks that carry them meet
+ * here, so neither imports the other.
+ */
+import type { DroppedEvent } from './frame.js';
+
+/** A `change` event: the stream's smoothed label changed (postprocess/smoothing.ts). */
+export interface ChangeEvent {
+  type: 'change';
+  stream: string;
+  session: string;
+  model: string;
+  from: string;
+  to: string;
+  atFrame: number;
+  captureTs: number;
+  /** Lineage (new in 0.4), of `atFrame`'s label record: its chunk, model version, topology hash. */
+  modelVersion?: string;
+  partition?: number;
+  offset?: number;
+  topologyHash?: string;
+}
+
+/**
+ * A `stream` event: health (`started`, `stalled`, `resumed`, `ended`; health/tracker.ts) or the
+ * decoder quarantine (`quarantined` until `untilTs`, then `released`; decode/sessions.ts).
+ */
+export interface StreamEvent {
+  type: 'stream';
+  stream: string;
+  session: string;
+  state: 'started' | 'stalled' | 'resumed' | 'ended' | 'quarantined' | 'released';
+  ts: number;
+  /** `ended` only: `eos`, `idle` or `replaced` (a new session of the stream began). */
+  how?: string;
+  /** `quarantined` only: until when (Unix ms) the stream's chunks are dead-lettered. */
+  untilTs?: number;
+}
+
+/** Everything published on the events topic and the WebSocket; `dropped` is the one the accounting relies on. */
+export type PipelineEvent = DroppedEvent | ChangeEvent | StreamEvent;
+
 /** The `alert` record (docs/contracts.md "Alerts"), on the alerts topic, the WebSocket and webhooks. */
 export interface AlertRecord {
   type: 'alert';
@@ -31,15 +74,4 @@ export interface AlertRecord {
   model?: string;
   modelVersion?: string;
   topologyHash?: string;
-}
-
-/** A `stream` health event (docs/contracts.md "Events"). */
-export interface StreamEvent {
-  type: 'stream';
-  stream: string;
-  session: string;
-  state: 'started' | 'stalled' | 'resumed' | 'ended';
-  ts: number;
-  /** `ended` only: `eos`, `idle` or `replaced` (a new session of the stream began). */
-  how?: string;
 }

@@ -1,12 +1,6 @@
 /** Topic creation shared by the processor's components and `framewire ingest`. */
 import type { Admin } from 'kafkajs';
-
-/** A topic a component needs; created when missing, with these settings. */
-export interface TopicSpec {
-  topic: string;
-  numPartitions: number;
-  configEntries?: { name: string; value: string }[];
-}
+import type { TopicSpec } from '../core/component.js';
 
 /**
  * Creates the topics that are missing (idempotent; another creator winning the race is not an
