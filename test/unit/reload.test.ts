@@ -52,7 +52,10 @@ function lane(initial: ModelSpec): ReloadableLane & { switches: string[] } {
       switches.push(`${s.name}@${s.requestVersion || 'latest'}/${s.version} top${topK}`);
     },
   } as unknown as InferStage;
-  return { stage, switches };
+  const setShadow = (_primary: ModelSpec, spec: ModelSpec | undefined) => {
+    switches.push(`shadow ${spec ? spec.name : 'none'}`);
+  };
+  return { stage, switches, setShadow };
 }
 
 function topo(models: string, extra = ''): ReturnType<typeof parseTopology> {
