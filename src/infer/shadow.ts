@@ -145,7 +145,7 @@ export class ShadowRunner {
   readonly report: ShadowReport;
   private credit = 0;
   private inFlight = 0;
-  private slotWaiter: (() => void) | undefined;
+  private readonly slotWaiters: (() => void)[] = [];
   private shadowVersion = '';
   private readonly k: number;
 
@@ -181,17 +181,14 @@ export class ShadowRunner {
    */
   async compare(data: Buffer, n: number, streams: readonly string[], primary: Label[][], primaryMs: number, busy: boolean): Promise<void> {
     const m = this.o.metrics.shadowFrames;
-    if (this.inFlight > 0) {
-      if (this.o.live || busy) {
+    if (this.o.live) {
+      if (this.inFlight > 0 || busy) {
         this.report.skipped += n;
         m.inc({ model: this.o.primary.name, outcome: 'skipped' }, n);
         return;
       }
-      while (this.inFlight > 0) await new Promise<void>((r) => (this.slotWaiter = r));
-    } else if (this.o.live && busy) {
-      this.report.skipped += n;
-      m.inc({ model: this.o.primary.name, outcome: 'skipped' }, n);
-      return;
+    } else {
+      while (this.inFlight > 0) await new Promise<void>((r) => this.slotWaiters.push(r));
     }
     this.inFlight++;
     const spec = this.o.shadow;
@@ -224,9 +221,7 @@ export class ShadowRunner {
       log.once('warn', `shadow-failed:${spec.name}`, 'shadow inference failed; the primary is not affected', { model: this.o.primary.name, shadow: spec.name, err });
     } finally {
       this.inFlight--;
-      const w = this.slotWaiter;
-      this.slotWaiter = undefined;
-      w?.();
+      this.slotWaiters.shift()?.();
     }
   }
 
