@@ -1,5 +1,5 @@
 /**
- * The `framewire` command line (docs/contracts.md, "Command line"): stack, ingest, tail, explain, run, validate.
+ * The `framewire` command line (docs/contracts.md, "Command line"): stack, ingest, tail, explain, shadow report, run, validate.
  * Exit codes: 0 done, 1 failed, 2 bad arguments or an invalid topology.
  */
 import { spawnSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { runUntilSignal, topologyRunnable } from './topology/lifecycle.js';
 import { addIngestCommand } from './ingest/cli.js';
 import { addTailCommand } from './tail/cli.js';
 import { addExplainCommand } from './explain/cli.js';
+import { addShadowCommand } from './shadow/cli.js';
 import { watchTopology } from './topology/watch.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -103,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   addIngestCommand(program, (c) => (code = c));
   addTailCommand(program, (c) => (code = c));
   addExplainCommand(program, (c) => (code = c));
+  addShadowCommand(program, (c) => (code = c));
   program
     .command('run')
     .description('run the processor')

@@ -37,6 +37,16 @@ export const modelSchema = z
       })
       .optional()
       .describe("Sliding windows for a clip model (input [time, height, width, 3]): each window of frames becomes one input, and its labels are published for each frame of the window no earlier window labelled. Only for models with a time axis."),
+    shadow: z
+      .strictObject({
+        name: z.string().min(1).describe("The shadow model in Triton's repository; it must take the primary's input (datatype and size)."),
+        version: z.int().min(1).optional().describe("Its version; default: Triton's version policy."),
+        sample: z.number().gt(0).max(1).default(0.1).describe('Share of the primary\'s frames also sent to the shadow, in whole batches.'),
+        window: z.int().min(10).default(5000).describe('Frames the agreement report covers (the latest).'),
+        reportIntervalMs: z.int().min(100).default(10_000).describe('How often the report goes out as a `shadow` record on the events topic (and the WebSocket), ms.'),
+      })
+      .optional()
+      .describe("A shadow model: a sample of this model's batches also goes to it, with no effect on this model's labels, deadlines or commits; the processor keeps a rolling agreement report (`framewire shadow report`). Shadow requests are the first work dropped under load. Promotion is a reload with `name` and `shadow.name` swapped."),
   })
   .describe('A classification model served by Triton.');
 

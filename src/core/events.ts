@@ -39,7 +39,34 @@ export interface StreamEvent {
 }
 
 /** Everything published on the events topic and the WebSocket; `dropped` is the one the accounting relies on. */
-export type PipelineEvent = DroppedEvent | ChangeEvent | StreamEvent;
+/** A lane's shadow-model agreement report (src/infer/shadow.ts; docs/contracts.md, "Events"). */
+export interface ShadowSummary {
+  type: 'shadow';
+  /** The events topic's records carry a stream; a report is of the whole lane. */
+  stream: '*';
+  model: string;
+  modelVersion: string;
+  shadow: string;
+  shadowVersion: string;
+  /** Frames compared in the report's window (the latest `window`). */
+  frames: number;
+  /** Share of them whose top-1 label is the same, 0–1. */
+  agreement: number;
+  /** Mean |primary score − shadow score| of the primary's top label. */
+  meanAbsDelta: number;
+  /** confusion[primary top-1][shadow top-1] = frames. */
+  confusion: Record<string, Record<string, number>>;
+  /** Mean request latency per frame's batch, ms. */
+  latencyMs: { primary: number; shadow: number };
+  /** Per stream in the window: frames compared and agreement. */
+  streams: Record<string, { frames: number; agreement: number }>;
+  /** Frames sampled but not compared: skipped under load, or the shadow failed (since start). */
+  skipped: number;
+  failed: number;
+  ts: number;
+}
+
+export type PipelineEvent = DroppedEvent | ChangeEvent | StreamEvent | ShadowSummary;
 
 /** The `alert` record (docs/contracts.md "Alerts"), on the alerts topic, the WebSocket and webhooks. */
 export interface AlertRecord {

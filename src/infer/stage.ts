@@ -16,6 +16,7 @@ import { RecordBatch } from '../core/sink.js';
 import type { OutputStage } from '../sinks/output.js';
 import type { FrameTracer } from '../telemetry/tracing.js';
 import type { DropReporter } from '../core/drops.js';
+import type { ShadowRunner } from './shadow.js';
 import type { TritonPool, TensorBatch } from './triton/pool.js';
 import type { ShmRing } from './triton/shm.js';
 import { frameTensorBytes, inputMismatch, inputShape, itemPixels, packFrame, parseClassification, type ModelSpec } from './triton/model.js';
@@ -67,6 +68,8 @@ export interface InferStageOptions {
   tracer?: FrameTracer;
   /** The running topology's content hash (it changes with a reload), for the records' lineage. */
   topologyHash?: () => string | undefined;
+  /** The lane's shadow model (models[].shadow); undefined: none. */
+  shadow?: ShadowRunner;
 }
 
 interface InFlight {
@@ -155,6 +158,8 @@ export class InferStage {
 
   /** Metric children bound once: no label lookup per frame. */
   private readonly publishStage: Histogram.Internal<string>;
+  /** The lane's shadow model, if any; replaced by a reload (promotion swaps it with the primary). */
+  shadow: ShadowRunner | undefined;
 
   constructor(private readonly o: InferStageOptions) {
     this.publishStage = o.metrics.stageSeconds.labels({ stage: 'publish' });
@@ -163,6 +168,7 @@ export class InferStage {
     this.tensorBytes = frameTensorBytes(o.spec);
     this.batchPool = poolFor(this.tensorBytes * o.batcher.maxBatch);
     this.target = this.targetFor(o.spec, o.topK);
+    this.shadow = o.shadow;
   }
 
   private targetFor(spec: ModelSpec, topK: number): Target {
@@ -267,6 +273,11 @@ export class InferStage {
     }
     metrics.batchSize.observe({ model: spec.name }, n);
     entry.sentAt = performance.now();
+    // A sampled batch's packed input goes to the shadow once the primary has answered; the
+    // buffer returns to the pool when the shadow is done with it.
+    const sh = this.shadow;
+    const shadow = sh && sh.primaryName === spec.name && sh.sampled(n) ? sh : undefined;
+    let keep = false;
     try {
       return await retry(
         async () => {
@@ -281,7 +292,13 @@ export class InferStage {
           if (!raw) throw new FramewireError('INFER_FAILED', 'infer', `model ${spec.name} returned no output`);
           metrics.framesInferred.inc({ model: spec.name }, n);
           entry.version = res.model_version || spec.version;
-          return parseClassification(raw, n, target.k);
+          const labels = parseClassification(raw, n, target.k);
+          if (shadow) {
+            keep = true;
+            const streams = frames.map((f) => f.stream);
+            void shadow.compare(packed.subarray(0, bytes), n, streams, labels, ms, this.requesting > 1).finally(() => this.batchPool.give(packed));
+          }
+          return labels;
         },
         {
           attempts: this.o.retries + 1,
@@ -296,7 +313,7 @@ export class InferStage {
       return e;
     } finally {
       if (slot !== undefined) ring!.release(slot);
-      this.batchPool.give(packed);
+      if (!keep) this.batchPool.give(packed);
       this.o.settled?.();
     }
   }

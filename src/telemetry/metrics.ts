@@ -20,6 +20,10 @@ export const METRIC = {
   catchUps: 'framewire_catch_ups_total',
   decodersActive: 'framewire_decoders_active',
   batchSize: 'framewire_batch_size_frames',
+  shadowFrames: 'framewire_shadow_frames_total',
+  shadowInferSeconds: 'framewire_shadow_infer_seconds',
+  shadowAgreement: 'framewire_shadow_agreement',
+  shadowScoreDelta: 'framewire_shadow_score_delta',
   inferSeconds: 'framewire_triton_request_seconds',
   inferErrors: 'framewire_triton_errors_total',
   tritonQueueSeconds: 'framewire_triton_queue_seconds',
@@ -69,6 +73,10 @@ export class Metrics {
   readonly streamsQuarantined = new client.Counter({ name: METRIC.streamsQuarantined, help: 'Times a stream was quarantined for crashing its decoder too often (decode.quarantineCrashes).', registers: [this.registry] });
   readonly decodersActive = new client.Gauge({ name: METRIC.decodersActive, help: 'Running ffmpeg decoders.', registers: [this.registry] });
   readonly batchSize = new client.Histogram({ name: METRIC.batchSize, help: 'Frames per inference request.', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
+  readonly shadowFrames = new client.Counter({ name: METRIC.shadowFrames, help: "Frames of a lane's sampled batches and what became of them with its shadow model: compared, skipped (under load: shadow requests go first), failed.", labelNames: ['model', 'outcome'], registers: [this.registry] });
+  readonly shadowInferSeconds = new client.Histogram({ name: METRIC.shadowInferSeconds, help: 'Shadow model request latency.', labelNames: ['model'], buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
+  readonly shadowAgreement = new client.Gauge({ name: METRIC.shadowAgreement, help: "Top-1 agreement of a lane's shadow with its primary over the report's window (0-1).", labelNames: ['model', 'shadow'], registers: [this.registry] });
+  readonly shadowScoreDelta = new client.Gauge({ name: METRIC.shadowScoreDelta, help: "Mean |primary score - shadow score| of the primary's top label over the report's window.", labelNames: ['model', 'shadow'], registers: [this.registry] });
   readonly inferSeconds = new client.Histogram({ name: METRIC.inferSeconds, help: 'Triton ModelInfer latency seen by the client.', labelNames: ['model'], buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
   readonly inferErrors = new client.Counter({ name: METRIC.inferErrors, help: 'Failed Triton requests, by error code.', labelNames: ['code'], registers: [this.registry] });
   // Server-side time per request from Triton's model statistics, mean over the last poll interval.

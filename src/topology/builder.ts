@@ -15,7 +15,7 @@ import { readTls } from '../config/tls.js';
 import { DecodeStage } from '../decode/sessions.js';
 import type { TritonClient } from '../infer/triton/client.js';
 import { tritonEndpoints } from '../infer/triton/config.js';
-import { describeModel, frameTensorBytes, type ModelSpec } from '../infer/triton/model.js';
+import { describeModel, frameTensorBytes, inputMismatch, type ModelSpec } from '../infer/triton/model.js';
 import { TritonPool } from '../infer/triton/pool.js';
 import { ShmRing } from '../infer/triton/shm.js';
 import { StatsPoller } from '../infer/triton/stats.js';
@@ -65,6 +65,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     await pool.start();
     // Triton not up yet is waited for; a model it does not have is a topology error at once.
     const specs = await startup.until(`Triton at ${pool.primary.url}`, () => checkModels(t, pool.primary));
+    const shadowSpecs = await checkShadows(t, pool.primary, specs);
     const kafkaAt = `Kafka at ${t.kafka.brokers.join(',')}`;
 
     const sourceComponents = t.sources.map((c, i) => lookup(registry.sources, 'source', c.type, i));
@@ -104,7 +105,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const lanes: Lane[] = [];
     for (const [i, spec] of specs.entries()) {
       const ring = await shmRing(t, pool, spec, laneMaxBatch(spec, t));
-      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal, tracer, topologyHash: currentHash }));
+      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal, tracer, topologyHash: currentHash, shadowSpec: shadowSpecs[i] }));
     }
     const stats =
       t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
@@ -159,6 +160,28 @@ async function checkModels(t: Topology, triton: TritonClient): Promise<ModelSpec
     specs.push(spec);
   }
   return specs;
+}
+
+/** The shadow models' descriptions (undefined where a model has none), each checked against its primary's input. */
+async function checkShadows(t: Topology, triton: TritonClient, specs: ModelSpec[]): Promise<(ModelSpec | undefined)[]> {
+  const out: (ModelSpec | undefined)[] = [];
+  for (const [i, m] of t.models.entries()) {
+    const sh = m.shadow;
+    if (!sh) {
+      out.push(undefined);
+      continue;
+    }
+    const version = sh.version === undefined ? '' : String(sh.version);
+    const ready = await triton.modelReady(sh.name, version).catch(() => false);
+    if (!ready) throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].shadow.name: model '${sh.name}'${sh.version === undefined ? '' : ` version ${sh.version}`} is not ready in Triton at ${triton.url}`);
+    const spec = await describeModel(triton, sh.name, { version }).catch((err: FramewireError) => {
+      throw err.code === 'MODEL_UNSUPPORTED' ? new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].shadow: ${err.message}`, { cause: err }) : err;
+    });
+    const mismatch = inputMismatch(specs[i]!, spec);
+    if (mismatch) throw new FramewireError('TOPOLOGY_INVALID', 'config', `models[${i}].shadow.name: ${mismatch}`);
+    out.push(spec);
+  }
+  return out;
 }
 
 /**

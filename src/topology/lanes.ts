@@ -16,9 +16,13 @@ import type { ShmRing } from '../infer/triton/shm.js';
 import type { OutputStage } from '../sinks/output.js';
 import type { FrameTracer } from '../telemetry/tracing.js';
 import type { DropReporter } from '../core/drops.js';
+import { RecordBatch } from '../core/sink.js';
+import { ShadowRunner } from '../infer/shadow.js';
 
 export interface Lane {
   readonly spec: ModelSpec;
+  /** Replaces the lane's shadow model (a reload): `spec` checked against the primary's input, or none. */
+  setShadow(primary: ModelSpec, spec: ModelSpec | undefined, config: ModelConfig['shadow']): void;
   readonly batcher: Batcher;
   readonly stage: InferStage;
   /** Synchronous unless the batcher must wait (replay mode, full queues). */
@@ -43,6 +47,8 @@ export interface LaneOptions {
   tracer?: FrameTracer;
   /** The running topology's content hash, for the records' lineage. */
   topologyHash?: () => string | undefined;
+  /** The shadow model's description, when `model.shadow` is set (checked against the primary's input). */
+  shadowSpec?: ModelSpec;
 }
 
 export function buildLane(o: LaneOptions): Lane {
@@ -71,6 +77,9 @@ export function buildLane(o: LaneOptions): Lane {
       gauge.set(batcher.length);
     },
   });
+  const makeShadow = (primary: ModelSpec, sspec: ModelSpec | undefined, c: ModelConfig['shadow']): ShadowRunner | undefined =>
+    sspec && c ? new ShadowRunner({ primary, shadow: sspec, sample: c.sample, live: t.batch.mode === 'live', pool: o.pool, metrics, timeoutMs: t.triton.timeoutMs, window: c.window }) : undefined;
+  const shadow = makeShadow(spec, o.shadowSpec, m.shadow);
   const stage = new InferStage({
     spec,
     topK: m.topK,
@@ -99,7 +108,15 @@ export function buildLane(o: LaneOptions): Lane {
     signal: o.signal,
     tracer: o.tracer,
     topologyHash: o.topologyHash,
+    shadow,
   });
+  if (shadow && m.shadow) reportShadow(shadow, m.shadow.reportIntervalMs, o, () => stage.spec.version);
+  const setShadow = (primary: ModelSpec, sspec: ModelSpec | undefined, c: ModelConfig['shadow']): void => {
+    if (stage.shadow) stage.shadow.stopped = true;
+    const next = makeShadow(primary, sspec, c);
+    stage.shadow = next;
+    if (next && c) reportShadow(next, c.reportIntervalMs, o, () => stage.spec.version);
+  };
   // Clip models: frames gather in per-session windows; each complete window is one batch item.
   const clips = spec.clipFrames
     ? new ClipAssembler({
@@ -111,6 +128,7 @@ export function buildLane(o: LaneOptions): Lane {
     : undefined;
   return {
     spec,
+    setShadow,
     batcher,
     stage,
     push(frame) {
@@ -130,4 +148,22 @@ export function buildLane(o: LaneOptions): Lane {
 /** The batch size a lane's shared-memory slots must hold. */
 export function laneMaxBatch(spec: ModelSpec, t: Topology): number {
   return Math.min(spec.maxBatchSize, t.batch.maxBatchSize ?? spec.maxBatchSize);
+}
+
+/**
+ * Every `intervalMs`: the shadow report as a `shadow` record on the events topic (best effort, like
+ * `change` events) and as gauges. Stops with the lane's signal (shutdown).
+ */
+function reportShadow(shadow: ShadowRunner, intervalMs: number, o: LaneOptions, primaryVersion: () => string): void {
+  const labels = { model: shadow.primaryName, shadow: shadow.spec.name };
+  const timer = setInterval(() => {
+    if (shadow.stopped) return clearInterval(timer);
+    if (shadow.report.frames === 0) return;
+    const s = shadow.summary(primaryVersion());
+    o.metrics.shadowAgreement.set(labels, s.agreement);
+    o.metrics.shadowScoreDelta.set(labels, s.meanAbsDelta);
+    o.output.bestEffort(new RecordBatch([s]), 'shadow reports');
+  }, intervalMs);
+  timer.unref();
+  o.signal?.addEventListener('abort', () => clearInterval(timer), { once: true });
 }

@@ -20,6 +20,8 @@ import type { ModelRef, TritonPool } from '../infer/triton/pool.js';
 /** What a reload needs of a running lane. */
 export interface ReloadableLane {
   readonly stage: InferStage;
+  /** Replaces the lane's shadow model (or removes it). */
+  setShadow(primary: ModelSpec, spec: ModelSpec | undefined, config: ModelConfig['shadow']): void;
 }
 
 export interface ReloadResult {
@@ -63,10 +65,13 @@ export class ModelReloader {
   private async apply(next: Topology): Promise<ReloadResult> {
     if (next.models.length !== this.models.length) throw invalid(`models: ${next.models.length} models, the running pipeline has ${this.models.length}; restart to add or remove one`);
     const plan: { lane: number; spec: ModelSpec; topK: number; from: ModelSpec }[] = [];
+    // Lanes whose shadow changed (promotion: primary and shadow swapped is one such change).
+    const shadows: number[] = [];
     for (const [i, m] of next.models.entries()) {
       const cur = this.models[i]!;
       if (m.streams !== cur.streams) throw invalid(`models[${i}].streams changed; restart to re-route streams`);
       if (JSON.stringify(m.clip) !== JSON.stringify(cur.clip)) throw invalid(`models[${i}].clip changed; restart to change clip windows`);
+      if (JSON.stringify(m.shadow) !== JSON.stringify(cur.shadow)) shadows.push(i);
       if (m.name === cur.name && requestedVersion(m) === requestedVersion(cur) && m.topK === cur.topK) continue;
       const version = requestedVersion(m);
       const client = this.pool.primary;
@@ -80,6 +85,24 @@ export class ModelReloader {
       if (mismatch) throw invalid(`models[${i}]: ${mismatch}; restart to change the input`);
       plan.push({ lane: i, spec, topK: m.topK, from });
     }
+    const shadowPlan: { lane: number; spec: ModelSpec | undefined }[] = [];
+    for (const i of shadows) {
+      const sh = next.models[i]!.shadow;
+      if (!sh) {
+        shadowPlan.push({ lane: i, spec: undefined });
+        continue;
+      }
+      const client = this.pool.primary;
+      const version = sh.version === undefined ? '' : String(sh.version);
+      if (!(await client.modelReady(sh.name, version).catch(() => false))) throw invalid(`models[${i}].shadow.name: model '${sh.name}' is not ready in Triton at ${client.url}`);
+      const spec = await describeModel(client, sh.name, { version }).catch((err: FramewireError) => {
+        throw invalid(`models[${i}].shadow: ${err.message}`);
+      });
+      const primary = plan.find((p) => p.lane === i)?.spec ?? this.lanes[i]!.stage.spec;
+      const mismatch = inputMismatch(primary, spec);
+      if (mismatch) throw invalid(`models[${i}].shadow.name: ${mismatch}`);
+      shadowPlan.push({ lane: i, spec });
+    }
     // Health checks ask for the new models before the first batch goes to them.
     const refs: ModelRef[] = next.models.map((m) => ({ name: m.name, version: requestedVersion(m) }));
     this.pool.setModels(refs);
@@ -87,6 +110,11 @@ export class ModelReloader {
     for (const p of plan) {
       this.lanes[p.lane]!.stage.switchModel(p.spec, p.topK);
       switched.push(`${p.from.name} v${p.from.version} -> ${p.spec.name} v${p.spec.version}`);
+    }
+    for (const p of shadowPlan) {
+      const lane = this.lanes[p.lane]!;
+      lane.setShadow(lane.stage.spec, p.spec, next.models[p.lane]!.shadow);
+      switched.push(p.spec ? `shadow of ${lane.stage.spec.name} -> ${p.spec.name} v${p.spec.version}` : `shadow of ${lane.stage.spec.name} removed`);
     }
     this.models = next.models.map((m) => ({ ...m }));
     this.applied?.({ ...this.running, models: next.models });

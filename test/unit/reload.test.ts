@@ -52,7 +52,10 @@ function lane(initial: ModelSpec): ReloadableLane & { switches: string[] } {
       switches.push(`${s.name}@${s.requestVersion || 'latest'}/${s.version} top${topK}`);
     },
   } as unknown as InferStage;
-  return { stage, switches };
+  const setShadow = (_primary: ModelSpec, spec: ModelSpec | undefined) => {
+    switches.push(`shadow ${spec ? spec.name : 'none'}`);
+  };
+  return { stage, switches, setShadow };
 }
 
 function topo(models: string, extra = ''): ReturnType<typeof parseTopology> {
@@ -110,4 +113,18 @@ test('refused reloads name the field and change nothing, not even the lanes that
   assert.deepEqual([a.switches, b.switches, setModels], [[], [], []], 'no lane moved, the health checks unchanged');
   // The refusals left the running state as it was: a valid reload afterwards still applies.
   assert.deepEqual((await r.reload(topo('[{ name: open_nsfw_int8, streams: "^a" }, { name: colour_probe }]'))).switched, ['open_nsfw v1 -> open_nsfw_int8 v1']);
+});
+
+test('promotion: swapping a model and its shadow switches the lane and gives it the former primary as its shadow', async () => {
+  const { pool } = fakePool();
+  const l = lane(spec('open_nsfw'));
+  const r = new ModelReloader(topo('[{ name: open_nsfw, shadow: { name: open_nsfw_int8 } }]'), [l], pool);
+  const res = await r.reload(topo('[{ name: open_nsfw_int8, shadow: { name: open_nsfw } }]'));
+  assert.deepEqual(res.switched, ['open_nsfw v1 -> open_nsfw_int8 v1', 'shadow of open_nsfw_int8 -> open_nsfw v1']);
+  assert.deepEqual(l.switches, ['open_nsfw_int8@latest/1 top3', 'shadow open_nsfw'], 'the primary first, then its shadow');
+  // A shadow that does not take the primary's input is refused, and nothing changes.
+  const msg = await refusal(r.reload(topo('[{ name: open_nsfw_int8, shadow: { name: colour_clip } }]')));
+  assert.match(msg, /models\[0\]\.shadow\.name: .*colour_clip/);
+  assert.equal(l.switches.length, 2);
+  assert.deepEqual((await r.reload(topo('[{ name: open_nsfw_int8 }]'))).switched, ['shadow of open_nsfw_int8 removed']);
 });

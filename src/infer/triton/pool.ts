@@ -253,6 +253,29 @@ export class TritonPool {
   }
 
   /**
+   * A request on the side (a shadow model's): to a ready endpoint, in-message, at once or not at
+   * all (no endpoint ready: fails without waiting). Its failure never changes an endpoint's
+   * health: the endpoints are checked for the lanes' own models, which this one may not be.
+   */
+  async inferAside(batch: TensorBatch, deadlineMs: number): Promise<InferResponse> {
+    const ep = await this.acquire(Date.now());
+    const req: InferRequest = {
+      model_name: batch.model,
+      ...(batch.version ? { model_version: batch.version } : {}),
+      id: batch.id,
+      inputs: [{ name: batch.inputName, datatype: batch.datatype, shape: batch.shape }],
+      outputs: batch.outputs,
+      raw_input_contents: [batch.data],
+    };
+    ep.outstanding++;
+    try {
+      return await ep.client.modelInfer(req, deadlineMs);
+    } finally {
+      ep.outstanding--;
+    }
+  }
+
+  /**
    * Sends one batch to the best endpoint. `deadlineMs` is the gRPC deadline; `untilTs` how long
    * to wait for an endpoint when none is ready. Failures are FramewireErrors; an unreachable
    * endpoint is taken out of rotation before the error reaches the caller (who retries).
