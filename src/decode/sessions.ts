@@ -85,7 +85,7 @@ export class DecodeStage {
         o.metrics.streamsQuarantined.inc();
         log.warn('stream quarantined: its decoder crashed too often', { stream, session, code: 'STREAM_QUARANTINED', crashes: c.quarantineCrashes, windowMs: c.quarantineWindowMs, until });
         this.quarantined.set(stream, session);
-        o.event?.({ type: 'stream', stream, session, state: 'quarantined', ts: Date.now(), untilTs: until } as PipelineEvent);
+        o.event?.({ type: 'stream', stream, session, state: 'quarantined', ts: Date.now(), untilTs: until });
       },
       quarantinedUntil: (stream) => this.quarantine.quarantinedUntil(stream),
     };
@@ -167,7 +167,7 @@ export class DecodeStage {
       if (this.quarantine.quarantinedUntil(stream) !== undefined) continue;
       this.quarantined.delete(stream);
       log.info('stream out of quarantine: decoding from the next keyframe', { stream });
-      this.o.event?.({ type: 'stream', stream, session, state: 'released', ts: Date.now() } as PipelineEvent);
+      this.o.event?.({ type: 'stream', stream, session, state: 'released', ts: Date.now() });
     }
   }
 
