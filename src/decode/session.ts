@@ -22,7 +22,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { DropReporter } from '../core/drops.js';
 import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
-import { LATE, SHED, ShedPolicy, UNMEASURED_DECODE_MS } from './shedding.js';
+import { LATE, SHED, ShedPolicy, UNMEASURED_DECODE_MS, UNMEASURED_FRAME_MS } from './shedding.js';
 import { DECODE_ONLY, LOOK, SKIP, Sampler, type SamplingRule } from './sampling.js';
 import type { Decoder, DecoderBackend, HeldFrame } from './backend.js';
 import type { Unnumbered } from './numbering.js';
@@ -130,7 +130,8 @@ export class StreamSession {
   /** Largest pts − dts seen (s): how long the stream's own timing keeps a frame between decode and presentation. */
   private presentDelay = 0;
   /** The stream's frame interval, ms (from its dts steps), and its last decoder's CPU cost per frame, ms (a guess until measured). */
-  private frameMs = Number.NaN;
+  private frameMs = UNMEASURED_FRAME_MS;
+  private frameMsMeasured = false;
   private lastDts = Number.NaN;
   private decodeCostMs = UNMEASURED_DECODE_MS;
 
@@ -288,11 +289,15 @@ export class StreamSession {
       const step = (au.dts - this.lastDts) * 1000;
       this.lastDts = au.dts;
       // Smoothed; a gap (a camera that dropped frames, a wrap) moves it only a little.
-      if (step > 0 && step < 1000) this.frameMs = Number.isNaN(this.frameMs) ? step : this.frameMs + (step - this.frameMs) / 16;
+      if (step > 0 && step < 1000) {
+        this.frameMs = this.frameMsMeasured ? this.frameMs + (step - this.frameMs) / 16 : step;
+        this.frameMsMeasured = true;
+      }
       if (d && d.cpuMsPerFrame > 0) this.decodeCostMs = d.cpuMsPerFrame;
       const episodes = this.policy.episodes;
       const catchUps = this.policy.catchUps;
-      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held, this.frameMs, this.decodeCostMs);
+      const backlog = d && d.emitted > 0 ? d.holding - d.reorderDepth : Number.NaN;
+      const decision = this.policy.decide(now, this.captureOf(au.pts), au.key, held, this.frameMs, this.decodeCostMs, backlog);
       late = decision === LATE;
       if (this.policy.catchUps !== catchUps) {
         this.ctx.metrics.catchUps.inc();

@@ -46,6 +46,15 @@ export interface ShedSettings {
 export const UNMEASURED_DECODE_MS = 10;
 
 /**
+ * Frame interval assumed before a session's second frame gives it, ms (25 fps, the commonest
+ * camera rate). A session's first chunk comes late by design: `framewire ingest` dates the
+ * session from its first 300 ms of frames before cutting it, so with B-frames its first frames
+ * arrive ~2 budgets old; with an interval to reckon with they are caught up, not skipped to the
+ * next keyframe (a whole 10 s GOP).
+ */
+export const UNMEASURED_FRAME_MS = 40;
+
+/**
  * After a catch-up that did not finish, the stream skips ahead instead for this long, ms: a
  * machine that cannot keep up must not spend its CPU decoding frames it then drops.
  */
@@ -85,17 +94,19 @@ export class ShedPolicy {
    * One frame, in decode order: its capture time, whether it is a keyframe, how far behind the
    * decoder is (capture age of the oldest frame it holds; 0 when it holds none or has not yet
    * put out its first frame: a decoder's start is not a backlog), the stream's frame interval and
-   * its decoder's measured cost per frame, ms (NaN: not measured yet).
+   * its decoder's measured cost per frame, ms (NaN: not measured yet), and the frames its
+   * decoder holds beyond the stream's reorder depth (NaN: unknown).
    */
-  decide(now: number, captureTs: number, key: boolean, decoderLagMs: number, frameMs = Number.NaN, decodeMs = Number.NaN): ShedDecision {
+  decide(now: number, captureTs: number, key: boolean, decoderLagMs: number, frameMs = Number.NaN, decodeMs = Number.NaN, backlog = Number.NaN): ShedDecision {
     const budget = this.s.budgetMs;
     const age = now - captureTs;
     const behind = Math.max(age, decoderLagMs);
     if (!this.shedding) {
       if (!Number.isNaN(this.catchUpSince)) {
-        // Caught up once back with the room a fresh keyframe gives: a frame just inside the
-        // budget would still miss its deadline after batching and inference.
-        if (behind <= budget * this.s.freshFraction) {
+        // Caught up once the decoder holds no backlog beyond its reorder depth and frames arrive
+        // within the budget, or once back with the room a fresh keyframe gives. Not merely back
+        // inside the budget: a decoder still a backlog behind there drops each frame it decodes.
+        if ((backlog <= 1 && age <= budget) || behind <= budget * this.s.freshFraction) {
           this.catchUpSince = Number.NaN;
           return FEED;
         }

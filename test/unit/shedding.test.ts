@@ -117,6 +117,12 @@ test('a catch-up ends with the room a fresh keyframe gives, not just inside the 
   assert.equal(p.decide(1080, 1075, false, 120, 40, 2.5), FEED, 'within half the budget: caught up');
   assert.equal(p.decide(1120, 1115, false, 200, 40, 2.5), FEED, 'no catch-up running: inside the budget is fed');
   assert.equal(p.catchUps, 1);
+  // A B-frame stream whose own timing keeps each frame ~220 ms in the decoder (never within half
+  // the budget): caught up once the decoder holds no more than its reorder depth (+1).
+  const b = new ShedPolicy(settings);
+  assert.equal(b.decide(1000, 995, false, 300, 40, 2.5, 6), LATE);
+  assert.equal(b.decide(1040, 1035, false, 240, 40, 2.5, 3), LATE, 'still 3 frames of backlog');
+  assert.equal(b.decide(1080, 1075, false, 225, 40, 2.5, 1), FEED, 'as fresh as the stream can be');
 });
 
 test('too far behind to catch up within the bound, or a decoder no faster than the video: skip ahead at once', () => {
