@@ -9,12 +9,12 @@ import type { Command } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import type { DroppedEvent, LabelRecord } from '../core/frame.js';
 import { readTopicToEnd } from '../kafka/topic-reader.js';
-import { addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from '../ingest/security.js';
+import { addKafkaSecurityOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
 import { explainFrame, formatExplanation } from './explain.js';
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
 
-interface ExplainFlags extends KafkaSecurityFlags {
+interface ExplainFlags extends TopicReaderFlags {
   session?: string;
   brokers?: string;
   labelsTopic?: string;
@@ -47,13 +47,9 @@ function usageError(message: string): number {
 export async function explain(stream: string, frameText: string, values: ExplainFlags): Promise<number> {
   if (!/^\d+$/.test(frameText)) return usageError(`FRAME must be a frame number (0, 1, …), got '${frameText}'`);
   const frame = Number(frameText);
-  for (const [flag, v] of [['--since-ms', values.sinceMs], ['--timeout-ms', values.timeoutMs]] as const) {
-    if (v !== undefined && !/^[1-9]\d*$/.test(v)) return usageError(`${flag} must be a positive whole number of milliseconds, got '${v}'`);
-  }
-  const brokers = (values.brokers ?? (process.env.FRAMEWIRE_BROKERS || DEFAULT_BROKERS)).split(',').map((b) => b.trim()).filter(Boolean);
-  if (brokers.length === 0) return usageError('--brokers names no broker');
-  const security = ingestKafkaSecurity(values);
-  if (typeof security === 'string') return usageError(security);
+  const opts = topicReaderOptions(values);
+  if (typeof opts === 'string') return usageError(opts);
+  const { brokers, security } = opts;
   const labelsTopic = values.labelsTopic ?? (process.env.FRAMEWIRE_LABELS_TOPIC || 'video.labels');
   const eventsTopic = values.eventsTopic ?? (process.env.FRAMEWIRE_EVENTS_TOPIC || 'video.events');
   const sinceMs = values.sinceMs === undefined ? undefined : Date.now() - Number(values.sinceMs);

@@ -53,3 +53,25 @@ export function ingestKafkaSecurity(v: KafkaSecurityFlags, env: NodeJS.ProcessEn
     return (err as Error).message.replace(/^ingest\.sasl\.password: /, 'SASL password: ');
   }
 }
+
+/** The Kafka flags of a command that reads framewire's topics (`explain`, `shadow report`). */
+export interface TopicReaderFlags extends KafkaSecurityFlags {
+  brokers?: string;
+  sinceMs?: string;
+  timeoutMs?: string;
+}
+
+/**
+ * Checks and resolves a reading command's Kafka flags: brokers (flag, FRAMEWIRE_BROKERS, or the
+ * local stack's), TLS/SASL, and the --since-ms/--timeout-ms numbers. A string: the usage error.
+ */
+export function topicReaderOptions(v: TopicReaderFlags, env: NodeJS.ProcessEnv = process.env): string | { brokers: string[]; security: Pick<KafkaConfig, 'ssl' | 'sasl'> } {
+  for (const [flag, x] of [['--since-ms', v.sinceMs], ['--timeout-ms', v.timeoutMs]] as const) {
+    if (x !== undefined && !/^[1-9]\d*$/.test(x)) return `${flag} must be a positive whole number of milliseconds, got '${x}'`;
+  }
+  const brokers = (v.brokers ?? (env.FRAMEWIRE_BROKERS || '127.0.0.1:9092')).split(',').map((b) => b.trim()).filter(Boolean);
+  if (brokers.length === 0) return '--brokers names no broker';
+  const security = ingestKafkaSecurity(v, env);
+  if (typeof security === 'string') return security;
+  return { brokers, security };
+}

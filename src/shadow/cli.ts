@@ -7,11 +7,11 @@ import type { Command } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import { readTopicToEnd } from '../kafka/topic-reader.js';
 import type { ShadowSummary } from '../infer/shadow.js';
-import { addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from '../ingest/security.js';
+import { addKafkaSecurityOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
 
-interface ReportFlags extends KafkaSecurityFlags {
+interface ReportFlags extends TopicReaderFlags {
   brokers?: string;
   eventsTopic?: string;
   sinceMs?: string;
@@ -56,13 +56,9 @@ export function formatShadowReport(s: ShadowSummary): string[] {
 }
 
 export async function report(values: ReportFlags): Promise<number> {
-  for (const [flag, v] of [['--since-ms', values.sinceMs], ['--timeout-ms', values.timeoutMs]] as const) {
-    if (v !== undefined && !/^[1-9]\d*$/.test(v)) return usageError(`${flag} must be a positive whole number of milliseconds, got '${v}'`);
-  }
-  const brokers = (values.brokers ?? (process.env.FRAMEWIRE_BROKERS || DEFAULT_BROKERS)).split(',').map((b) => b.trim()).filter(Boolean);
-  if (brokers.length === 0) return usageError('--brokers names no broker');
-  const security = ingestKafkaSecurity(values);
-  if (typeof security === 'string') return usageError(security);
+  const opts = topicReaderOptions(values);
+  if (typeof opts === 'string') return usageError(opts);
+  const { brokers, security } = opts;
   const topic = values.eventsTopic ?? (process.env.FRAMEWIRE_EVENTS_TOPIC || 'video.events');
   const kafka = new Kafka({ clientId: 'framewire-shadow-report', brokers, logLevel: logLevel.NOTHING, ...security });
   const admin = kafka.admin();

@@ -10,13 +10,12 @@
  * Both: every frame covered exactly once, every label's colour right.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
 import { assertCoveredOnce, checkLabels, ranges, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
-import { Processor, childProcesses, isAlive, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { Processor, childProcesses, cpuTicks, isAlive, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
 import { BROKERS, ensureStack } from '../helpers/stack.js';
 import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { sleep, waitQuiet, waitUntil } from '../helpers/wait.js';
@@ -28,15 +27,6 @@ const FREEZE_MS = 400;
 const FREEZE_AFTER_LABELS = 110;
 const DECODER_RE = /ffmpeg .*-f h(264|evc) .*-i pipe:0/;
 
-function cpuTicks(pid: number): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return -1;
-  }
-}
 
 interface Outcome {
   labelled: number;

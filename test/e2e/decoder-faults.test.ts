@@ -6,13 +6,12 @@
  * stream is unaffected.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { runIngest, type IngestResult } from '../../src/ingest/ingest.js';
 import { assertCoveredOnce, type DroppedRecord, framesCovered } from '../helpers/accounting.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
-import { Processor, childProcesses, isAlive, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { Processor, childProcesses, cpuTicks, isAlive, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
 import { BROKERS, ensureStack } from '../helpers/stack.js';
 import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { sleep, waitQuiet, waitUntil } from '../helpers/wait.js';
@@ -20,15 +19,6 @@ import type { LabelRecord } from '../../src/core/frame.js';
 
 const DECODER_RE = /ffmpeg .*-f h(264|evc) .*-i pipe:0/;
 
-function cpuTicks(pid: number): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return -1;
-  }
-}
 
 describe('decoder killed and decoder stopped', { timeout: 150_000 }, () => {
   let topo: TestTopology;
