@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
-import { assertCoveredOnce, checkLabels, ranges, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
+import { assertCoveredOnce, checkLabels, ranges, type DroppedRecord, type LabelRecord, recordsAndDrops } from '../helpers/accounting.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
 import { Processor, childProcesses, cpuTicks, isAlive, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
@@ -73,7 +73,7 @@ async function runCell(catchUpMs: number | undefined, tag: string): Promise<Outc
       process.kill(frozen, 'SIGCONT');
       frozen = undefined;
       const { session } = await camera;
-      const covered = () => labels!.records.length + events!.json<DroppedRecord>().reduce((n, e) => n + (e.type === 'dropped' ? e.count : 0), 0);
+      const covered = () => recordsAndDrops(labels!, events!);
       await waitQuiet(covered, 2500, 30_000);
       const metrics = await scrapeMetrics(topo!.httpBase);
 

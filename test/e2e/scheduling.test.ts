@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
-import { assertCoveredOnce, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
+import { assertCoveredOnce, type DroppedRecord, type LabelRecord, recordsAndDrops } from '../helpers/accounting.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
 import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
@@ -52,7 +52,7 @@ async function runLoad(mode: 'live' | 'replay'): Promise<Outcome> {
         ),
       );
       const sessions = new Map(results.map((r, i) => [`${topo.name}-s${i}`, r.session]));
-      const covered = () => labels!.records.length + events!.json<DroppedRecord>().reduce((n, e) => n + (e.type === 'dropped' ? e.count : 0), 0);
+      const covered = () => recordsAndDrops(labels!, events!);
       // Replay catches up at the model's pace after the cameras stop.
       await waitQuiet(covered, 3000, 60_000);
       return { labels: labels!.json<LabelRecord>(), dropped: events!.json<DroppedRecord>().filter((e) => e.type === 'dropped'), sessions };

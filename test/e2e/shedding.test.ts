@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
 import { ensureTopics } from '../../src/kafka/topics.js';
-import { ranges, assertCoveredOnce, type DroppedRecord, type LabelRecord } from '../helpers/accounting.js';
+import { ranges, assertCoveredOnce, type DroppedRecord, type LabelRecord, recordsAndDrops } from '../helpers/accounting.js';
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
 import { Processor, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
@@ -57,7 +57,7 @@ describe('live mode sheds a backlog at the decoder', { timeout: 120_000 }, () =>
         await proc.waitReady(topo!.httpBase);
         [labels, events] = await Promise.all([TopicCollector.start(topo!.labels), TopicCollector.start(topo!.events)]);
         const { session } = await camera;
-        const covered = () => labels!.records.length + events!.json<DroppedRecord>().reduce((n, e) => n + (e.type === 'dropped' ? e.count : 0), 0);
+        const covered = () => recordsAndDrops(labels!, events!);
         await waitQuiet(covered, 2500, 30_000);
         const metrics = await scrapeMetrics(topo!.httpBase);
 

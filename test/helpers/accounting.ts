@@ -113,3 +113,8 @@ export function framesCovered(labels: LabelRecord[], events: DroppedRecord[], st
   for (const e of events) if (e.type === 'dropped' && e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) seen.add(i);
   return seen;
 }
+
+/** Label records plus frames reported in `dropped` events: what a wait for a quiet topic counts. */
+export function recordsAndDrops(labels: { records: readonly unknown[] }, events: { json<T>(): T[] }): number {
+  return labels.records.length + events.json<DroppedRecord>().reduce((n, e) => n + (e.type === 'dropped' ? e.count : 0), 0);
+}
