@@ -266,7 +266,14 @@ describe('broker and Triton outages: live streams come back within budget', { ti
           for (let i = 0; i < s.frames; i++) ((n.get(i) ?? 0) === 0 ? missing : n.get(i)! > 1 ? twice : []).push(i);
           for (const i of n.keys()) if (i < 0 || i >= s.frames) beyond.push(i);
           if (missing.length) failures.push(`${stream} ${s.session}: frames neither labelled nor dropped: ${ranges(missing)}`);
-          if (twice.length) failures.push(`${stream} ${s.session}: frames covered more than once: ${ranges(twice)}`);
+          if (twice.length) {
+            // What covered them: a label written twice has two offsets; a label and a drop, both.
+            const by = (i: number) => [
+              ...labels.records.filter((r, k) => { const l = labels.json<LabelRecord>()[k]!; return l.stream === stream && l.session === s.session && l.frame === i; }).map((r) => `label at ${r.partition}:${r.offset}`),
+              ...events.json<DroppedRecord>().filter((e) => e.type === 'dropped' && e.stream === stream && e.session === s.session && e.fromFrame <= i && i <= e.toFrame).map((e) => `dropped ${e.reason} ${e.fromFrame}-${e.toFrame}`),
+            ].join(', ');
+            failures.push(`${stream} ${s.session}: frames covered more than once: ${ranges(twice)} (${twice.slice(0, 3).map((i) => `${i}: ${by(i)}`).join('; ')})`);
+          }
           if (beyond.length) failures.push(`${stream} ${s.session}: frames beyond the ${s.frames} sent: ${ranges(beyond)}`);
         }
         const wrong = mine.filter((r) => r.labels[0]?.label !== video.expected[r.frame]).map((r) => `${r.frame}: ${r.labels[0]?.label} for ${video.expected[r.frame]}`);
@@ -277,6 +284,7 @@ describe('broker and Triton outages: live streams come back within budget', { ti
       }
       const reasons = ['overload', 'deadline', 'infer-failed', 'decoder-reset'].map((r) => `${r} ${metricValue(m, 'framewire_frames_dropped_total', { reason: r })}`).join(', ');
       console.log(`processor: dropped ${reasons}; load sheds ${metricValue(m, 'framewire_load_sheds_total')}, frames shed ${metricValue(m, 'framewire_frames_shed_total')}, decoded ${metricValue(m, 'framewire_frames_decoded_total')}; streams ran ${((stopAt - t0) / 1000).toFixed(1)} s`);
+      console.log(`the test's own readers were handed ${labels.reread} label and ${events.reread} event records again after their restarts (kept once)`);
       assert.deepEqual(failures, []);
       const status = await proc.stop(20_000);
       assert.equal(status.code, 0);

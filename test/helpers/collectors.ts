@@ -28,7 +28,11 @@ export function headersToStrings(h: IHeaders | undefined): Record<string, string
 
 /**
  * Reads a topic from the beginning with a fresh consumer group and keeps every record (in
- * arrival order, so per-partition order is kept) until stopped.
+ * arrival order, so per-partition order is kept) until stopped. A record is kept once per
+ * (partition, offset): when the broker dies before the reader's own offset commit lands, kafkajs
+ * restarts the reader from its last commit and hands it records it already has. Those re-reads
+ * are the reader's, not the service's; a record the service really wrote twice has its own offset
+ * and is kept twice.
  */
 export class TopicCollector {
   readonly records: TopicRecord[] = [];
@@ -36,6 +40,10 @@ export class TopicCollector {
   private consumer: Consumer | undefined;
   private client: Kafka = kafka;
   readonly group = `fw-e2e-reader-${randomId()}`;
+  /** Per partition, the offsets already kept. */
+  private readonly seen = new Map<number, Set<string>>();
+  /** Records handed over again after a restart of the reader (not kept). */
+  reread = 0;
 
   private constructor(readonly topic: string) {}
 
@@ -49,6 +57,13 @@ export class TopicCollector {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
+        let offsets = c.seen.get(partition);
+        if (!offsets) c.seen.set(partition, (offsets = new Set()));
+        if (offsets.has(message.offset)) {
+          c.reread++;
+          return;
+        }
+        offsets.add(message.offset);
         c.records.push({
           partition,
           offset: message.offset,
