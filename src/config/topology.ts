@@ -44,9 +44,21 @@ export const modelSchema = z
         sample: z.number().gt(0).max(1).default(0.1).describe('Share of the primary\'s frames also sent to the shadow, in whole batches.'),
         window: z.int().min(10).default(5000).describe('Frames the agreement report covers (the latest).'),
         reportIntervalMs: z.int().min(100).default(10_000).describe('How often the report goes out as a `shadow` record on the events topic (and the WebSocket), ms.'),
+        promoteWhen: z
+          .strictObject({
+            agreement: z.number().gt(0).max(1).describe('Top-1 agreement (0-1) the report must hold.'),
+            frames: z.int().min(10).describe('Frames the report must hold it over (at most `window`).'),
+          })
+          .optional()
+          .describe("Promotes the shadow by itself: once the agreement report covers at least `frames` compared frames with top-1 agreement at or above `agreement`, the lane swaps primary and shadow (as a reload would: between batches, every frame labelled once) and announces it as a `promotion` event. The old primary becomes the shadow, without `promoteWhen`, so the lanes never swap back by themselves. Without this field promotion stays manual (a reload)."),
+      })
+      .superRefine((sh, ctx) => {
+        if (sh.promoteWhen && sh.promoteWhen.frames > sh.window) {
+          ctx.addIssue({ code: 'custom', path: ['promoteWhen', 'frames'], message: `${sh.promoteWhen.frames} frames is more than the report's window (${sh.window}); the report never holds that many` });
+        }
       })
       .optional()
-      .describe("A shadow model: a sample of this model's batches also goes to it, with no effect on this model's labels, deadlines or commits; the processor keeps a rolling agreement report (`framewire shadow report`). Shadow requests are the first work dropped under load. Promotion is a reload with `name` and `shadow.name` swapped."),
+      .describe("A shadow model: a sample of this model's batches also goes to it, with no effect on this model's labels, deadlines or commits; the processor keeps a rolling agreement report (`framewire shadow report`). Shadow requests are the first work dropped under load. Promotion is a reload with `name` and `shadow.name` swapped, or automatic with `promoteWhen`."),
   })
   .describe('A classification model served by Triton.');
 

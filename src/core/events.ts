@@ -66,7 +66,26 @@ export interface ShadowSummary {
   ts: number;
 }
 
-export type PipelineEvent = DroppedEvent | ChangeEvent | StreamEvent | ShadowSummary;
+/**
+ * A lane promoted its shadow by itself (`models[].shadow.promoteWhen`): from the next batch on,
+ * `model` labels the lane's frames and `from` is its shadow. `agreement` and `frames` are the
+ * report that met the condition.
+ */
+export interface PromotionEvent {
+  type: 'promotion';
+  stream: '*';
+  model: string;
+  modelVersion: string;
+  from: string;
+  fromVersion: string;
+  agreement: number;
+  frames: number;
+  /** The condition it met. */
+  promoteWhen: { agreement: number; frames: number };
+  ts: number;
+}
+
+export type PipelineEvent = DroppedEvent | ChangeEvent | StreamEvent | ShadowSummary | PromotionEvent;
 
 /** The `alert` record (docs/contracts.md "Alerts"), on the alerts topic, the WebSocket and webhooks. */
 export interface AlertRecord {

@@ -37,6 +37,8 @@ export interface ShadowSample {
 export class ShadowReport {
   private readonly ring: (ShadowSample & { agree: boolean; delta: number })[] = [];
   private next = 0;
+  /** Frames in the window whose top-1 labels agree (kept as frames come and go: `agreement` is O(1)). */
+  private agreeing = 0;
   skipped = 0;
   failed = 0;
 
@@ -49,12 +51,21 @@ export class ShadowReport {
     const shadowScore = s.shadow.find((l) => l.label === top)?.score ?? 0;
     const entry = { ...s, agree, delta: Math.abs((p?.score ?? 0) - shadowScore) };
     if (this.ring.length < this.window) this.ring.push(entry);
-    else this.ring[this.next] = entry;
+    else {
+      if (this.ring[this.next]!.agree) this.agreeing--;
+      this.ring[this.next] = entry;
+    }
+    if (agree) this.agreeing++;
     this.next = (this.next + 1) % this.window;
   }
 
   get frames(): number {
     return this.ring.length;
+  }
+
+  /** Top-1 agreement over the window, 0-1 (0 before the first frame). */
+  get agreement(): number {
+    return this.ring.length ? this.agreeing / this.ring.length : 0;
   }
 
   summary(names: { model: string; modelVersion: string; shadow: string; shadowVersion: string }): ShadowSummary {
@@ -115,6 +126,13 @@ export interface ShadowOptions {
   metrics: Metrics;
   timeoutMs: number;
   window?: number;
+  /**
+   * Automatic promotion (`shadow.promoteWhen`): once the report holds at least `frames` frames
+   * with agreement at or above `agreement`, `promote` is called, once (a failed promotion may be
+   * tried again with `retryPromotion`).
+   */
+  promoteWhen?: { agreement: number; frames: number };
+  promote?: () => void;
 }
 
 /** One lane's shadow: decides which batches go, sends them, and keeps the report. */
@@ -192,6 +210,10 @@ export class ShadowRunner {
       for (let i = 0; i < n; i++) this.report.add({ stream: streams[i]!, primary: primary[i]!, shadow: labels[i]!, primaryMs, shadowMs });
       m.inc({ model: this.o.primary.name, outcome: 'compared' }, n);
       this.o.metrics.shadowInferSeconds.observe({ model: spec.name }, shadowMs / 1000);
+      if (this.promotable()) {
+        this.promoting = true;
+        this.o.promote?.();
+      }
     } catch (err) {
       this.report.failed += n;
       m.inc({ model: this.o.primary.name, outcome: 'failed' }, n);
@@ -200,6 +222,25 @@ export class ShadowRunner {
       this.inFlight--;
       this.slotWaiters.shift()?.();
     }
+  }
+
+  /** The condition for promoting this shadow by itself; undefined: manual only. */
+  get promoteWhen(): { agreement: number; frames: number } | undefined {
+    return this.o.promoteWhen;
+  }
+
+  /** A promotion was asked for and not given up on (see `retryPromotion`). */
+  private promoting = false;
+
+  /** Whether the report meets `promoteWhen` and no promotion is under way. */
+  promotable(): boolean {
+    const w = this.o.promoteWhen;
+    return !!w && !this.promoting && !this.stopped && this.report.frames >= w.frames && this.report.agreement >= w.agreement;
+  }
+
+  /** A promotion that could not be applied (the model not ready, say): the next comparison that meets the condition asks again. */
+  retryPromotion(): void {
+    this.promoting = false;
   }
 
   summary(primaryVersion: string): ShadowSummary {

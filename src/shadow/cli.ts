@@ -1,12 +1,14 @@
 /**
  * `framewire shadow report`: the latest agreement report of every lane with a shadow model, read
- * from the events topic (`shadow` records, docs/contracts.md), as a table in the terminal. Exit
+ * from the events topic (`shadow` records, docs/contracts.md), as a table in the terminal, and
+ * the automatic promotions (`promotion` records) in the time read. Exit
  * 0 with a report, 1 when none was found in the time read (or Kafka failed), 2 bad arguments.
  */
 import type { Command } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import { readTopicToEnd } from '../kafka/topic-reader.js';
 import type { ShadowSummary } from '../infer/shadow.js';
+import type { PromotionEvent } from '../core/events.js';
 import { addKafkaSecurityOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';
@@ -55,6 +57,11 @@ export function formatShadowReport(s: ShadowSummary): string[] {
   return lines;
 }
 
+/** A `promotion` event as one terminal line. */
+export function formatPromotion(p: PromotionEvent): string {
+  return `promoted at ${new Date(p.ts).toISOString()}: ${p.model} v${p.modelVersion} replaced ${p.from} v${p.fromVersion} (agreement ${pct(p.agreement)} over ${p.frames} frames; promoteWhen ${pct(p.promoteWhen.agreement)} over ${p.promoteWhen.frames})`;
+}
+
 export async function report(values: ReportFlags): Promise<number> {
   const opts = topicReaderOptions(values);
   if (typeof opts === 'string') return usageError(opts);
@@ -63,13 +70,15 @@ export async function report(values: ReportFlags): Promise<number> {
   const kafka = new Kafka({ clientId: 'framewire-shadow-report', brokers, logLevel: logLevel.NOTHING, ...security });
   const admin = kafka.admin();
   const latest = new Map<string, ShadowSummary>();
+  const promotions: PromotionEvent[] = [];
   const key = Buffer.from('*', 'utf8');
   try {
     await admin.connect();
     await readTopicToEnd(kafka, admin, topic, { sinceMs: Date.now() - Number(values.sinceMs ?? 600_000), timeoutMs: Number(values.timeoutMs ?? 30_000), groupPrefix: 'framewire-shadow-report' }, (_p, m) => {
       if (!m.key?.equals(key) || !m.value) return;
       try {
-        const v = JSON.parse(m.value.toString('utf8')) as ShadowSummary;
+        const v = JSON.parse(m.value.toString('utf8')) as ShadowSummary | PromotionEvent;
+        if (v.type === 'promotion') promotions.push(v);
         if (v.type !== 'shadow') return;
         const id = `${v.model}\u0000${v.shadow}`;
         const prev = latest.get(id);
@@ -89,5 +98,6 @@ export async function report(values: ReportFlags): Promise<number> {
     return 1;
   }
   for (const s of latest.values()) process.stdout.write(`${formatShadowReport(s).join('\n')}\n`);
+  for (const p of promotions.sort((a, b) => a.ts - b.ts)) process.stdout.write(`${formatPromotion(p)}\n`);
   return 0;
 }

@@ -24,6 +24,7 @@ export const METRIC = {
   shadowInferSeconds: 'framewire_shadow_infer_seconds',
   shadowAgreement: 'framewire_shadow_agreement',
   shadowScoreDelta: 'framewire_shadow_score_delta',
+  shadowPromotions: 'framewire_shadow_promotions_total',
   inferSeconds: 'framewire_triton_request_seconds',
   inferErrors: 'framewire_triton_errors_total',
   tritonQueueSeconds: 'framewire_triton_queue_seconds',
@@ -76,6 +77,7 @@ export class Metrics {
   readonly shadowFrames = new client.Counter({ name: METRIC.shadowFrames, help: "Frames of a lane's sampled batches and what became of them with its shadow model: compared, skipped (under load: shadow requests go first), failed.", labelNames: ['model', 'outcome'], registers: [this.registry] });
   readonly shadowInferSeconds = new client.Histogram({ name: METRIC.shadowInferSeconds, help: 'Shadow model request latency.', labelNames: ['model'], buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
   readonly shadowAgreement = new client.Gauge({ name: METRIC.shadowAgreement, help: "Top-1 agreement of a lane's shadow with its primary over the report's window (0-1).", labelNames: ['model', 'shadow'], registers: [this.registry] });
+  readonly shadowPromotions = new client.Counter({ name: METRIC.shadowPromotions, help: 'Shadow models a lane promoted by itself (`shadow.promoteWhen` met), by the model promoted and the one it replaced.', labelNames: ['model', 'from'], registers: [this.registry] });
   readonly shadowScoreDelta = new client.Gauge({ name: METRIC.shadowScoreDelta, help: "Mean |primary score - shadow score| of the primary's top label over the report's window.", labelNames: ['model', 'shadow'], registers: [this.registry] });
   readonly inferSeconds = new client.Histogram({ name: METRIC.inferSeconds, help: 'Triton ModelInfer latency seen by the client.', labelNames: ['model'], buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
   readonly inferErrors = new client.Counter({ name: METRIC.inferErrors, help: 'Failed Triton requests, by error code.', labelNames: ['code'], registers: [this.registry] });

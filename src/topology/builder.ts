@@ -38,6 +38,7 @@ import { kafkaRetriable } from '../kafka/errors.js';
 import { Monitor } from './monitor.js';
 import { WebSocketSink } from '../sinks/websocket/server.js';
 import { ModelReloader, requestedVersion } from './reload.js';
+import { promoter } from './promotion.js';
 import { topologyHash } from '../config/hash.js';
 
 /**
@@ -103,9 +104,12 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const labelsTopic = (t.sinks.find((s) => 'eventsTopic' in s) as { topic?: string } | undefined)?.topic;
     const tracer = FrameTracer.create(t.telemetry, { chunks: src.topic ?? t.sources[0]!.type, group: src.group ?? '', labels: labelsTopic ?? 'labels' });
     const lanes: Lane[] = [];
+    // Shadows that meet their promoteWhen swap with their primary through the reloader (made below).
+    let reloader: ModelReloader | undefined;
+    const promote = promoter({ reloader: () => reloader, lanes, output, metrics });
     for (const [i, spec] of specs.entries()) {
       const ring = await shmRing(t, pool, spec, laneMaxBatch(spec, t));
-      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal, tracer, topologyHash: currentHash, shadowSpec: shadowSpecs[i] }));
+      lanes.push(buildLane({ spec, model: t.models[i]!, topology: t, pool, ring, output, drops, metrics, published: changes, signal, tracer, topologyHash: currentHash, shadowSpec: shadowSpecs[i], promote: (sh) => promote(i, sh) }));
     }
     const stats =
       t.triton.statsIntervalMs > 0 ? new StatsPoller({ clients: () => pool.clients, models: () => [...new Set(lanes.map((l) => l.stage.spec.name))], intervalMs: t.triton.statsIntervalMs, metrics }) : undefined;
@@ -116,7 +120,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
 
     startup.check();
-    const reloader = new ModelReloader(t, lanes, pool, (now) => {
+    reloader = new ModelReloader(t, lanes, pool, (now) => {
       runningHash = drops.topologyHash = topologyHash(now);
       log.info('topology reloaded: records carry its new hash', { topologyHash: runningHash });
     });

@@ -49,6 +49,8 @@ export interface LaneOptions {
   topologyHash?: () => string | undefined;
   /** The shadow model's description, when `model.shadow` is set (checked against the primary's input). */
   shadowSpec?: ModelSpec;
+  /** Called when the lane's shadow meets its `promoteWhen` (topology/promotion.ts swaps the two). */
+  promote?: (shadow: ShadowRunner) => void;
 }
 
 export function buildLane(o: LaneOptions): Lane {
@@ -77,8 +79,22 @@ export function buildLane(o: LaneOptions): Lane {
       gauge.set(batcher.length);
     },
   });
-  const makeShadow = (primary: ModelSpec, sspec: ModelSpec | undefined, c: ModelConfig['shadow']): ShadowRunner | undefined =>
-    sspec && c ? new ShadowRunner({ primary, shadow: sspec, sample: c.sample, live: t.batch.mode === 'live', pool: o.pool, metrics, timeoutMs: t.triton.timeoutMs, window: c.window }) : undefined;
+  const makeShadow = (primary: ModelSpec, sspec: ModelSpec | undefined, c: ModelConfig['shadow']): ShadowRunner | undefined => {
+    if (!sspec || !c) return undefined;
+    const runner: ShadowRunner = new ShadowRunner({
+      primary,
+      shadow: sspec,
+      sample: c.sample,
+      live: t.batch.mode === 'live',
+      pool: o.pool,
+      metrics,
+      timeoutMs: t.triton.timeoutMs,
+      window: c.window,
+      promoteWhen: c.promoteWhen,
+      promote: () => o.promote?.(runner),
+    });
+    return runner;
+  };
   const shadow = makeShadow(spec, o.shadowSpec, m.shadow);
   const stage = new InferStage({
     spec,

@@ -62,6 +62,25 @@ export class ModelReloader {
     return run;
   }
 
+  /**
+   * Swaps lane `lane`'s primary and shadow (its `shadow.promoteWhen` was met): a reload of the
+   * running topology with the two swapped, so it is checked and applied like any other (between
+   * batches, all or nothing). The old primary becomes the shadow, with the same sampling and
+   * without `promoteWhen`, so a lane never swaps back by itself.
+   */
+  promote(lane: number): Promise<ReloadResult> {
+    const run = this.chain.then(() => {
+      const cur = this.models[lane];
+      const sh = cur?.shadow;
+      if (!cur || !sh) throw invalid(`models[${lane}].shadow: the lane has no shadow to promote`);
+      const { promoteWhen: _met, ...kept } = sh;
+      const models = this.models.map((m, i) => (i !== lane ? m : { ...m, name: sh.name, version: sh.version, shadow: { ...kept, name: m.name, version: m.version } }));
+      return this.apply({ ...this.running, models });
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
   private async apply(next: Topology): Promise<ReloadResult> {
     if (next.models.length !== this.models.length) throw invalid(`models: ${next.models.length} models, the running pipeline has ${this.models.length}; restart to add or remove one`);
     const plan: { lane: number; spec: ModelSpec; topK: number; from: ModelSpec }[] = [];

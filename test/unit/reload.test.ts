@@ -128,3 +128,29 @@ test('promotion: swapping a model and its shadow switches the lane and gives it 
   assert.equal(l.switches.length, 2);
   assert.deepEqual((await r.reload(topo('[{ name: open_nsfw_int8 }]'))).switched, ['shadow of open_nsfw_int8 removed']);
 });
+
+test('automatic promotion (promoteWhen) is the same swap, the old primary shadowing without the condition, so it never swaps back by itself', async () => {
+  const { pool } = fakePool();
+  const l = lane(spec('open_nsfw'));
+  const shadows: unknown[] = [];
+  const setShadow = l.setShadow;
+  l.setShadow = (p, s, c) => {
+    shadows.push(c);
+    setShadow(p, s, c);
+  };
+  const applied: string[] = [];
+  const running = topo('[{ name: open_nsfw, topK: 2, shadow: { name: open_nsfw_int8, sample: 0.5, promoteWhen: { agreement: 0.99, frames: 100 } } }]');
+  const r = new ModelReloader(running, [l], pool, (now) => applied.push(JSON.stringify(now.models)));
+  const res = await r.promote(0);
+  assert.deepEqual(res.switched, ['open_nsfw v1 -> open_nsfw_int8 v1', 'shadow of open_nsfw_int8 -> open_nsfw v1']);
+  assert.deepEqual(l.switches, ['open_nsfw_int8@latest/1 top2', 'shadow open_nsfw'], 'topK kept');
+  assert.deepEqual(shadows, [{ name: 'open_nsfw', version: undefined, sample: 0.5, window: 5000, reportIntervalMs: 10_000 }], 'the same sampling, no promoteWhen');
+  assert.equal(applied.length, 1, 'the running topology (and so the records\' hash) is the promoted one');
+  // Promoting again swaps back only because it was asked to; a reload of the file as it was does too.
+  assert.deepEqual((await r.reload(running)).switched, ['open_nsfw_int8 v1 -> open_nsfw v1', 'shadow of open_nsfw -> open_nsfw_int8 v1']);
+  // A lane without a shadow has nothing to promote: refused, nothing changes.
+  const bare = lane(spec('open_nsfw'));
+  const r2 = new ModelReloader(topo('[{ name: open_nsfw }]'), [bare], pool);
+  assert.match(await refusal(r2.promote(0)), /models\[0\]\.shadow: the lane has no shadow/);
+  assert.deepEqual(bare.switches, []);
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ShadowReport, ShadowRunner } from '../../src/infer/shadow.js';
-import { formatShadowReport } from '../../src/shadow/cli.js';
+import { formatPromotion, formatShadowReport } from '../../src/shadow/cli.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import type { ModelSpec } from '../../src/infer/triton/model.js';
 import type { TritonPool } from '../../src/infer/triton/pool.js';
@@ -92,4 +92,48 @@ test('live: a sampled batch is skipped while a shadow request is in flight or th
   await b;
   assert.equal(r.report.frames, 4);
   assert.equal(r.report.skipped, 0, 'replay compares every sampled batch');
+});
+
+test('report: the running agreement equals the summary\'s over a window that has rolled over many times', () => {
+  const r = new ShadowReport(7);
+  let state = 1;
+  for (let i = 0; i < 200; i++) {
+    state = (state * 48271) % 2147483647;
+    const agree = state % 3 !== 0;
+    r.add({ stream: 'a', primary: [L('sfw', 0.9)], shadow: [L(agree ? 'sfw' : 'nsfw', 0.9)], primaryMs: 1, shadowMs: 1 });
+    assert.equal(r.agreement, r.summary({ model: 'p', modelVersion: '1', shadow: 's', shadowVersion: '1' }).agreement, `after frame ${i}`);
+  }
+});
+
+test('promoteWhen: asks once the report holds enough frames at the agreement, once, and again only after retryPromotion', async () => {
+  const primary = [[L('sfw', 0.8)], [L('nsfw', 0.7)]]; // the fake shadow's top-1 is sfw for each: half agree
+  const run = async (promoteWhen: { agreement: number; frames: number }, batches: number) => {
+    const { pool, answer } = fakePool();
+    let asked = 0;
+    const s = new ShadowRunner({ primary: spec('p'), shadow: spec('s'), sample: 1, live: false, pool, metrics: new Metrics(), timeoutMs: 1000, window: 10, promoteWhen, promote: () => asked++ });
+    for (let i = 0; i < batches; i++) {
+      const p = s.compare(Buffer.alloc(8), 2, ['a', 'a'], primary, 10, false);
+      await new Promise((res) => setImmediate(res));
+      answer();
+      await p;
+    }
+    return { s, asked: () => asked, answer };
+  };
+  // Half the frames agree: 0.5 meets 0.5 from the 4th frame on, asked once however many follow.
+  const met = await run({ agreement: 0.5, frames: 4 }, 5);
+  assert.equal(met.asked(), 1);
+  assert.equal(met.s.promotable(), false, 'under way: not asked again');
+  met.s.retryPromotion();
+  assert.equal(met.s.promotable(), true, 'a failed promotion may ask again');
+  // Too few frames, or agreement under the bar: never.
+  assert.equal((await run({ agreement: 0.5, frames: 10 }, 4)).asked(), 0, '8 frames < 10');
+  assert.equal((await run({ agreement: 0.51, frames: 4 }, 6)).asked(), 0, '0.5 < 0.51');
+  // Without promoteWhen, promotion stays manual.
+  const { pool } = fakePool();
+  assert.equal(new ShadowRunner({ primary: spec('p'), shadow: spec('s'), sample: 1, live: false, pool, metrics: new Metrics(), timeoutMs: 1000 }).promotable(), false);
+});
+
+test('shadow report: a promotion is one line naming both models, the report that met the condition and the condition', () => {
+  const line = formatPromotion({ type: 'promotion', stream: '*', model: 'open_nsfw_int8', modelVersion: '1', from: 'open_nsfw', fromVersion: '1', agreement: 0.995, frames: 66, promoteWhen: { agreement: 0.99, frames: 40 }, ts: Date.UTC(2026, 11, 3, 12) });
+  assert.equal(line, 'promoted at 2026-12-03T12:00:00.000Z: open_nsfw_int8 v1 replaced open_nsfw v1 (agreement 99.5 % over 66 frames; promoteWhen 99.0 % over 40)');
 });

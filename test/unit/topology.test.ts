@@ -53,6 +53,10 @@ test('errors name the file, the field path and the problem', () => {
   assert.match(unknownType.message, /sources\[0\]/);
   const nested = errorOf(minimal.replace('{ name: colour_probe }', '{ name: colour_probe, topK: 0 }'));
   assert.match(nested.message, /models\[0\]\.topK/);
+  const unreachable = errorOf(minimal.replace('{ name: colour_probe }', '{ name: colour_probe, shadow: { name: colour_probe_fp16, window: 100, promoteWhen: { agreement: 0.99, frames: 500 } } }'));
+  assert.match(unreachable.message, /models\[0\]\.shadow\.promoteWhen\.frames: 500 frames is more than the report's window \(100\)/);
+  const bar = errorOf(minimal.replace('{ name: colour_probe }', '{ name: colour_probe, shadow: { name: colour_probe_fp16, promoteWhen: { agreement: 1.5, frames: 500 } } }'));
+  assert.match(bar.message, /models\[0\]\.shadow\.promoteWhen\.agreement/);
 });
 
 test('invalid YAML is reported as unreadable', () => {
