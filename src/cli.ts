@@ -18,6 +18,7 @@ import { addIngestCommand } from './ingest/cli.js';
 import { addTailCommand } from './tail/cli.js';
 import { addExplainCommand } from './explain/cli.js';
 import { addShadowCommand } from './shadow/cli.js';
+import { addClipCommand } from './clip/cli.js';
 import { watchTopology } from './topology/watch.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -105,6 +106,7 @@ export async function main(argv: string[]): Promise<number> {
   addTailCommand(program, (c) => (code = c));
   addExplainCommand(program, (c) => (code = c));
   addShadowCommand(program, (c) => (code = c));
+  addClipCommand(program, (c) => (code = c));
   program
     .command('run')
     .description('run the processor')

@@ -13,7 +13,7 @@ import type { AlertRule } from './config.js';
 import type { AlertRecord, StreamEvent } from '../core/events.js';
 
 /** Where a frame came from: a label record's lineage fields (or those a restored alert record kept). */
-type Lineage = Partial<Pick<LabelRecord, 'partition' | 'offset' | 'model' | 'modelVersion' | 'topologyHash'>>;
+type Lineage = Partial<Pick<LabelRecord, 'partition' | 'offset' | 'keyFrame' | 'keyOffset' | 'model' | 'modelVersion' | 'topologyHash'>>;
 
 interface LabelState {
   rule: AlertRule;
@@ -197,7 +197,7 @@ export class AlertEngine {
         st.lastFrame = r.atFrame;
         st.lastTs = r.captureTs;
         st.peak = r.score ?? 0;
-        st.fromRec = { partition: r.partition, offset: r.fromOffset };
+        st.fromRec = { partition: r.partition, offset: r.fromOffset, keyFrame: r.clipFrame, keyOffset: r.clipOffset };
         st.lastRec = r;
         continue;
       }
@@ -286,6 +286,11 @@ export function addLineage(rec: AlertRecord, from: Lineage | undefined, at: Line
     rec.partition = at.partition;
     rec.offset = at.offset;
     if (from?.offset !== undefined && from.partition === at.partition) rec.fromOffset = from.offset;
+    // Where a clip of the episode starts: the keyframe decoding `fromFrame` starts from.
+    if (from?.keyOffset !== undefined && from.keyFrame !== undefined && from.partition === at.partition) {
+      rec.clipFrame = from.keyFrame;
+      rec.clipOffset = from.keyOffset;
+    }
   }
   if (at.model !== undefined) rec.model = at.model;
   if (at.modelVersion !== undefined) rec.modelVersion = at.modelVersion;

@@ -77,7 +77,7 @@ export class ClipWindow {
     const covered: CoveredFrame[] = new Array(this.pending);
     for (let j = 0; j < this.pending; j++) {
       const f = this.meta[(this.stored - this.pending + j) % n]!;
-      covered[j] = { index: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, traceparent: f.traceparent, offset: f.offset };
+      covered[j] = { index: f.index, ptsMs: f.ptsMs, captureTs: f.captureTs, traceparent: f.traceparent, offset: f.offset, keyFrame: f.keyFrame, keyOffset: f.keyOffset };
     }
     this.pending = 0;
     return { fromFrame: this.meta[firstSlot]!.index, covered };

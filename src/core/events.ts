@@ -117,6 +117,9 @@ export interface AlertRecord {
   partition?: number;
   offset?: number;
   fromOffset?: number;
+  /** Where a clip of the episode starts (`framewire clip`): the keyframe decoding `fromFrame` starts from, and the chunk it began in. */
+  clipFrame?: number;
+  clipOffset?: number;
   model?: string;
   modelVersion?: string;
   topologyHash?: string;

@@ -19,6 +19,13 @@ export interface FrameOwner {
   readonly chunkPartition?: number;
   /** The input offset of the chunk frame `index`'s access unit began in; known while the frame is unfinished. */
   chunkOffset?(index: number): number | undefined;
+  /**
+   * The keyframe decoding frame `index` starts from (the last one at or before it in
+   * presentation order): its index, and the input offset of the chunk it began in. Known while
+   * the frame is unfinished.
+   */
+  keyFrame?(index: number): number | undefined;
+  keyOffset?(index: number): number | undefined;
 }
 
 export interface Frame {
@@ -45,6 +52,9 @@ export interface Frame {
   /** Lineage: the chunk (partition, offset in the chunk topic) the frame's access unit began in. */
   readonly partition?: number;
   readonly offset?: number;
+  /** Lineage: the keyframe its decoding starts from, and the chunk that keyframe began in (FrameOwner.keyFrame). */
+  readonly keyFrame?: number;
+  readonly keyOffset?: number;
   /**
    * Set when this item is a clip (a window of frames for a clip model): `data` holds the window's
    * frames in time order, `index`/`captureTs`/`deadlineTs` are those of its last frame, and the
@@ -61,6 +71,8 @@ export interface CoveredFrame {
   readonly traceparent: string | undefined;
   /** The chunk the frame began in (Frame.offset; the partition is the clip's). */
   readonly offset?: number;
+  readonly keyFrame?: number;
+  readonly keyOffset?: number;
 }
 
 export interface ClipCover {
@@ -91,6 +103,13 @@ export interface LabelRecord {
   /** Lineage (new in 0.4): the chunk-topic partition and offset of the chunk this frame's access unit began in. */
   partition?: number;
   offset?: number;
+  /**
+   * Lineage: the keyframe decoding this frame starts from (its index in the session) and the
+   * offset of the chunk it began in: demuxing the session's chunks from `keyOffset` decodes the
+   * frame again (a clip of it: `framewire clip`).
+   */
+  keyFrame?: number;
+  keyOffset?: number;
   /** Content hash of the running topology (config/hash.ts). */
   topologyHash?: string;
   /** Items in the Triton request that labelled this frame. */

@@ -440,6 +440,8 @@ export class StreamSession {
       owner: this.ack,
       partition: this.ack.chunkPartition,
       offset: this.ack.chunkOffset?.(index),
+      keyFrame: this.ack.keyFrame?.(index),
+      keyOffset: this.ack.keyOffset?.(index),
     };
     if (tag === SCENE) {
       const skip = this.sampler.decide(frame, key);

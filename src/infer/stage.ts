@@ -112,6 +112,10 @@ export function labelRecordOf(f: Frame, covered: CoveredFrame | undefined, label
   if (f.partition !== undefined && c.offset !== undefined) {
     r.partition = f.partition;
     r.offset = c.offset;
+    if (c.keyOffset !== undefined && c.keyFrame !== undefined) {
+      r.keyFrame = c.keyFrame;
+      r.keyOffset = c.keyOffset;
+    }
   }
   if (b.topologyHash !== undefined) r.topologyHash = b.topologyHash;
   r.batchSize = b.batchSize;

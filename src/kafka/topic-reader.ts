@@ -53,3 +53,53 @@ export async function readTopicToEnd(kafka: Kafka, admin: Admin, topic: string, 
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
 }
+
+/**
+ * Reads one partition from `fromOffset` on, in order, until `each` returns true (enough), the
+ * partition's end as it is when the read begins, or `timeoutMs`. Resolves with how it ended;
+ * `missing` when `fromOffset` is no longer on the topic (retention deleted it) or not yet there.
+ */
+export async function readPartitionFrom(
+  kafka: Kafka,
+  admin: Admin,
+  topic: string,
+  partition: number,
+  fromOffset: string,
+  o: Omit<TopicReadOptions, 'sinceMs'>,
+  each: (message: KafkaMessage) => boolean,
+): Promise<'enough' | 'end' | 'timeout' | 'missing'> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const p = ends.find((e) => e.partition === partition);
+  if (!p || BigInt(fromOffset) < BigInt(p.low) || BigInt(fromOffset) >= BigInt(p.high)) return 'missing';
+  const end = BigInt(p.high);
+  const groupId = `${o.groupPrefix}-${randomBytes(4).toString('hex')}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+  try {
+    let done!: (how: 'enough' | 'end') => void;
+    const finished = new Promise<'enough' | 'end'>((r) => (done = r));
+    let over = false;
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition: got, message }) => {
+        if (over || got !== partition || BigInt(message.offset) < BigInt(fromOffset)) return;
+        if (each(message)) {
+          over = true;
+          return done('enough');
+        }
+        if (BigInt(message.offset) + 1n >= end) {
+          over = true;
+          done('end');
+        }
+      },
+    });
+    consumer.seek({ topic, partition, offset: fromOffset });
+    let timer: NodeJS.Timeout | undefined;
+    const how = await Promise.race([finished, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutMs)))]);
+    clearTimeout(timer);
+    return how;
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+  }
+}

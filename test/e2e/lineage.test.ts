@@ -12,6 +12,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -28,6 +30,7 @@ import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js'
 import { BROKERS, ROOT, ensureStack } from '../helpers/stack.js';
 import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { waitUntil } from '../helpers/wait.js';
+import { referenceOf } from '../helpers/reference.js';
 
 const run = promisify(execFile);
 const CHUNK_BYTES = 3000;
@@ -40,11 +43,14 @@ interface Chunk {
   frames: Set<number>;
 }
 
+/** A session's keyframes (presentation-order numbers), with the chunk each began in. */
+type Keyframes = { frame: number; chunk: Chunk }[];
+
 /**
  * The chunks of each session, demuxed in fw-seq order as the processor does; frame n is the
  * access unit with the n-th smallest pts (docs/contracts.md "Labels").
  */
-function chunkIndex(records: TopicRecord[]): { byPosition: Map<string, Chunk>; frameChunk: Map<string, Chunk> } {
+function chunkIndex(records: TopicRecord[]): { byPosition: Map<string, Chunk>; frameChunk: Map<string, Chunk>; keyframes: Map<string, Keyframes> } {
   const byPosition = new Map<string, Chunk>();
   const sessions = new Map<string, Chunk[]>();
   for (const r of records) {
@@ -54,11 +60,12 @@ function chunkIndex(records: TopicRecord[]): { byPosition: Map<string, Chunk>; f
     sessions.set(k, [...(sessions.get(k) ?? []), c]);
   }
   const frameChunk = new Map<string, Chunk>();
-  for (const chunks of sessions.values()) {
+  const keyframes = new Map<string, Keyframes>();
+  for (const [k, chunks] of sessions) {
     chunks.sort((a, b) => Number(a.record.headers['fw-seq']) - Number(b.record.headers['fw-seq']));
     // The demuxer reuses its AccessUnit object: keep what is needed.
-    const units: Pick<AccessUnit, 'pts' | 'offset'>[] = [];
-    const found = (au: AccessUnit): void => void units.push({ pts: au.pts, offset: au.offset });
+    const units: Pick<AccessUnit, 'pts' | 'offset' | 'key'>[] = [];
+    const found = (au: AccessUnit): void => void units.push({ pts: au.pts, offset: au.offset, key: au.key });
     const demux = new TsDemuxer();
     for (const c of chunks) demux.push(c.record.value, Number(c.record.headers['fw-seq']), c.record.offset, found);
     demux.flush(found);
@@ -67,9 +74,10 @@ function chunkIndex(records: TopicRecord[]): { byPosition: Map<string, Chunk>; f
       const c = byPosition.get(`${chunks[0]!.record.partition}:${au.offset}`)!;
       c.frames.add(n);
       frameChunk.set(`${c.stream}\u0000${c.session}\u0000${n}`, c);
+      if (au.key) keyframes.set(k, [...(keyframes.get(k) ?? []), { frame: n, chunk: c }]);
     }
   }
-  return { byPosition, frameChunk };
+  return { byPosition, frameChunk, keyframes };
 }
 
 describe('lineage: every record names the chunk its frame came from', { timeout: 150_000 }, () => {
@@ -124,7 +132,9 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
 
       chunks = await TopicCollector.start(topo.chunks);
       assert.ok(await waitUntil(() => chunks!.records.length >= totalChunks, 20_000), `read ${chunks.records.length} of ${totalChunks} chunks back`);
-      const { byPosition, frameChunk } = chunkIndex(chunks.records);
+      const { byPosition, frameChunk, keyframes } = chunkIndex(chunks.records);
+      /** The keyframe decoding `frame` starts from: the last one at or before it. */
+      const keyOf = (stream: string, session: string, frame: number) => (keyframes.get(`${stream}\u0000${session}`) ?? []).filter((k) => k.frame <= frame).at(-1);
       const chunkOf = (stream: string, session: string, frame: number): Chunk | undefined => frameChunk.get(`${stream}\u0000${session}\u0000${frame}`);
 
       const problems: string[] = [];
@@ -137,6 +147,8 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
         else if (c.stream !== r.stream || c.session !== r.session) problems.push(`label ${r.stream}/${r.session} #${r.frame}: chunk ${r.partition}:${r.offset} is ${c.stream}/${c.session}'s`);
         else if (!c.frames.has(r.frame)) problems.push(`label ${r.stream} #${r.frame}: chunk ${r.partition}:${r.offset} (fw-seq ${c.record.headers['fw-seq']}) holds frames ${[...c.frames].join(',') || 'none'}`);
         if (r.topologyHash !== hash) problems.push(`label ${r.stream} #${r.frame}: topologyHash ${r.topologyHash}, the file's is ${hash}`);
+        const key = keyOf(r.stream, r.session, r.frame);
+        if (!key || r.keyFrame !== key.frame || String(r.keyOffset) !== key.chunk.record.offset) problems.push(`label ${r.stream} #${r.frame}: keyFrame ${r.keyFrame} at ${r.keyOffset}, its keyframe is #${key?.frame} in the chunk at ${key?.chunk.record.offset}`);
         if (!(Number.isInteger(r.batchSize) && r.batchSize! >= 1 && typeof r.queueMs === 'number' && r.queueMs >= 0 && typeof r.inferMs === 'number' && r.inferMs > 0)) problems.push(`label ${r.stream} #${r.frame}: batch fields ${JSON.stringify({ batchSize: r.batchSize, queueMs: r.queueMs, inferMs: r.inferMs })}`);
       }
       const dropped = events!.json<DroppedEvent>().filter((e) => e.type === 'dropped' && mine(e));
@@ -162,7 +174,7 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
       for (const a of alertRecs) {
         const at = labelAt(a.stream, a.session, a.atFrame);
         const from = labelAt(a.stream, a.session, a.fromFrame);
-        if (!at || !from || a.partition !== at.partition || a.offset !== at.offset || a.fromOffset !== from.offset || a.model !== at.model || a.modelVersion !== at.modelVersion || a.topologyHash !== hash) {
+        if (!at || !from || a.partition !== at.partition || a.offset !== at.offset || a.fromOffset !== from.offset || a.clipFrame !== from.keyFrame || a.clipOffset !== from.keyOffset || a.clipFrame === undefined || a.model !== at.model || a.modelVersion !== at.modelVersion || a.topologyHash !== hash) {
           problems.push(`alert ${a.state} #${a.fromFrame}..#${a.atFrame}: ${JSON.stringify(a)} vs labels ${JSON.stringify(from)} / ${JSON.stringify(at)}`);
         }
       }
@@ -200,6 +212,52 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
       assert.equal(missing.code, 1, `a frame past the video: ${missing.stdout}${missing.stderr}`);
       assert.match(missing.stderr, /no label record or dropped event/);
       assert.equal((await explain(all, 'twelve')).code, 2);
+
+      // `framewire clip`: the red episode's video, from the chunk topic. Every frame of the file is
+      // the source's frame clipFrame + i (its colour), from the keyframe before the episode's first
+      // frame through its last frame, plus at most the rest of the last chunk and the next one.
+      const [firing, resolved] = alertRecs as [AlertRecord, AlertRecord];
+      const clip = async (id: string, file: string, ...more: string[]) => {
+        try {
+          const r = await run(process.execPath, [path.join(ROOT, 'bin/framewire.js'), 'clip', id, '-o', file, ...more, '--brokers', BROKERS.join(','), '--alerts-topic', topo.alerts, '--chunks-topic', topo.chunks, '--timeout-ms', '20000'], { cwd: ROOT, timeout: 40_000 });
+          return { code: 0, stdout: r.stdout, stderr: r.stderr };
+        } catch (err) {
+          const e = err as { code?: number; stdout?: string; stderr?: string };
+          return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+        }
+      };
+      const dir = await mkdtemp(path.join(tmpdir(), 'fw-clip-'));
+      try {
+        const ts = path.join(dir, 'red.ts');
+        const out = await clip(firing.id, ts);
+        assert.equal(out.code, 0, out.stderr);
+        console.log(out.stdout.trim());
+        const k = firing.clipFrame!;
+        const want = keyOf(all, sAll, firing.fromFrame)!;
+        assert.equal(k, want.frame, 'the clip starts at the keyframe before the episode');
+        const ref = await referenceOf(ts);
+        const episode = resolved.atFrame - k + 1;
+        // At most two chunks' worth of frames after the last one (chunks of 3000 B hold a few frames each).
+        const lastChunk = chunkOf(all, sAll, resolved.atFrame)!;
+        const nextSeq = Number(lastChunk.record.headers['fw-seq']) + 1;
+        const next = [...byPosition.values()].find((c) => c.stream === all && c.session === sAll && Number(c.record.headers['fw-seq']) === nextSeq);
+        const tail = [...lastChunk.frames, ...(next?.frames ?? [])].filter((f) => f > resolved.atFrame).length;
+        assert.ok(ref.classes.length >= episode && ref.classes.length <= episode + tail, `the clip holds ${ref.classes.length} frames; the episode from its keyframe is ${episode}, with at most ${tail} after it`);
+        const wrong = ref.classes.map((c, i) => [i, c] as const).filter(([i, c]) => c !== video.expected[k + i]);
+        assert.deepEqual(wrong, [], 'every frame of the clip is its source frame');
+        assert.ok(ref.classes.slice(firing.fromFrame - k, resolved.atFrame - k + 1).every((c) => c === 'red'), "the episode's frames show the alert's colour");
+        assert.match(out.stdout, new RegExp(`the episode is the file's frames ${firing.fromFrame - k}-${resolved.atFrame - k};`));
+        // As MP4 (remuxed, not re-encoded): the same frames.
+        const mp4 = path.join(dir, 'red.mp4');
+        assert.equal((await clip(firing.id, mp4, '--mp4')).code, 0);
+        assert.deepEqual((await referenceOf(mp4)).classes, ref.classes);
+        // No such alert: exit 1, nothing written.
+        const none = await clip(`${firing.id}-nope`, path.join(dir, 'none.ts'));
+        assert.equal(none.code, 1);
+        assert.match(none.stderr, /no alert '.*-nope'/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -39,6 +39,12 @@ export class SessionTracker implements SessionAck {
   private doneFlags = new Uint8Array(1024);
   /** Beside each flag: the offset of the chunk the frame began in (lineage on its records). */
   private chunkOffsets = new Float64Array(1024);
+  /** Beside each flag: the keyframe its decoding starts from, and that keyframe's chunk offset (-1: none seen yet). */
+  private keyFrames = new Float64Array(1024);
+  private keyOffsets = new Float64Array(1024);
+  /** The latest keyframe found and the one before it (frames found after a keyframe may precede it in presentation order). */
+  private key = { index: -1, offset: -1 };
+  private prevKey = { index: -1, offset: -1 };
   private low = 0;
   private high = 0;
   basePts = Number.NaN;
@@ -79,11 +85,22 @@ export class SessionTracker implements SessionAck {
     if (key) {
       const last = this.anchors[this.anchors.length - 1];
       if (!last || index > last.index) this.anchors.push({ index, pts, seq, offset });
+      if (index > this.key.index) {
+        const spare = this.prevKey;
+        this.prevKey = this.key;
+        spare.index = index;
+        spare.offset = Number(offset);
+        this.key = spare;
+      }
     }
     if (index < this.low) return; // finished before a restart: only its keyframe matters
     while (index >= this.low + this.doneFlags.length) this.growRing();
     for (let i = Math.max(this.high, this.low); i <= index; i++) this.doneFlags[i % this.doneFlags.length] = 0;
-    this.chunkOffsets[index % this.chunkOffsets.length] = Number(offset);
+    const slot = index % this.chunkOffsets.length;
+    this.chunkOffsets[slot] = Number(offset);
+    const k = index >= this.key.index ? this.key : this.prevKey;
+    this.keyFrames[slot] = k.index;
+    this.keyOffsets[slot] = k.offset;
     if (index + 1 > this.high) this.high = index + 1;
   }
 
@@ -125,6 +142,18 @@ export class SessionTracker implements SessionAck {
     return index >= this.low && index < this.high ? this.chunkOffsets[index % this.chunkOffsets.length] : undefined;
   }
 
+  keyFrame(index: number): number | undefined {
+    if (index < this.low || index >= this.high) return undefined;
+    const k = this.keyFrames[index % this.keyFrames.length]!;
+    return k < 0 ? undefined : k;
+  }
+
+  keyOffset(index: number): number | undefined {
+    if (index < this.low || index >= this.high) return undefined;
+    const k = this.keyOffsets[index % this.keyOffsets.length]!;
+    return k < 0 ? undefined : k;
+  }
+
   get unfinished(): number {
     return this.high - this.low;
   }
@@ -158,12 +187,20 @@ export class SessionTracker implements SessionAck {
   private growRing(): void {
     const next = new Uint8Array(this.doneFlags.length * 2);
     const offsets = new Float64Array(next.length);
+    const keyFrames = new Float64Array(next.length);
+    const keyOffsets = new Float64Array(next.length);
     for (let i = this.low; i < this.high; i++) {
-      next[i % next.length] = this.doneFlags[i % this.doneFlags.length]!;
-      offsets[i % next.length] = this.chunkOffsets[i % this.chunkOffsets.length]!;
+      const from = i % this.doneFlags.length;
+      const to = i % next.length;
+      next[to] = this.doneFlags[from]!;
+      offsets[to] = this.chunkOffsets[from]!;
+      keyFrames[to] = this.keyFrames[from]!;
+      keyOffsets[to] = this.keyOffsets[from]!;
     }
     this.doneFlags = next;
     this.chunkOffsets = offsets;
+    this.keyFrames = keyFrames;
+    this.keyOffsets = keyOffsets;
   }
 }
 
