@@ -30,7 +30,7 @@ import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js'
 import { BROKERS, ROOT, ensureStack } from '../helpers/stack.js';
 import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { waitUntil } from '../helpers/wait.js';
-import { referenceOf } from '../helpers/reference.js';
+import { encodeFile, referenceOf } from '../helpers/reference.js';
 
 const run = promisify(execFile);
 const CHUNK_BYTES = 3000;
@@ -116,8 +116,16 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
       ]);
       const all = `${topo.name}-all`;
       const sampled = `${topo.name}-sampled`;
-      const results = await Promise.all([all, sampled].map((stream) => runIngest({ stream, input: video.input, brokers: BROKERS, topic: topo.chunks, gop: 12, chunkBytes: CHUNK_BYTES })));
-      const [sAll, sSampled] = results.map((r) => r.session) as [string, string];
+      // And what users send: x264 with B-frames (pyramid), remuxed as it is.
+      const bframes = `${topo.name}-bframes`;
+      const dir = await mkdtemp(path.join(tmpdir(), 'fw-lineage-'));
+      const bfile = path.join(dir, 'bframes.ts');
+      await encodeFile(video.graph, bfile, ['-c:v', 'libx264', '-preset', 'medium', '-bf', '3', '-b-pyramid', 'normal', '-g', '12']);
+      const results = await Promise.all([
+        ...[all, sampled].map((stream) => runIngest({ stream, input: video.input, brokers: BROKERS, topic: topo.chunks, gop: 12, chunkBytes: CHUNK_BYTES })),
+        runIngest({ stream: bframes, input: bfile, brokers: BROKERS, topic: topo.chunks, codec: 'copy', chunkBytes: CHUNK_BYTES }),
+      ]);
+      const [sAll, sSampled, sB] = results.map((r) => r.session) as [string, string, string];
       const totalChunks = results.reduce((n, r) => n + r.chunks, 0);
       console.log(`ingested ${video.frames} frames per stream in ${results.map((r) => r.chunks).join(' + ')} chunks of at most ${CHUNK_BYTES} B`);
 
@@ -127,7 +135,14 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
         for (const e of events!.json<DroppedEvent>()) if (e.type === 'dropped' && e.stream === stream && e.session === session) for (let i = e.fromFrame; i <= e.toFrame; i++) s.add(i);
         return s;
       };
-      const done = await waitUntil(() => hasAllFrames(labels!.json<LabelRecord>(), all, sAll, video.frames) && covered(sampled, sSampled).size >= video.frames && alerts!.json<AlertRecord>().filter((a) => a.stream === all).length >= 2, 60_000);
+      const done = await waitUntil(
+        () =>
+          hasAllFrames(labels!.json<LabelRecord>(), all, sAll, video.frames) &&
+          hasAllFrames(labels!.json<LabelRecord>(), bframes, sB, video.frames) &&
+          covered(sampled, sSampled).size >= video.frames &&
+          [all, bframes].every((st) => alerts!.json<AlertRecord>().filter((a) => a.stream === st).length >= 2),
+        60_000,
+      );
       assert.ok(done, `not every frame accounted for within 60 s (${all}: ${labelsOf(labels!.json<LabelRecord>(), all, sAll).length} labels; ${sampled}: ${covered(sampled, sSampled).size} covered)`);
 
       chunks = await TopicCollector.start(topo.chunks);
@@ -139,7 +154,7 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
 
       const problems: string[] = [];
       const hash = topologyHash(loadTopology(topo.file));
-      const mine = (r: { stream: string }): boolean => r.stream === all || r.stream === sampled;
+      const mine = (r: { stream: string }): boolean => r.stream === all || r.stream === sampled || r.stream === bframes;
       const labelRecs = labels!.json<LabelRecord>().filter(mine);
       for (const r of labelRecs) {
         const c = byPosition.get(`${r.partition}:${r.offset}`);
@@ -169,8 +184,10 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
         const l = labelAt(c.stream, c.session, c.atFrame);
         if (!l || c.partition !== l.partition || c.offset !== l.offset || c.modelVersion !== l.modelVersion || c.topologyHash !== hash) problems.push(`change at #${c.atFrame}: ${JSON.stringify(c)} vs its label ${JSON.stringify(l)}`);
       }
-      const alertRecs = alerts!.json<AlertRecord>().filter((a) => a.stream === all);
-      assert.deepEqual(alertRecs.map((a) => a.state), ['firing', 'resolved']);
+      const alertsOf = (stream: string) => alerts!.json<AlertRecord>().filter((a) => a.stream === stream);
+      const alertRecs = [...alertsOf(all), ...alertsOf(bframes)];
+      assert.deepEqual(alertsOf(all).map((a) => a.state), ['firing', 'resolved']);
+      assert.deepEqual(alertsOf(bframes).map((a) => a.state), ['firing', 'resolved']);
       for (const a of alertRecs) {
         const at = labelAt(a.stream, a.session, a.atFrame);
         const from = labelAt(a.stream, a.session, a.fromFrame);
@@ -216,7 +233,6 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
       // `framewire clip`: the red episode's video, from the chunk topic. Every frame of the file is
       // the source's frame clipFrame + i (its colour), from the keyframe before the episode's first
       // frame through its last frame, plus at most the rest of the last chunk and the next one.
-      const [firing, resolved] = alertRecs as [AlertRecord, AlertRecord];
       const clip = async (id: string, file: string, ...more: string[]) => {
         try {
           const r = await run(process.execPath, [path.join(ROOT, 'bin/framewire.js'), 'clip', id, '-o', file, ...more, '--brokers', BROKERS.join(','), '--alerts-topic', topo.alerts, '--chunks-topic', topo.chunks, '--timeout-ms', '20000'], { cwd: ROOT, timeout: 40_000 });
@@ -226,33 +242,37 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
           return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
         }
       };
-      const dir = await mkdtemp(path.join(tmpdir(), 'fw-clip-'));
       try {
-        const ts = path.join(dir, 'red.ts');
-        const out = await clip(firing.id, ts);
-        assert.equal(out.code, 0, out.stderr);
-        console.log(out.stdout.trim());
-        const k = firing.clipFrame!;
-        const want = keyOf(all, sAll, firing.fromFrame)!;
-        assert.equal(k, want.frame, 'the clip starts at the keyframe before the episode');
-        const ref = await referenceOf(ts);
-        const episode = resolved.atFrame - k + 1;
-        // At most two chunks' worth of frames after the last one (chunks of 3000 B hold a few frames each).
-        const lastChunk = chunkOf(all, sAll, resolved.atFrame)!;
-        const nextSeq = Number(lastChunk.record.headers['fw-seq']) + 1;
-        const next = [...byPosition.values()].find((c) => c.stream === all && c.session === sAll && Number(c.record.headers['fw-seq']) === nextSeq);
-        const tail = [...lastChunk.frames, ...(next?.frames ?? [])].filter((f) => f > resolved.atFrame).length;
-        assert.ok(ref.classes.length >= episode && ref.classes.length <= episode + tail, `the clip holds ${ref.classes.length} frames; the episode from its keyframe is ${episode}, with at most ${tail} after it`);
-        const wrong = ref.classes.map((c, i) => [i, c] as const).filter(([i, c]) => c !== video.expected[k + i]);
-        assert.deepEqual(wrong, [], 'every frame of the clip is its source frame');
-        assert.ok(ref.classes.slice(firing.fromFrame - k, resolved.atFrame - k + 1).every((c) => c === 'red'), "the episode's frames show the alert's colour");
-        assert.match(out.stdout, new RegExp(`the episode is the file's frames ${firing.fromFrame - k}-${resolved.atFrame - k};`));
-        // As MP4 (remuxed, not re-encoded): the same frames.
-        const mp4 = path.join(dir, 'red.mp4');
-        assert.equal((await clip(firing.id, mp4, '--mp4')).code, 0);
-        assert.deepEqual((await referenceOf(mp4)).classes, ref.classes);
-        // No such alert: exit 1, nothing written.
-        const none = await clip(`${firing.id}-nope`, path.join(dir, 'none.ts'));
+        for (const [stream, session] of [[all, sAll], [bframes, sB]] as const) {
+          const [firing, resolved] = alertsOf(stream) as [AlertRecord, AlertRecord];
+          const ts = path.join(dir, `${stream}.ts`);
+          const out = await clip(firing.id, ts);
+          assert.equal(out.code, 0, out.stderr);
+          console.log(out.stdout.trim());
+          const k = firing.clipFrame!;
+          assert.equal(k, keyOf(stream, session, firing.fromFrame)!.frame, `${stream}: the clip starts at the keyframe before the episode`);
+          const ref = await referenceOf(ts);
+          const episode = resolved.atFrame - k + 1;
+          // At most the frames of the last frame's chunk and the next one after the episode.
+          const lastChunk = chunkOf(stream, session, resolved.atFrame)!;
+          const nextSeq = Number(lastChunk.record.headers['fw-seq']) + 1;
+          const next = [...byPosition.values()].find((c) => c.stream === stream && c.session === session && Number(c.record.headers['fw-seq']) === nextSeq);
+          const fromChunk = byPosition.get(`${firing.partition}:${firing.clipOffset}`)!;
+          const lastSeq = next ? nextSeq : nextSeq - 1;
+          const inClip = [...byPosition.values()].filter((c) => c.stream === stream && c.session === session && Number(c.record.headers['fw-seq']) >= Number(fromChunk.record.headers['fw-seq']) && Number(c.record.headers['fw-seq']) <= lastSeq);
+          const tail = inClip.flatMap((c) => [...c.frames]).filter((f) => f > resolved.atFrame).length;
+          assert.ok(ref.classes.length >= episode && ref.classes.length <= episode + tail, `${stream}: the clip holds ${ref.classes.length} frames; the episode from its keyframe is ${episode}, with at most ${tail} after it`);
+          const wrong = ref.classes.map((c, i) => [i, c] as const).filter(([i, c]) => c !== video.expected[k + i]);
+          assert.deepEqual(wrong, [], `${stream}: every frame of the clip is its source frame`);
+          assert.ok(ref.classes.slice(firing.fromFrame - k, resolved.atFrame - k + 1).every((c) => c === 'red'), `${stream}: the episode's frames show the alert's colour`);
+          assert.match(out.stdout, new RegExp(`the episode is the file's frames ${firing.fromFrame - k}-${resolved.atFrame - k};`));
+          // As MP4 (remuxed, not re-encoded): the same frames.
+          const mp4 = path.join(dir, `${stream}.mp4`);
+          assert.equal((await clip(firing.id, mp4, '--mp4')).code, 0);
+          assert.deepEqual((await referenceOf(mp4)).classes, ref.classes, `${stream}: the MP4 holds the same frames`);
+        }
+        // No such alert: exit 1.
+        const none = await clip(`${alertsOf(all)[0]!.id}-nope`, path.join(dir, 'none.ts'));
         assert.equal(none.code, 1);
         assert.match(none.stderr, /no alert '.*-nope'/);
       } finally {
