@@ -8,7 +8,8 @@ import type { Admin } from 'kafkajs';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { HealthTracker } from '../health/tracker.js';
 import type { AlertEngine } from '../alerts/engine.js';
-import type { ClientSend, WebSocketSink } from '../sinks/websocket/server.js';
+import type { ClientSend } from '../core/sink.js';
+import type { WebSocketSink } from '../sinks/websocket/server.js';
 
 export interface PipelineStats {
   type: 'pipeline';
