@@ -1,4 +1,8 @@
-/** The output contract: what every sink implements, and the records it is handed. */
+/**
+ * The output contract: what every sink implements, the records it is handed, and the capabilities
+ * a sink may declare beyond delivery (optional members of Sink). The topology asks for a
+ * capability by its member (`sinks.find((s) => s.alertHistory)`), never by a sink's type.
+ */
 import type { LabelRecord } from './frame.js';
 import type { AlertRecord, PipelineEvent } from './events.js';
 
@@ -38,4 +42,36 @@ export interface Sink {
   /** Alert records (src/alerts); sinks without it do not carry alerts. */
   publishAlerts?(batch: AlertBatch): Promise<void>;
   close(): Promise<void>;
+  /** Reads back the alerts it published: the alert engine restores open episodes from them at start. */
+  readonly alertHistory?: AlertHistory;
+  /** Has dashboard clients: the dashboard's stats, pipeline, hello and thumbnail messages go to them. */
+  readonly dashboard?: DashboardClients;
+}
+
+/** A sink's record of the alerts it published. */
+export interface AlertHistory {
+  /**
+   * Alert records of the last `lookbackMs`, oldest first per stream; empty when they cannot be
+   * read (a restart then re-opens open episodes with new ids).
+   */
+  recentAlerts(lookbackMs: number): Promise<AlertRecord[]>;
+}
+
+/**
+ * Sends one message of a stream to the client that asked, if it may see it; `null`: a message
+ * about no stream and no stream's data (the `hello` greeting), sent to any client.
+ */
+export type ClientSend = (stream: string | null, text: string) => void;
+
+/** A sink's dashboard clients (the WebSocket's): what the dashboard hub and the thumbnailer send through. */
+export interface DashboardClients {
+  /** Some client wants `stats` and `pipeline` messages (a dashboard is open). */
+  readonly hasStatsClients: boolean;
+  /** Called with a sender for each client that starts asking for stats (it gets a `hello`). */
+  onStatsClient: ((send: ClientSend) => void) | undefined;
+  /** A `stats` message of a stream, or (stream undefined) a `pipeline` message. */
+  sendStats(stream: string | undefined, text: string): void;
+  /** Some client wants thumbnails of this stream (cheap when none wants any). */
+  wantsThumb(stream: string): boolean;
+  sendThumb(stream: string, text: string): void;
 }

@@ -1,4 +1,8 @@
-/** The input contract: a running source, and what it hands chunks to (the decode stage). */
+/**
+ * The input contract: a running source, what it hands chunks to (the decode stage), and the
+ * capabilities a source may declare (optional members of Source, asked for by member, never by
+ * a source's type).
+ */
 import type { EncodedChunk, InputAck } from './ack.js';
 
 /** What the source hands validated chunks to (the decode stage). */
@@ -21,4 +25,11 @@ export interface Source {
   start(): Promise<void>;
   stopIntake(): Promise<void>;
   close(): Promise<void>;
+  /** Can say how far behind its input it is (the dashboard's `pipeline` message shows it). */
+  readonly consumerLag?: ConsumerLag;
+}
+
+export interface ConsumerLag {
+  /** Input not yet committed, summed over partitions; rejects when it cannot be read this time. */
+  lag(): Promise<number>;
 }

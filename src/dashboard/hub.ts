@@ -4,11 +4,11 @@
  * message (batch sizes, Triton queue and compute time per model, decoders, consumer lag), sent
  * only while a client asked for stats; and a `hello` with the active alerts when one connects.
  */
-import type { Admin } from 'kafkajs';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { HealthTracker } from '../health/tracker.js';
 import type { AlertEngine } from '../alerts/engine.js';
-import type { ClientSend, WebSocketSink } from '../sinks/websocket/server.js';
+import type { ClientSend, DashboardClients } from '../core/sink.js';
+import type { ConsumerLag } from '../core/source.js';
 
 export interface PipelineStats {
   type: 'pipeline';
@@ -16,7 +16,7 @@ export interface PipelineStats {
   name: string;
   models: { model: string; batchMean: number | undefined; batches: number; queueMs: number | undefined; computeMs: number | undefined; queuedFrames: number | undefined }[];
   decoders: number | undefined;
-  /** Chunks not yet committed by the consumer group, summed over partitions (undefined: not known yet). */
+  /** Input the source has not committed yet (the Kafka source: its consumer group's), summed over partitions (undefined: not known yet). */
   lag: number | undefined;
   streams: number;
 }
@@ -24,14 +24,13 @@ export interface PipelineStats {
 export interface DashboardHubOptions {
   name: string;
   models: string[];
-  ws: WebSocketSink;
+  /** The sink whose clients get the messages. */
+  ws: DashboardClients;
   health: HealthTracker;
   alerts: AlertEngine;
   metrics: Metrics;
-  /** For consumer lag: the source's group and topic. */
-  admin?: Admin;
-  group?: string;
-  topic?: string;
+  /** The source's lag, when it can say (undefined: the message's `lag` stays unknown). */
+  lag?: ConsumerLag;
   intervalMs?: number;
 }
 
@@ -106,19 +105,13 @@ export class DashboardHub {
     return { type: 'pipeline', ts: Date.now(), name: this.o.name, models, decoders: decoders!.values[0]?.value, lag: this.lag, streams: this.o.health.size };
   }
 
-  /** Committed offsets against the partitions' ends, every 5 s while a dashboard is open. */
+  /** The source's lag, asked every 5 s while a dashboard is open. */
   private async refreshLag(): Promise<void> {
-    const { admin, group, topic } = this.o;
-    if (!admin || !group || !topic || Date.now() - this.lagAt < 5000) return;
+    const source = this.o.lag;
+    if (!source || Date.now() - this.lagAt < 5000) return;
     this.lagAt = Date.now();
     try {
-      const [committed, ends] = await Promise.all([admin.fetchOffsets({ groupId: group, topics: [topic] }), admin.fetchTopicOffsets(topic)]);
-      let lag = 0;
-      for (const e of ends) {
-        const c = Number(committed[0]?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1);
-        lag += c < 0 ? Number(e.high) - Number(e.low) : Math.max(0, Number(e.high) - c);
-      }
-      this.lag = lag;
+      this.lag = await source.lag();
     } catch {
       /* unknown this time */
     }

@@ -36,7 +36,6 @@ import { RunningTopology, closeAll } from './running.js';
 import { FAILED_START_STEP_MS, Startup, bounded } from './lifecycle.js';
 import { kafkaRetriable } from '../kafka/errors.js';
 import { Monitor } from './monitor.js';
-import { WebSocketSink } from '../sinks/websocket/server.js';
 import { ModelReloader, requestedVersion } from './reload.js';
 import { promoter } from './promotion.js';
 import { topologyHash } from '../config/hash.js';
@@ -89,8 +88,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const currentHash = (): string => runningHash;
     // Stream health, alert rules and the dashboard feed, beside the data path (monitor.ts).
     let decode: DecodeStage | undefined;
-    const ws = sinks.find((s): s is WebSocketSink => s instanceof WebSocketSink);
-    const monitor = new Monitor({ topology: t, output, metrics, ws, models: specs.map((s) => s.name), decoding: (stream) => decode?.decoderRunning(stream), inputClock: () => decode?.inputClock() ?? Date.now() });
+    const monitor = new Monitor({ topology: t, output, metrics, sinks, models: specs.map((s) => s.name), decoding: (stream) => decode?.decoderRunning(stream), inputClock: () => decode?.inputClock() ?? Date.now() });
     drops.onDrop = monitor.dropped;
     monitor.addRoutes(http);
 

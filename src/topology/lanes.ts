@@ -6,10 +6,12 @@ import type { Frame, LabelRecord } from '../core/frame.js';
 import { poolFor } from '../core/pool.js';
 import type { Topology, ModelConfig } from '../config/topology.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { Batcher } from '../batch/batcher.js';
+import { Batcher, type BatcherOptions } from '../batch/batcher.js';
+import type { BatchConfig } from '../batch/config.js';
+import type { TritonConfig } from '../infer/triton/config.js';
 import { LatencyEstimator } from '../batch/estimator.js';
 import { ClipAssembler } from '../batch/clips.js';
-import { InferStage, dropItem } from '../infer/stage.js';
+import { InferStage, dropItem, type InferStageOptions } from '../infer/stage.js';
 import type { ModelSpec } from '../infer/triton/model.js';
 import type { TritonPool } from '../infer/triton/pool.js';
 import type { ShmRing } from '../infer/triton/shm.js';
@@ -53,6 +55,18 @@ export interface LaneOptions {
   promote?: (shadow: ShadowRunner) => void;
 }
 
+/** The `batch` fields the batcher takes as configured (`maxBatchSize` is capped by the model first). */
+const BATCHER_FIELDS = ['maxWaitMs', 'mode', 'streamQueueFrames', 'queueFrames', 'marginMs', 'fairShares'] as const satisfies readonly (keyof BatchConfig & keyof BatcherOptions)[];
+/** The `batch` and `triton` fields the infer stage takes as configured (`deadlineTimeout` is live mode's only). */
+const STAGE_BATCH_FIELDS = ['maxInflight', 'publishBacklogBatches'] as const satisfies readonly (keyof BatchConfig & keyof InferStageOptions)[];
+const STAGE_TRITON_FIELDS = ['timeoutMs', 'retries', 'priority'] as const satisfies readonly (keyof TritonConfig & keyof InferStageOptions)[];
+
+function pick<T, K extends keyof T>(from: T, keys: readonly K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) out[k] = from[k];
+  return out;
+}
+
 export function buildLane(o: LaneOptions): Lane {
   const { spec, model: m, topology: t, metrics } = o;
   const maxBatch = Math.min(spec.maxBatchSize, t.batch.maxBatchSize ?? spec.maxBatchSize);
@@ -61,13 +75,8 @@ export function buildLane(o: LaneOptions): Lane {
   const gauge = metrics.queueFrames.labels({ model: spec.name });
   const queued = metrics.stageSeconds.labels({ stage: 'queued' });
   const batcher = new Batcher({
+    ...pick(t.batch, BATCHER_FIELDS),
     maxBatch,
-    maxWaitMs: t.batch.maxWaitMs,
-    mode: t.batch.mode,
-    streamQueueFrames: t.batch.streamQueueFrames,
-    queueFrames: t.batch.queueFrames,
-    marginMs: t.batch.marginMs,
-    fairShares: t.batch.fairShares,
     estimator,
     drop: (f, reason) => {
       dropItem(o.drops, f, reason);
@@ -101,17 +110,14 @@ export function buildLane(o: LaneOptions): Lane {
     topK: m.topK,
     pool: o.pool,
     ring: o.ring,
+    ...pick(t.batch, STAGE_BATCH_FIELDS),
+    ...pick(t.triton, STAGE_TRITON_FIELDS),
     // Replay has no deadlines to keep: a past deadline must not become a 1 ms Triton timeout.
     deadlineTimeout: t.triton.deadlineTimeout && t.batch.mode === 'live',
-    priority: t.triton.priority,
     batcher,
     output: o.output,
     drops: o.drops,
     metrics,
-    maxInflight: t.batch.maxInflight,
-    publishBacklogBatches: t.batch.publishBacklogBatches,
-    timeoutMs: t.triton.timeoutMs,
-    retries: t.triton.retries,
     // The estimate is of service time: with requests overlapping, a response's latency also
     // holds its wait behind the previous one, which the batcher already accounts for.
     observeLatency: (n, ms) => {

@@ -8,24 +8,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DropReason, Frame, LabelRecord } from '../core/frame.js';
 import { log } from '../core/log.js';
 import type { Topology } from '../config/topology.js';
-import type { KafkaSinkConfig } from '../sinks/kafka/config.js';
-import type { KafkaSourceConfig } from '../sources/kafka/config.js';
-import type { KafkaConnections } from '../core/component.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { HttpEndpoint } from '../telemetry/http.js';
-import { RecordBatch } from '../core/sink.js';
+import { RecordBatch, type DashboardClients, type Sink } from '../core/sink.js';
+import type { Source } from '../core/source.js';
 import type { AlertPublisher, OutputStage } from '../sinks/output.js';
-import type { WebSocketSink } from '../sinks/websocket/server.js';
 import type { AlertRecord, ChangeEvent, PipelineEvent, StreamEvent } from '../core/events.js';
 import type { Route } from '../decode/sessions.js';
 import { HealthTracker } from '../health/tracker.js';
 import { AlertEngine } from '../alerts/engine.js';
-import { readRecentAlerts } from '../alerts/publisher.js';
 import { DashboardHub } from '../dashboard/hub.js';
 import { DashboardFiles } from '../dashboard/static.js';
 import { Thumbnailer } from '../dashboard/thumbs.js';
 
-/** Open episodes are looked for this far back on the alerts topic at start. */
+/** Open episodes are looked for this far back in the sink's alert history at start. */
 const RESTORE_LOOKBACK_MS = 60 * 60 * 1000;
 const TICK_MS = 200;
 
@@ -33,7 +29,8 @@ export interface MonitorOptions {
   topology: Topology;
   output: OutputStage;
   metrics: Metrics;
-  ws: WebSocketSink | undefined;
+  /** The built sinks: the first with an alert history restores open episodes, the first with dashboard clients gets the dashboard. */
+  sinks: readonly Sink[];
   models: string[];
   /** Whether a stream's decoder is running (undefined: no open session). */
   decoding(stream: string): boolean | undefined;
@@ -45,6 +42,7 @@ export class Monitor {
   readonly health: HealthTracker;
   readonly engine: AlertEngine;
   private readonly publisher: AlertPublisher;
+  private readonly dashboard: DashboardClients | undefined;
   private readonly thumbs: Thumbnailer | undefined;
   private hub: DashboardHub | undefined;
   private readonly files: DashboardFiles | undefined;
@@ -56,23 +54,25 @@ export class Monitor {
     this.engine = new AlertEngine(o.topology.alerts);
     this.publisher = o.output.alerts;
     this.health = new HealthTracker({ config: o.topology.health, emit: (e) => this.streamEvent(e), decoding: o.decoding, inputClock: o.inputClock && (() => o.inputClock!()) });
-    this.thumbs = o.ws ? new Thumbnailer(o.ws, o.metrics) : undefined;
-    this.files = o.ws ? new DashboardFiles() : undefined;
+    this.dashboard = o.sinks.find((s) => s.dashboard)?.dashboard;
+    this.thumbs = this.dashboard ? new Thumbnailer(this.dashboard, o.metrics) : undefined;
+    this.files = this.dashboard ? new DashboardFiles() : undefined;
   }
 
-  /** Reads the previous run's open episodes (so they keep their ids); then the timers start. */
-  async start(kafka: KafkaConnections): Promise<void> {
-    const kafkaSink = this.o.topology.sinks.find((s) => s.type === 'kafka') as KafkaSinkConfig | undefined;
-    if (this.engine.enabled && kafkaSink) {
-      const recent = await readRecentAlerts(kafka.client(), await kafka.admin(), kafkaSink.alertsTopic, RESTORE_LOOKBACK_MS);
+  /**
+   * Reads the previous run's open episodes (so they keep their ids); then the timers start.
+   * `sources` are the built sources (the first that can say its lag gives the dashboard's).
+   */
+  async start(sources: readonly Source[]): Promise<void> {
+    const history = this.o.sinks.find((s) => s.alertHistory)?.alertHistory;
+    if (this.engine.enabled && history) {
+      const recent = await history.recentAlerts(RESTORE_LOOKBACK_MS);
       this.engine.restore(recent);
       if (recent.length) log.info('alert episodes read back from the alerts topic', { records: recent.length, open: this.engine.active().length });
     }
-    if (this.o.ws) {
-      // Consumer lag is known for a Kafka source.
-      const src = this.o.topology.sources.find((s) => s.type === 'kafka') as KafkaSourceConfig | undefined;
-      const admin = src ? await kafka.admin() : undefined;
-      this.hub = new DashboardHub({ name: this.o.topology.name, models: this.o.models, ws: this.o.ws, health: this.health, alerts: this.engine, metrics: this.o.metrics, admin, group: src?.group, topic: src?.topic });
+    if (this.dashboard) {
+      const lag = sources.find((s) => s.consumerLag)?.consumerLag;
+      this.hub = new DashboardHub({ name: this.o.topology.name, models: this.o.models, ws: this.dashboard, health: this.health, alerts: this.engine, metrics: this.o.metrics, lag });
       this.hub.start();
     }
     this.tickTimer = setInterval(() => {

@@ -70,7 +70,7 @@ export class RunningTopology {
     for (const l of lanes) this.p.decode.warm(l.spec.width, l.spec.height);
     await this.p.http.start();
     // Open alert episodes are read back before the first chunk is consumed.
-    await this.p.monitor.start(this.p.kafka);
+    await this.p.monitor.start(this.p.sources);
     for (const s of this.p.sources) await this.p.startup.within(`Kafka at ${t.kafka.brokers.join(',')} (joining the consumer group)`, s.start());
     log.info('pipeline running', {
       topology: t.name,

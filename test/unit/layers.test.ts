@@ -2,7 +2,9 @@
  * The layering the folders promise (docs/architecture.md): stages and components meet through
  * core/, never through the wiring. A module in a stage or component folder imports nothing from
  * topology/, and core/ imports only core/, node builtins and packages (plus the types of the
- * process-wide services in telemetry/ that every component is handed, core/component.ts).
+ * process-wide services in telemetry/ that every component is handed, core/component.ts). The
+ * wiring (topology/) and the dashboard import no component's folder: they reach components
+ * through the registry and the capabilities a component declares.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,4 +79,21 @@ test('core/ imports only core/, node builtins and packages', () => {
         .map((i) => `${path.relative(root, m.file)} imports ${i.specifier}`),
     );
   assert.deepEqual(outside, []);
+});
+
+/** `sinks/kafka` for an import landing in a component's folder (sinks/<type>/, sources/<type>/); undefined otherwise. */
+function componentFolder(file: string, specifier: string): string | undefined {
+  if (!specifier.startsWith('.')) return undefined;
+  const parts = path.relative(src, path.resolve(path.dirname(file), specifier)).split(path.sep);
+  return (parts[0] === 'sinks' || parts[0] === 'sources') && parts.length > 2 ? `${parts[0]}/${parts[1]}` : undefined;
+}
+
+test('the wiring and the dashboard name no component: they ask for capabilities (core/sink.ts, core/source.ts)', () => {
+  // The detector sees the imports that are allowed: src/components.ts registers every component.
+  const registered = modules.find((m) => path.relative(src, m.file) === 'components.ts')!;
+  assert.deepEqual([...new Set(registered.imports.map((i) => componentFolder(registered.file, i.specifier)).filter(Boolean))].sort(), ['sinks/kafka', 'sinks/webhook', 'sinks/websocket', 'sources/kafka']);
+  const concrete = modules
+    .filter((m) => m.folder === 'topology' || m.folder === 'dashboard')
+    .flatMap((m) => m.imports.filter((i) => componentFolder(m.file, i.specifier)).map((i) => `${path.relative(root, m.file)} imports ${i.specifier}`));
+  assert.deepEqual(concrete, [], 'look the component up in the registry, or declare a capability in core/ and ask for it');
 });

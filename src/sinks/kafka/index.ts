@@ -10,5 +10,5 @@ export const kafkaSink: SinkComponent<typeof kafkaSinkSchema> = {
     { topic: c.eventsTopic, numPartitions: c.partitions },
     { topic: c.alertsTopic, numPartitions: c.partitions },
   ],
-  build: async (ctx, c) => new KafkaSink(await ctx.kafka.producer(), c),
+  build: async (ctx, c) => new KafkaSink(await ctx.kafka.producer(), c, ctx.kafka),
 };

@@ -1,12 +1,19 @@
 import type { Producer, Message } from 'kafkajs';
 import { FramewireError } from '../../core/errors.js';
-import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../../core/sink.js';
+import type { AlertBatch, AlertHistory, EventBatch, LabelBatch, Sink } from '../../core/sink.js';
+import type { KafkaConnections } from '../../core/component.js';
 import type { KafkaSinkConfig } from './config.js';
 import { kafkaRetriable } from '../../kafka/errors.js';
+import { readRecentAlerts } from '../../alerts/publisher.js';
 
 export class KafkaSink implements Sink {
   readonly name = 'kafka';
-  constructor(private readonly producer: Producer, private readonly config: KafkaSinkConfig) {}
+  /** The alerts topic, read back from `lookbackMs` ago to its end. */
+  readonly alertHistory: AlertHistory;
+
+  constructor(private readonly producer: Producer, private readonly config: KafkaSinkConfig, kafka: KafkaConnections) {
+    this.alertHistory = { recentAlerts: async (lookbackMs) => readRecentAlerts(kafka.client(), await kafka.admin(), config.alertsTopic, lookbackMs) };
+  }
 
   async publishLabels(batch: LabelBatch): Promise<void> {
     await this.send(this.config.topic, messagesOf(batch));

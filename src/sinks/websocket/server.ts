@@ -16,7 +16,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { AlertBatch, EventBatch, LabelBatch, Sink } from '../../core/sink.js';
+import type { AlertBatch, ClientSend, DashboardClients, EventBatch, LabelBatch, Sink } from '../../core/sink.js';
 import type { WebsocketSinkConfig } from './config.js';
 import { ANONYMOUS, BEARER_PROTOCOL_PREFIX, WS_PROTOCOL, rawHttpResponse, type Principal } from '../../telemetry/auth/auth.js';
 import { admit, forbiddenStreams, RateLimit, type Admitted } from './admission.js';
@@ -37,12 +37,6 @@ export interface Client {
   thumbs: boolean;
 }
 
-/**
- * Sends one message of a stream to the client that asked, if it may see it; `null`: a message
- * about no stream and no stream's data (the `hello` greeting), sent to any client.
- */
-export type ClientSend = (stream: string | null, text: string) => void;
-
 const flag = (v: string | null, dflt: boolean): boolean => (v === null ? dflt : v === '1' || v === 'true');
 
 /** Picks our subprotocol; the one carrying a token is never echoed back. */
@@ -52,8 +46,10 @@ function handleProtocols(offered: Set<string>): string | false {
   return false;
 }
 
-export class WebSocketSink implements Sink {
+export class WebSocketSink implements Sink, DashboardClients {
   readonly name = 'websocket';
+  /** Its clients are the dashboard's. */
+  readonly dashboard: DashboardClients = this;
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   /** Upgrades admitted but not yet open (they count towards maxClients). */

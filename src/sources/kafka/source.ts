@@ -15,7 +15,8 @@ import { DEAD_LETTER_REASONS, type DeadLetterCode } from '../../core/errors.js';
 import { parseChunk, type Chunk, type RawRecord } from './chunk.js';
 import type { KafkaSourceConfig } from './config.js';
 import { Rebalance } from './rebalance.js';
-import type { ChunkHandler, Source } from '../../core/source.js';
+import type { ChunkHandler, ConsumerLag, Source } from '../../core/source.js';
+import { groupLag } from './lag.js';
 
 /**
  * Bytes one fetch returns per partition at most: a few 64 KiB chunks of several streams per
@@ -37,6 +38,8 @@ export class KafkaSource implements Source {
   private idleWaiter: (() => void) | undefined;
   /** Resume points read from the group's last commit, by stream + session. */
   private readonly committed = new Map<string, ResumePoint>();
+  /** The group's lag on the chunks topic. */
+  readonly consumerLag: ConsumerLag = { lag: () => groupLag(this.admin, this.config.group, this.config.topic) };
 
   constructor(
     kafka: Kafka,
