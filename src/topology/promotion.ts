@@ -35,7 +35,7 @@ export function promoter(o: PromotionOptions): (lane: number, shadow: ShadowRunn
     const reloader = o.reloader();
     if (!reloader || !condition) return;
     log.info('shadow model meets its promotion condition; swapping primary and shadow', { model: met.model, shadow: met.shadow, agreement: met.agreement, frames: met.frames, promoteWhen: condition });
-    reloader.promote(lane).then(
+    reloader.promote(lane, { model: met.model, shadow: met.shadow }).then(
       () => {
         const now = stage.spec;
         const event: PromotionEvent = {
@@ -55,6 +55,7 @@ export function promoter(o: PromotionOptions): (lane: number, shadow: ShadowRunn
         log.warn('shadow model promoted: it now labels the lane; the topology file still names the old model, so a reload of it unchanged switches back', { model: now.name, from: met.model });
       },
       (err: unknown) => {
+        // A shadow replaced by a reload meanwhile is stopped: it never asks again.
         log.warn('promoting the shadow model failed; asking again later', { model: met.model, shadow: met.shadow, err, retryMs: PROMOTION_RETRY_MS });
         setTimeout(() => shadow.retryPromotion(), PROMOTION_RETRY_MS).unref();
       },

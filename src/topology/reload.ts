@@ -66,13 +66,18 @@ export class ModelReloader {
    * Swaps lane `lane`'s primary and shadow (its `shadow.promoteWhen` was met): a reload of the
    * running topology with the two swapped, so it is checked and applied like any other (between
    * batches, all or nothing). The old primary becomes the shadow, with the same sampling and
-   * without `promoteWhen`, so a lane never swaps back by itself.
+   * without `promoteWhen`, so a lane never swaps back by itself. `expect` names the primary and
+   * shadow whose report met the condition: a reload applied meanwhile that changed either makes
+   * the promotion void (refused, nothing changes).
    */
-  promote(lane: number): Promise<ReloadResult> {
+  promote(lane: number, expect?: { model: string; shadow: string }): Promise<ReloadResult> {
     const run = this.chain.then(() => {
       const cur = this.models[lane];
       const sh = cur?.shadow;
       if (!cur || !sh) throw invalid(`models[${lane}].shadow: the lane has no shadow to promote`);
+      if (expect && (cur.name !== expect.model || sh.name !== expect.shadow)) {
+        throw invalid(`models[${lane}]: the lane runs ${cur.name} with shadow ${sh.name} since a reload, not ${expect.model} with ${expect.shadow} whose report met promoteWhen; not promoted`);
+      }
       const { promoteWhen: _met, ...kept } = sh;
       const models = this.models.map((m, i) => (i !== lane ? m : { ...m, name: sh.name, version: sh.version, shadow: { ...kept, name: m.name, version: m.version } }));
       return this.apply({ ...this.running, models });

@@ -148,6 +148,10 @@ test('automatic promotion (promoteWhen) is the same swap, the old primary shadow
   assert.equal(applied.length, 1, 'the running topology (and so the records\' hash) is the promoted one');
   // Promoting again swaps back only because it was asked to; a reload of the file as it was does too.
   assert.deepEqual((await r.reload(running)).switched, ['open_nsfw_int8 v1 -> open_nsfw v1', 'shadow of open_nsfw -> open_nsfw_int8 v1']);
+  // A promotion asked for by a report of models the lane no longer runs (a reload came first): refused.
+  const before = l.switches.length;
+  assert.match(await refusal(r.promote(0, { model: 'open_nsfw_int8', shadow: 'open_nsfw' })), /models\[0\]: the lane runs open_nsfw with shadow open_nsfw_int8 since a reload/);
+  assert.equal(l.switches.length, before);
   // A lane without a shadow has nothing to promote: refused, nothing changes.
   const bare = lane(spec('open_nsfw'));
   const r2 = new ModelReloader(topo('[{ name: open_nsfw }]'), [bare], pool);
