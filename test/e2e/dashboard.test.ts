@@ -29,7 +29,9 @@ describe('dashboard in headless Chromium', { timeout: 120_000 }, () => {
 
   before(async () => {
     ensureStack();
-    topo = await newTopology({ mode: 'replay', idleTimeoutMs: 5000, extra: `alerts:\n  - { name: red-on-air, label: red, forMs: 400, clearMs: 400 }` });
+    // With a shadow model (the model itself: the only other UINT8 one here is open_nsfw, at
+    // another input size): its agreement report is a row of the pipeline panel.
+    topo = await newTopology({ mode: 'replay', idleTimeoutMs: 5000, modelFields: 'shadow: { name: colour_probe, sample: 1, reportIntervalMs: 500 }', extra: `alerts:\n  - { name: red-on-air, label: red, forMs: 400, clearMs: 400 }` });
     proc = Processor.run(topo.file, 'processor');
     await proc.waitReady(topo.httpBase);
     browser = await chromium.launch({ executablePath: process.env.FRAMEWIRE_CHROMIUM ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
@@ -94,6 +96,7 @@ describe('dashboard in headless Chromium', { timeout: 120_000 }, () => {
         assert.ok(thumbs.every((w) => w > 0), `every thumbnail loaded: naturalWidth ${thumbs.join(', ')}`);
         const pipeline = await page.locator('#pipeline').innerText();
         assert.match(pipeline, /colour_probe batch/);
+        assert.match(pipeline, /colour_probe shadow\s+colour_probe: 100\.0 % agree over \d+ frames · \|Δ\| \d\.\d{4}/);
 
         mkdirSync(OUTPUT_DIR, { recursive: true });
         const shot = path.join(OUTPUT_DIR, 'dashboard.png');

@@ -15,6 +15,8 @@ const streams = new Map(); // stream id -> state
 const active = new Map(); // alert id -> firing record
 const dirty = new Set();
 let pipeline;
+/** The latest `shadow` report of each lane with a shadow model: `${model}\u0000${shadow}` -> record. */
+const shadows = new Map();
 let filter = new URL(location.href).searchParams.get('q') ?? '';
 
 // ---------------------------------------------------------------- filter (kept in the URL)
@@ -184,6 +186,10 @@ function renderPipeline() {
       [`${m.model} Triton`, `queue ${m.queueMs ?? '–'} ms · compute ${m.computeMs ?? '–'} ms`],
       [`${m.model} waiting`, `${m.queuedFrames ?? 0} frames`],
     ]),
+    ...[...shadows.values()].map((s) => [
+      `${s.model} shadow`,
+      `${s.shadow}: ${(100 * s.agreement).toFixed(1)} % agree over ${s.frames} frames · |Δ| ${s.meanAbsDelta.toFixed(4)} · ${s.latencyMs.primary.toFixed(0)} / ${s.latencyMs.shadow.toFixed(0)} ms`,
+    ]),
   ];
   $('#pipeline-body').replaceChildren(
     ...rows.map(([k, v]) => {
@@ -258,6 +264,16 @@ function onMessage(m) {
     case 'pipeline':
       pipeline = m;
       renderPipeline();
+      break;
+    case 'shadow':
+      shadows.set(`${m.model}\u0000${m.shadow}`, m);
+      if (pipeline) renderPipeline();
+      break;
+    case 'promotion':
+      // The old pairing's report is over: the next report names the new primary.
+      shadows.delete(`${m.from}\u0000${m.model}`);
+      addEvent('*', `${m.model} promoted over ${m.from} (agreement ${(100 * m.agreement).toFixed(1)} % over ${m.frames} frames)`, 'stream', m.ts);
+      if (pipeline) renderPipeline();
       break;
     case 'hello':
       $('#name').textContent = m.name;
