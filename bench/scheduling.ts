@@ -56,6 +56,8 @@ const { values } = parseArgs({
     'pes-length': { type: 'string', default: 'on' },
     budget: { type: 'string', default: '250' },
     triton: { type: 'string', default: '127.0.0.1:8001' },
+    // More decode-stage fields, YAML flow style, to compare settings: --decode 'shedCatchUpMs: 0'.
+    decode: { type: 'string', default: '' },
   },
 });
 const NS = values.streams!.split(',').map(Number);
@@ -176,7 +178,7 @@ kafka: { brokers: ["127.0.0.1:9092"], clientId: bench }
 http: { listen: "127.0.0.1:${PORT}" }
 latency: { budgetMs: ${BUDGET} }
 sources: [{ type: kafka, topic: ${prefix}.chunks, group: ${prefix}, partitions: 4, dlqTopic: ${prefix}.dlq }]
-decode: { idleTimeoutMs: 2000 }
+decode: { idleTimeoutMs: 2000${values.decode ? `, ${values.decode}` : ''} }
 triton: { url: "${TRITON}" }
 batch: { maxWaitMs: 10, mode: ${values.mode}, streamQueueFrames: 16, queueFrames: 512, maxInflight: 2, fairShares: ${values.fair === 'false' ? 'false' : 'true'} }
 models: [{ name: ${model}, topK: 2 }]
