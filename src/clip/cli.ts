@@ -18,20 +18,16 @@ import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import type { AlertRecord } from '../core/events.js';
 import { FfmpegProcess } from '../core/ffmpeg-process.js';
 import { readPartitionFrom, readTopicToEnd } from '../kafka/topic-reader.js';
-import { addKafkaSecurityOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
+import { addTopicReaderOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
 
-const DEFAULT_BROKERS = '127.0.0.1:9092';
 /** Chunks of the session kept after the one the last frame began in: its access unit may end in the next. */
 const TAIL_CHUNKS = 1;
 
 interface ClipFlags extends TopicReaderFlags {
   output?: string;
   mp4?: boolean;
-  brokers?: string;
   alertsTopic?: string;
   chunksTopic?: string;
-  sinceMs?: string;
-  timeoutMs?: string;
 }
 
 export function addClipCommand(program: Command, done: (code: number) => void): void {
@@ -41,12 +37,9 @@ export function addClipCommand(program: Command, done: (code: number) => void): 
     .argument('<alert-id>', "the alert's id (its records' `id`)")
     .requiredOption('-o, --output <file>', 'where to write the clip')
     .option('--mp4', 'MP4 (remuxed by ffmpeg, not re-encoded) instead of MPEG-TS')
-    .option('--brokers <list>', `comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default ${DEFAULT_BROKERS})`)
     .option('--alerts-topic <topic>', 'alerts topic (env FRAMEWIRE_ALERTS_TOPIC, default video.alerts)')
-    .option('--chunks-topic <topic>', 'chunk topic (env FRAMEWIRE_CHUNKS_TOPIC, default video.chunks)')
-    .option('--since-ms <ms>', 'look for the alert in the records of the last <ms> (default 86400000)')
-    .option('--timeout-ms <ms>', 'give up reading after this long (default 30000)');
-  addKafkaSecurityOptions(cmd).action(async (id: string, values: ClipFlags) => done(await clip(id, values)));
+    .option('--chunks-topic <topic>', 'chunk topic (env FRAMEWIRE_CHUNKS_TOPIC, default video.chunks)');
+  addTopicReaderOptions(cmd, 'look for the alert in the records of the last <ms> (default 86400000)').action(async (id: string, values: ClipFlags) => done(await clip(id, values)));
 }
 
 function usageError(message: string): number {

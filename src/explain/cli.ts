@@ -9,18 +9,13 @@ import type { Command } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import type { DroppedEvent, LabelRecord } from '../core/frame.js';
 import { readTopicToEnd } from '../kafka/topic-reader.js';
-import { addKafkaSecurityOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
+import { addTopicReaderOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
 import { explainFrame, formatExplanation } from './explain.js';
-
-const DEFAULT_BROKERS = '127.0.0.1:9092';
 
 interface ExplainFlags extends TopicReaderFlags {
   session?: string;
-  brokers?: string;
   labelsTopic?: string;
   eventsTopic?: string;
-  sinceMs?: string;
-  timeoutMs?: string;
 }
 
 /** Adds `explain` to the program; `done` receives the exit code. */
@@ -31,12 +26,9 @@ export function addExplainCommand(program: Command, done: (code: number) => void
     .argument('<stream>', 'stream id')
     .argument('<frame>', 'frame number in its session')
     .option('--session <id>', "the stream's session (default: the latest one that has the frame)")
-    .option('--brokers <list>', `comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default ${DEFAULT_BROKERS})`)
     .option('--labels-topic <topic>', 'labels topic (env FRAMEWIRE_LABELS_TOPIC, default video.labels)')
-    .option('--events-topic <topic>', 'events topic (env FRAMEWIRE_EVENTS_TOPIC, default video.events)')
-    .option('--since-ms <ms>', 'read only records published in the last <ms> (default: the whole topic)')
-    .option('--timeout-ms <ms>', 'give up reading after this long (default 30000)');
-  addKafkaSecurityOptions(cmd).action(async (stream: string, frame: string, values: ExplainFlags) => done(await explain(stream, frame, values)));
+    .option('--events-topic <topic>', 'events topic (env FRAMEWIRE_EVENTS_TOPIC, default video.events)');
+  addTopicReaderOptions(cmd, 'read only records published in the last <ms> (default: the whole topic)').action(async (stream: string, frame: string, values: ExplainFlags) => done(await explain(stream, frame, values)));
 }
 
 function usageError(message: string): number {

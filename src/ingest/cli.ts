@@ -5,9 +5,7 @@
 import { Option, type Command } from 'commander';
 import { FramewireError } from '../core/errors.js';
 import { INGEST_CODECS, runIngest, type IngestCodec } from './ingest.js';
-import { addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from './security.js';
-
-const DEFAULT_BROKERS = '127.0.0.1:9092';
+import { DEFAULT_BROKERS, addKafkaSecurityOptions, ingestKafkaSecurity, type KafkaSecurityFlags } from './security.js';
 const DEFAULT_TOPIC = 'video.chunks';
 
 interface IngestFlags extends KafkaSecurityFlags {

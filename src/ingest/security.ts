@@ -17,6 +17,22 @@ export interface KafkaSecurityFlags {
   saslPasswordFile?: string;
 }
 
+/** The local stack's broker: the default of every command that talks to Kafka. */
+export const DEFAULT_BROKERS = '127.0.0.1:9092';
+
+/**
+ * A command that reads framewire's topics (`explain`, `shadow report`, `clip`): --brokers,
+ * --since-ms (`since` describes it, with the command's default), --timeout-ms and TLS/SASL,
+ * checked by `topicReaderOptions`.
+ */
+export function addTopicReaderOptions(cmd: Command, since: string): Command {
+  cmd
+    .option('--brokers <list>', `comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default ${DEFAULT_BROKERS})`)
+    .option('--since-ms <ms>', since)
+    .option('--timeout-ms <ms>', 'give up reading after this long (default 30000)');
+  return addKafkaSecurityOptions(cmd);
+}
+
 export function addKafkaSecurityOptions(cmd: Command): Command {
   return cmd
     .option('--kafka-tls', 'TLS to the brokers (env FRAMEWIRE_KAFKA_TLS=1; implied by --kafka-ca/--kafka-cert)')
@@ -69,7 +85,7 @@ export function topicReaderOptions(v: TopicReaderFlags, env: NodeJS.ProcessEnv =
   for (const [flag, x] of [['--since-ms', v.sinceMs], ['--timeout-ms', v.timeoutMs]] as const) {
     if (x !== undefined && !/^[1-9]\d*$/.test(x)) return `${flag} must be a positive whole number of milliseconds, got '${x}'`;
   }
-  const brokers = (v.brokers ?? (env.FRAMEWIRE_BROKERS || '127.0.0.1:9092')).split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = (v.brokers ?? (env.FRAMEWIRE_BROKERS || DEFAULT_BROKERS)).split(',').map((b) => b.trim()).filter(Boolean);
   if (brokers.length === 0) return '--brokers names no broker';
   const security = ingestKafkaSecurity(v, env);
   if (typeof security === 'string') return security;

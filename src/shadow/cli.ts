@@ -9,15 +9,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import { readTopicToEnd } from '../kafka/topic-reader.js';
 import type { ShadowSummary } from '../infer/shadow.js';
 import type { PromotionEvent } from '../core/events.js';
-import { addKafkaSecurityOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
-
-const DEFAULT_BROKERS = '127.0.0.1:9092';
+import { addTopicReaderOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
 
 interface ReportFlags extends TopicReaderFlags {
-  brokers?: string;
   eventsTopic?: string;
-  sinceMs?: string;
-  timeoutMs?: string;
 }
 
 export function addShadowCommand(program: Command, done: (code: number) => void): void {
@@ -25,11 +20,8 @@ export function addShadowCommand(program: Command, done: (code: number) => void)
   const cmd = shadow
     .command('report')
     .description("each lane's latest shadow report: top-1 agreement, mean |Δscore|, confusion over the top labels, latency of both models")
-    .option('--brokers <list>', `comma-separated Kafka brokers (env FRAMEWIRE_BROKERS, default ${DEFAULT_BROKERS})`)
-    .option('--events-topic <topic>', 'events topic (env FRAMEWIRE_EVENTS_TOPIC, default video.events)')
-    .option('--since-ms <ms>', 'read the records of the last <ms> (default 600000)')
-    .option('--timeout-ms <ms>', 'give up reading after this long (default 30000)');
-  addKafkaSecurityOptions(cmd).action(async (values: ReportFlags) => done(await report(values)));
+    .option('--events-topic <topic>', 'events topic (env FRAMEWIRE_EVENTS_TOPIC, default video.events)');
+  addTopicReaderOptions(cmd, 'read the records of the last <ms> (default 600000)').action(async (values: ReportFlags) => done(await report(values)));
 }
 
 function usageError(message: string): number {

@@ -268,8 +268,9 @@ describe('broker and Triton outages: live streams come back within budget', { ti
           if (missing.length) failures.push(`${stream} ${s.session}: frames neither labelled nor dropped: ${ranges(missing)}`);
           if (twice.length) {
             // What covered them: a label written twice has two offsets; a label and a drop, both.
+            const parsed = labels.json<LabelRecord>();
             const by = (i: number) => [
-              ...labels.records.filter((r, k) => { const l = labels.json<LabelRecord>()[k]!; return l.stream === stream && l.session === s.session && l.frame === i; }).map((r) => `label at ${r.partition}:${r.offset}`),
+              ...labels.records.filter((_, k) => parsed[k]!.stream === stream && parsed[k]!.session === s.session && parsed[k]!.frame === i).map((r) => `label at ${r.partition}:${r.offset}`),
               ...events.json<DroppedRecord>().filter((e) => e.type === 'dropped' && e.stream === stream && e.session === s.session && e.fromFrame <= i && i <= e.toFrame).map((e) => `dropped ${e.reason} ${e.fromFrame}-${e.toFrame}`),
             ].join(', ');
             failures.push(`${stream} ${s.session}: frames covered more than once: ${ranges(twice)} (${twice.slice(0, 3).map((i) => `${i}: ${by(i)}`).join('; ')})`);

@@ -11,11 +11,9 @@
  *    1 for a frame that does not exist and 2 for a frame that is not a number.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
 import { TsDemuxer, type AccessUnit } from '../../src/decode/mpegts.js';
@@ -26,13 +24,12 @@ import type { AlertRecord, ChangeEvent } from '../../src/core/events.js';
 import { hasAllFrames, labelsOf } from '../helpers/accounting.js';
 import { TopicCollector, type TopicRecord } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
-import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
-import { BROKERS, ROOT, ensureStack } from '../helpers/stack.js';
+import { Processor, framewireCommand, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { BROKERS, ensureStack } from '../helpers/stack.js';
 import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { waitUntil } from '../helpers/wait.js';
 import { encodeFile, referenceOf } from '../helpers/reference.js';
 
-const run = promisify(execFile);
 const CHUNK_BYTES = 3000;
 
 interface Chunk {
@@ -198,16 +195,8 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
       assert.deepEqual(problems.slice(0, 20), [], `${problems.length} lineage problems`);
       console.log(`${labelRecs.length} labels, ${dropped.length} dropped ranges, ${changes.length} changes, ${alertRecs.length} alerts: every one names its frames' chunks; topology ${hash}`);
 
-      const explain = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-        const common = ['--brokers', BROKERS.join(','), '--labels-topic', topo.labels, '--events-topic', topo.events, '--timeout-ms', '20000'];
-        try {
-          const r = await run(process.execPath, [path.join(ROOT, 'bin/framewire.js'), 'explain', ...args, ...common], { cwd: ROOT, timeout: 40_000 });
-          return { code: 0, stdout: r.stdout, stderr: r.stderr };
-        } catch (err) {
-          const e = err as { code?: number; stdout?: string; stderr?: string };
-          return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-        }
-      };
+      const explain = (...args: string[]) =>
+        framewireCommand(['explain', ...args, '--brokers', BROKERS.join(','), '--labels-topic', topo.labels, '--events-topic', topo.events, '--timeout-ms', '20000'], 40_000);
       // A frame in the red segment, whose access unit starts in some chunk past the first few.
       const frame = 45;
       const want = chunkOf(all, sAll, frame)!;
@@ -233,15 +222,8 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
       // `framewire clip`: the red episode's video, from the chunk topic. Every frame of the file is
       // the source's frame clipFrame + i (its colour), from the keyframe before the episode's first
       // frame through its last frame, plus at most the rest of the last chunk and the next one.
-      const clip = async (id: string, file: string, ...more: string[]) => {
-        try {
-          const r = await run(process.execPath, [path.join(ROOT, 'bin/framewire.js'), 'clip', id, '-o', file, ...more, '--brokers', BROKERS.join(','), '--alerts-topic', topo.alerts, '--chunks-topic', topo.chunks, '--timeout-ms', '20000'], { cwd: ROOT, timeout: 40_000 });
-          return { code: 0, stdout: r.stdout, stderr: r.stderr };
-        } catch (err) {
-          const e = err as { code?: number; stdout?: string; stderr?: string };
-          return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-        }
-      };
+      const clip = (id: string, file: string, ...more: string[]) =>
+        framewireCommand(['clip', id, '-o', file, ...more, '--brokers', BROKERS.join(','), '--alerts-topic', topo.alerts, '--chunks-topic', topo.chunks, '--timeout-ms', '20000'], 40_000);
       try {
         for (const [stream, session] of [[all, sAll], [bframes, sB]] as const) {
           const [firing, resolved] = alertsOf(stream) as [AlertRecord, AlertRecord];

@@ -10,12 +10,10 @@
  *  - `framewire_shadow_promotions_total` counts it once.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
 import { TopicCollector } from '../helpers/collectors.js';
-import { Processor, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { Processor, framewireCommand, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
 import { BROKERS, ensureStack } from '../helpers/stack.js';
 import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { waitQuiet, waitUntil } from '../helpers/wait.js';
@@ -24,7 +22,6 @@ import type { PromotionEvent, ShadowSummary } from '../../src/core/events.js';
 
 const FRAMES = 150;
 const NEEDED = 40;
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 const INPUT = `lavfi:testsrc2=s=320x240:r=25,trim=end_frame=${FRAMES}`;
 
 describe('shadow promoted by itself once it agrees', { timeout: 300_000 }, () => {
@@ -94,11 +91,7 @@ describe('shadow promoted by itself once it agrees', { timeout: 300_000 }, () =>
         const m = await scrapeMetrics(t.httpBase);
         assert.equal(metricValue(m, 'framewire_shadow_promotions_total', { model: 'open_nsfw_int8', from: 'open_nsfw' }), 1);
         // `framewire shadow report` shows the swap beside the reports.
-        const out = await new Promise<{ code: number; stdout: string }>((resolve) => {
-          execFile('node', [path.join(ROOT, 'bin/framewire.js'), 'shadow', 'report', '--brokers', BROKERS.join(','), '--events-topic', t.events], { timeout: 60_000 }, (err, stdout) =>
-            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
-          );
-        });
+        const out = await framewireCommand(['shadow', 'report', '--brokers', BROKERS.join(','), '--events-topic', t.events]);
         assert.equal(out.code, 0, out.stdout);
         assert.match(out.stdout, /^promoted at \S+: open_nsfw_int8 v1 replaced open_nsfw v1 \(agreement \d+\.\d % over \d+ frames; promoteWhen 99\.0 % over 40\)$/m);
       });

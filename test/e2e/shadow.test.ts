@@ -7,12 +7,10 @@
  *  - `framewire shadow report` prints it.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runIngest } from '../../src/ingest/ingest.js';
 import { TopicCollector } from '../helpers/collectors.js';
-import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { Processor, framewireCommand, stopAllProcessors, withLogs } from '../helpers/processes.js';
 import { BROKERS, ensureStack } from '../helpers/stack.js';
 import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { waitQuiet, waitUntil } from '../helpers/wait.js';
@@ -21,7 +19,6 @@ import type { ShadowSummary } from '../../src/infer/shadow.js';
 
 const FRAMES = 100;
 const INPUT = `lavfi:testsrc2=s=320x240:r=25,trim=end_frame=${FRAMES}`;
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 
 interface Run {
   labels: Map<number, LabelRecord>;
@@ -103,11 +100,7 @@ describe('shadow model beside the primary', { timeout: 300_000 }, () => {
     assert.ok(Math.abs(rep.meanAbsDelta - offline.meanAbsDelta) <= 0.002, `mean |Δ| ${rep.meanAbsDelta} vs offline ${offline.meanAbsDelta}`);
     assert.ok(rep.meanAbsDelta > 0, 'INT8 and FP32 scores differ: the comparison saw the shadow\'s own scores');
 
-    const out = await new Promise<{ code: number; stdout: string }>((resolve) => {
-      execFile('node', [path.join(ROOT, 'bin/framewire.js'), 'shadow', 'report', '--brokers', BROKERS.join(','), '--events-topic', withShadow.topo.events], { timeout: 60_000 }, (err, stdout) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
-      );
-    });
+    const out = await framewireCommand(['shadow', 'report', '--brokers', BROKERS.join(','), '--events-topic', withShadow.topo.events]);
     assert.equal(out.code, 0, out.stdout);
     assert.match(out.stdout, /open_nsfw v1 ← shadow open_nsfw_int8 v1/);
     assert.match(out.stdout, new RegExp(`frames compared ${FRAMES}, top-1 agreement`));

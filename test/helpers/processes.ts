@@ -3,7 +3,7 @@
  * contracts (docs/contracts.md): exit codes, stderr, /metrics, /healthz, /readyz. Every process
  * group a test starts is stopped, even when the test runner itself exits.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './stack.js';
@@ -14,6 +14,19 @@ const live = new Set<Processor>();
 process.on('exit', () => {
   for (const p of live) p.child.kill('SIGKILL');
 });
+
+/**
+ * A one-shot command (`framewire explain …`, `clip …`, `shadow report …`) run to its end: its
+ * exit code (-1 when it was killed by the timeout or a signal), stdout and stderr.
+ */
+export function framewireCommand(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/framewire.js'), ...args], { cwd: ROOT, timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 export interface ExitStatus {
   code: number | null;
