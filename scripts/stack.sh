@@ -119,8 +119,17 @@ install_models() {
   "$VENV/bin/python" "$ROOT/scripts/models/build.py" "$MODEL_REPO" >&2
 }
 
+# The readiness probe (scripts/kafka-ready.mjs) asks the broker for metadata with kafkajs: a
+# fresh clone has no node_modules until npm ci, so install the locked packages first.
+install_node() {
+  [ -d "$ROOT/node_modules/kafkajs" ] && return 0
+  log "installing the Node packages (npm ci) for the readiness probe"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --ignore-scripts >&2)
+}
+
 install_all() {
   install_system
+  install_node
   install_kafka
   install_venv
   install_models
@@ -275,7 +284,7 @@ cmd_up() { # [kafka|triton]: one service only (a second stack often needs just a
     return 0
   fi
   # A broker alone (a test restarting its private one) needs neither the Python venv nor the models.
-  if [ $want_triton = 1 ]; then install_all; else install_system; install_kafka; fi
+  if [ $want_triton = 1 ]; then install_all; else install_system; install_node; install_kafka; fi
   if [ $want_kafka = 1 ] && ! pid_alive "$STATE/kafka.pid"; then
     port_busy "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by a process this stack did not start"
     start_kafka
