@@ -1,19 +1,19 @@
 /**
- * One model's lane: batches from the Batcher go to Triton (up to `maxInflight` at once), results
- * become label records, and records are published in batch order so each stream's labels leave
- * in frame order. Frames are finished (published or dropped with a reason) only after delivery.
+ * One model's lane: batches from the Batcher go to Triton (up to `maxInflight` at once). Each
+ * batch is handed to the output stage's label delivery (sinks/labels.ts) when it is taken, and its
+ * result when Triton answers; the delivery turns results into records, publishes them in the
+ * order the batches were taken and finishes the frames.
  */
 import { performance } from 'node:perf_hooks';
-import type { CoveredFrame, DropReason, Frame, LabelRecord } from '../core/frame.js';
+import type { LabelRecord } from '../core/frame.js';
 import { FramewireError } from '../core/errors.js';
-import { log } from '../core/log.js';
 import { isAbort, retry } from '../core/retry.js';
 import { poolFor } from '../core/pool.js';
 import type { Batcher } from '../batch/batcher.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Histogram } from 'prom-client';
-import { RecordBatch } from '../core/sink.js';
 import type { OutputStage } from '../sinks/output.js';
+import { LabelDelivery, type PendingBatch } from '../sinks/labels.js';
 import type { FrameTracer } from '../telemetry/tracing.js';
 import type { DropReporter } from '../core/drops.js';
 import type { ShadowRunner } from './shadow.js';
@@ -72,57 +72,9 @@ export interface InferStageOptions {
   shadow?: ShadowRunner;
 }
 
-interface InFlight {
-  frames: Frame[];
-  /** The model this batch was sent to: a switch (topology reload) leaves batches already taken on theirs. */
+/** A batch in Triton or waiting for delivery: what the delivery needs, and where it was sent. */
+interface InFlight extends PendingBatch {
   target: Target;
-  result: Label[][] | FramewireError | undefined;
-  /** The version Triton answered with (its response's `model_version`). */
-  version: string;
-  /** performance.now() when the request went out and when it was answered (traces). */
-  sentAt: number;
-  answeredAt: number;
-  /** performance.now() when the batch was taken from the batcher. */
-  takenAt: number;
-  /** Client-side time of the request Triton answered, ms. */
-  inferMs: number;
-}
-
-/** What a label record says of the batch that labelled its frame (docs/contracts.md "Lineage"). */
-export interface BatchLineage {
-  model: string;
-  modelVersion: string;
-  batchSize: number;
-  /** performance.now() when the batch was taken (queueMs runs from the frame's decodedAt to it). */
-  takenAt: number;
-  inferMs: number;
-  topologyHash: string | undefined;
-  publishedTs: number;
-}
-
-const tenths = (ms: number): number => Math.round(ms * 10) / 10;
-
-/**
- * The label record of item `f` (a frame, or for a clip `covered`, one frame it labels). Lineage
- * fields the frame does not know (an input without partitions) are left out.
- */
-export function labelRecordOf(f: Frame, covered: CoveredFrame | undefined, labels: Label[], b: BatchLineage): LabelRecord {
-  const c = covered ?? f;
-  const r: LabelRecord = { type: 'label', stream: f.stream, session: f.session, frame: c.index, ptsMs: c.ptsMs, captureTs: c.captureTs, model: b.model, modelVersion: b.modelVersion, labels, publishedTs: b.publishedTs };
-  if (f.partition !== undefined && c.offset !== undefined) {
-    r.partition = f.partition;
-    r.offset = c.offset;
-    if (c.keyOffset !== undefined && c.keyFrame !== undefined) {
-      r.keyFrame = c.keyFrame;
-      r.keyOffset = c.keyOffset;
-    }
-  }
-  if (b.topologyHash !== undefined) r.topologyHash = b.topologyHash;
-  r.batchSize = b.batchSize;
-  r.queueMs = tenths(Math.max(0, b.takenAt - f.decodedAt));
-  r.inferMs = tenths(b.inferMs);
-  if (f.clip) r.clip = { fromFrame: f.clip.fromFrame, toFrame: f.index };
-  return r;
 }
 
 /** Where a lane's batches go: model, version, labels per frame, and what is requested of Triton. */
@@ -136,23 +88,10 @@ interface Target {
 
 let requestSeq = 0;
 
-/** Reports an item dropped: a frame, or every frame a clip would have labelled. */
-export function dropItem(drops: DropReporter, f: Frame, reason: DropReason): void {
-  if (!f.clip) {
-    drops.drop(f.owner, f.stream, f.session, f.index, f.index, reason);
-    return;
-  }
-  for (const c of f.clip.covered) drops.drop(f.owner, f.stream, f.session, c.index, c.index, reason);
-}
-
 export class InferStage {
-  /** Batches in Triton or waiting to be published, in the order they were taken. */
-  private readonly inflight: InFlight[] = [];
   /** Of those, requests Triton has not answered yet. */
   private requesting = 0;
   private slotWaiter: (() => void) | undefined;
-  private resultWaiter: (() => void) | undefined;
-  private batching = true;
   private done: Promise<void> | undefined;
   private readonly frameBytes: number;
   private readonly tensorBytes: number;
@@ -160,13 +99,10 @@ export class InferStage {
   /** Where new batches go; replaced by switchModel(). */
   private target: Target;
 
-  /** Metric children bound once: no label lookup per frame. */
-  private readonly publishStage: Histogram.Internal<string>;
   /** The lane's shadow model, if any; replaced by a reload (promotion swaps it with the primary). */
   shadow: ShadowRunner | undefined;
 
   constructor(private readonly o: InferStageOptions) {
-    this.publishStage = o.metrics.stageSeconds.labels({ stage: 'publish' });
     // An item is a frame, or for a clip model a window of frames (the clip's pooled buffer).
     this.frameBytes = itemPixels(o.spec);
     this.tensorBytes = frameTensorBytes(o.spec);
@@ -201,7 +137,9 @@ export class InferStage {
   }
 
   start(): void {
-    this.done = Promise.all([this.batchLoop(), this.publishLoop()]).then(() => undefined);
+    const { output, drops, metrics, tracer, topologyHash, published } = this.o;
+    const delivery = new LabelDelivery({ output, drops, metrics, tracer, topologyHash, published, lane: () => this.o.spec.name, delivered: () => this.wakeSlot() });
+    this.done = Promise.all([this.batchLoop(delivery), delivery.done]).then(() => undefined);
   }
 
   /** Resolves when the batcher's queue is closed and drained and every batch is published. */
@@ -209,37 +147,35 @@ export class InferStage {
     return this.done ?? Promise.resolve();
   }
 
-  private async batchLoop(): Promise<void> {
+  private async batchLoop(delivery: LabelDelivery): Promise<void> {
     for (;;) {
-      while (this.requesting >= this.o.maxInflight || this.inflight.length >= this.o.maxInflight + this.o.publishBacklogBatches) {
+      while (this.requesting >= this.o.maxInflight || delivery.length >= this.o.maxInflight + this.o.publishBacklogBatches) {
         await new Promise<void>((r) => (this.slotWaiter = r));
       }
       const frames = await this.o.batcher.next();
       if (!frames) break;
       if (frames.length === 0) continue;
-      const entry: InFlight = { frames, target: this.target, result: undefined, version: '', sentAt: 0, answeredAt: 0, takenAt: performance.now(), inferMs: 0 };
-      this.inflight.push(entry);
+      const target = this.target;
+      const entry: InFlight = { frames, target, model: target.spec.name, captureToPublish: target.captureToPublish, result: undefined, version: '', sentAt: 0, answeredAt: 0, takenAt: performance.now(), inferMs: 0 };
+      delivery.take(entry);
       this.requesting++;
       // infer() reports failures as a result; anything it throws is one too (never a stalled head).
       void this.infer(entry).catch((err: unknown) => new FramewireError('INFER_FAILED', 'infer', String(err), { cause: err })).then((result) => {
         entry.result = result;
         entry.answeredAt = performance.now();
         this.requesting--;
-        this.wake();
+        delivery.answered();
+        this.wakeSlot();
       });
     }
-    this.batching = false;
-    this.wake();
+    delivery.close();
   }
 
-  /** A request was answered or a delivery finished: both loops may go on. */
-  private wake(): void {
+  /** A request was answered or a delivery finished: the batch loop may take another batch. */
+  private wakeSlot(): void {
     const s = this.slotWaiter;
     this.slotWaiter = undefined;
     if (s) s();
-    const r = this.resultWaiter;
-    this.resultWaiter = undefined;
-    if (r) r();
   }
 
   private async infer(entry: InFlight): Promise<Label[][] | FramewireError> {
@@ -331,98 +267,5 @@ export class InferStage {
     if (timeout && Number.isFinite(untilTs)) p.timeout = { int64_param: Math.max(1000, Math.round((untilTs - Date.now()) * 1000)) };
     if (priority > 0) p.priority = { int64_param: priority };
     return p;
-  }
-
-  private async publishLoop(): Promise<void> {
-    const { metrics, drops } = this.o;
-    for (;;) {
-      const head = this.inflight[0];
-      if (!head || head.result === undefined) {
-        if (!head && !this.batching) return;
-        await new Promise<void>((r) => (this.resultWaiter = r));
-        continue;
-      }
-      // Every answered batch at the head goes out in one delivery, in the order taken.
-      let n = 0;
-      while (n < this.inflight.length && this.inflight[n]!.result !== undefined) n++;
-      const ready = this.inflight.slice(0, n);
-      const now = Date.now();
-      const records: LabelRecord[] = [];
-      const traces: (string | undefined)[] = [];
-      // Records per batch: their model is the batch's (a delivery may hold batches of two models after a switch).
-      const recordCounts: number[] = [];
-      const topologyHash = this.o.topologyHash?.();
-      for (const { frames, result, target, version, takenAt, inferMs } of ready) {
-        const model = target.spec.name;
-        const before = records.length;
-        if (result instanceof FramewireError) {
-          log.once('warn', `infer-failed:${model}:${result.code}`, 'inference failed; frames dropped', { model, err: result });
-          for (const f of frames) dropItem(drops, f, 'infer-failed');
-          recordCounts.push(0);
-          continue;
-        }
-        const labels = result!;
-        const lineage: BatchLineage = { model, modelVersion: version, batchSize: frames.length, takenAt, inferMs, topologyHash, publishedTs: now };
-        for (let i = 0; i < frames.length; i++) {
-          const f = frames[i]!;
-          if (f.clip) {
-            // A clip's labels go to each frame it covers; the record names the window.
-            for (const c of f.clip.covered) {
-              records.push(labelRecordOf(f, c, labels[i]!, lineage));
-              traces.push(c.traceparent);
-            }
-          } else {
-            records.push(labelRecordOf(f, undefined, labels[i]!, lineage));
-            traces.push(f.traceparent);
-          }
-        }
-        recordCounts.push(records.length - before);
-      }
-      if (records.length > 0) {
-        const publishStart = performance.now();
-        const outcome = await this.publish(records, traces);
-        if (outcome === 'aborted') return; // shutdown gave up: the frames stay unfinished, so uncommitted
-        if (outcome === 'failed') {
-          for (const { frames, result } of ready) if (!(result instanceof FramewireError)) for (const f of frames) dropItem(drops, f, 'publish-failed');
-          this.inflight.splice(0, n);
-          this.wake();
-          continue;
-        }
-        const publishEnd = performance.now();
-        const publishSeconds = (publishEnd - publishStart) / 1000;
-        const tracer = this.o.tracer;
-        if (tracer) {
-          for (const { frames, result, target, version, sentAt, answeredAt } of ready) {
-            if (!(result instanceof FramewireError)) tracer.delivered(frames, { model: target.spec.name, modelVersion: version, batchSize: frames.length, sentAt, answeredAt, publishStart, publishEnd });
-          }
-        }
-        const published = Date.now();
-        for (const { frames, result, target } of ready) {
-          if (result instanceof FramewireError) continue;
-          for (const f of frames) {
-            // A clip's latency runs from the capture of its last frame (when the window was complete).
-            target.captureToPublish.observe((published - f.captureTs) / 1000);
-            this.publishStage.observe(publishSeconds);
-            if (f.clip) for (const c of f.clip.covered) f.owner.framePublished(c.index);
-            else f.owner.framePublished(f.index);
-          }
-        }
-        for (let e = 0; e < ready.length; e++) if (recordCounts[e]! > 0) metrics.framesPublished.inc({ model: ready[e]!.target.spec.name }, recordCounts[e]!);
-        this.o.published?.(records);
-      }
-      this.inflight.splice(0, n);
-      this.wake();
-    }
-  }
-
-  /**
-   * Delivers through the output stage (every sink, each retried on its own while retriable):
-   * offsets wait meanwhile. A sink that refused the records for good reports the frames dropped
-   * as `publish-failed`; an abort (shutdown) leaves them unfinished.
-   */
-  private async publish(records: LabelRecord[], traces: (string | undefined)[]): Promise<'ok' | 'failed' | 'aborted'> {
-    const outcome = await this.o.output.deliver('labels', new RecordBatch(records, traces), 'labels', { model: this.o.spec.name });
-    if (outcome === 'failed') log.error('labels refused by a sink; frames reported dropped', { model: this.o.spec.name, records: records.length });
-    return outcome;
   }
 }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTopology } from '../../src/config/load.js';
 import { canonicalJson, topologyHash } from '../../src/config/hash.js';
-import { labelRecordOf, type BatchLineage } from '../../src/infer/stage.js';
+import { labelRecordOf, type BatchLineage } from '../../src/sinks/labels.js';
 import { DropPublisher, droppedEvent } from '../../src/topology/drops.js';
 import { PartitionTracker } from '../../src/sources/kafka/checkpoint.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
