@@ -50,6 +50,18 @@ interface ComponentBase<S extends ComponentSchema> {
   readonly schema: S;
   /** Topics to create before start (none by default). */
   topics?(config: z.infer<S>): TopicSpec[];
+  /**
+   * What traces name it by (OpenTelemetry's messaging attributes): a source's topic and consumer
+   * group, a sink's labels destination. Without it, traces use the component's type.
+   */
+  messaging?(config: z.infer<S>): MessagingNames;
+}
+
+export interface MessagingNames {
+  /** `messaging.destination.name`: the topic (or queue) read from or published to. */
+  destination: string;
+  /** `messaging.consumer.group.name`, for a source that reads as a group member. */
+  group?: string;
 }
 
 export interface SourceComponent<S extends ComponentSchema = ComponentSchema> extends ComponentBase<S> {

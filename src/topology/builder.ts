@@ -97,10 +97,11 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
       monitor.published(records);
       onChanges(records);
     };
-    // Traces name the chunk topic and group of the (first) source and the labels topic of the sinks.
-    const src = t.sources[0] as { topic?: string; group?: string };
-    const labelsTopic = (t.sinks.find((s) => 'eventsTopic' in s) as { topic?: string } | undefined)?.topic;
-    const tracer = FrameTracer.create(t.telemetry, { chunks: src.topic ?? t.sources[0]!.type, group: src.group ?? '', labels: labelsTopic ?? 'labels' });
+    // Traces name what the components declare: the (first) source's topic and group, the first
+    // sink's labels destination (core/component.ts `messaging`).
+    const src = sourceComponents[0]!.messaging?.(t.sources[0]!);
+    const labelsTo = sinkComponents.map((c, i) => c.messaging?.(t.sinks[i]!)).find((m) => m !== undefined);
+    const tracer = FrameTracer.create(t.telemetry, { chunks: src?.destination ?? t.sources[0]!.type, group: src?.group ?? '', labels: labelsTo?.destination ?? 'labels' });
     const lanes: Lane[] = [];
     // Shadows that meet their promoteWhen swap with their primary through the reloader (made below).
     let reloader: ModelReloader | undefined;

@@ -10,5 +10,6 @@ export const kafkaSink: SinkComponent<typeof kafkaSinkSchema> = {
     { topic: c.eventsTopic, numPartitions: c.partitions },
     { topic: c.alertsTopic, numPartitions: c.partitions },
   ],
+  messaging: (c) => ({ destination: c.topic }),
   build: async (ctx, c) => new KafkaSink(await ctx.kafka.producer(), c, ctx.kafka),
 };

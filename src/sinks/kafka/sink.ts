@@ -4,7 +4,7 @@ import type { AlertBatch, AlertHistory, EventBatch, LabelBatch, Sink } from '../
 import type { KafkaConnections } from '../../core/component.js';
 import type { KafkaSinkConfig } from './config.js';
 import { kafkaRetriable } from '../../kafka/errors.js';
-import { readRecentAlerts } from '../../alerts/publisher.js';
+import { readRecentAlerts } from './alert-history.js';
 
 export class KafkaSink implements Sink {
   readonly name = 'kafka';

@@ -10,5 +10,6 @@ export const kafkaSource: SourceComponent<typeof kafkaSourceSchema> = {
     { topic: c.topic, numPartitions: c.partitions, configEntries: [{ name: 'max.message.bytes', value: String(CHUNK_TOPIC_MAX_MESSAGE_BYTES) }] },
     { topic: c.dlqTopic, numPartitions: c.partitions },
   ],
+  messaging: (c) => ({ destination: c.topic, group: c.group }),
   build: async (ctx, c) => new KafkaSource(ctx.kafka.client(), await ctx.kafka.admin(), await ctx.kafka.producer(), c, ctx.decode, ctx.metrics, ctx.signal),
 };

@@ -1,11 +1,12 @@
 /**
- * Reads the open episodes of a previous run back from the alerts topic. (Alerts are delivered by
- * the output stage, sinks/output.ts.)
+ * The Kafka sink's `alertHistory` capability (core/sink.ts): the alert records it published
+ * lately, read back from its alerts topic, so the alert engine re-opens a previous run's open
+ * episodes under their ids. (Alerts are delivered by the output stage, sinks/output.ts.)
  */
 import type { Kafka, Admin } from 'kafkajs';
-import { log } from '../core/log.js';
-import { readTopicToEnd } from '../kafka/topic-reader.js';
-import type { AlertRecord } from '../core/events.js';
+import { log } from '../../core/log.js';
+import { readTopicToEnd } from '../../kafka/topic-reader.js';
+import type { AlertRecord } from '../../core/events.js';
 
 /**
  * Alert records of the last `lookbackMs` on the alerts topic, oldest first per partition (a
