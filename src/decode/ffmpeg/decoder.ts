@@ -527,6 +527,19 @@ export class FfmpegDecoder implements Decoder {
     // Frames still in stdout's pipe are handed on first; then what never came out is reported.
     await this.framesDone;
     this.pool.give(this.buf);
+    // A clean end that still holds frames fed: ffmpeg did not put them out, or put them out without
+    // their showinfo line (rare; seen at a session's end in replay). Said once, with what the
+    // matching saw, so a recurrence says which.
+    if (exit.reason === 'ended' && this.held.length > 0) {
+      log.once('warn', 'decoder-ended-holding', 'a decoder ended cleanly without putting out every frame fed; those frames are reported decoder-reset', {
+        held: this.held.length,
+        emitted: this.emitted,
+        unmatched: this.unmatched,
+        positionsWaiting: this.positions.length,
+        partialFrameBytes: this.fill,
+        stderr: exit.stderr.slice(-3).join(' | '),
+      });
+    }
     this.hooks.exited(this.describe(exit), this.held.drain());
   }
 
