@@ -1,10 +1,12 @@
 /**
  * Reads a topic from a point in time (or its start) up to its end as it is when the read begins,
  * with a throwaway consumer group deleted afterwards: the alerts restore at start-up and
- * `framewire explain` read the records framewire published this way.
+ * `framewire explain` read the records framewire published this way; `framewire clip` and the
+ * alert snapshots read a stream session's chunks back (`readSessionChunks`).
  */
 import { randomBytes } from 'node:crypto';
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
+import type { SessionChunks, SessionChunksQuery } from '../core/source.js';
 
 export interface TopicReadOptions {
   /** Unix ms: start at each partition's first record at or after it; default: the start. */
@@ -102,4 +104,34 @@ export async function readPartitionFrom(
     await consumer.disconnect().catch(() => undefined);
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
+}
+
+const headerOf = (m: KafkaMessage, name: string): string | undefined => {
+  const v = m.headers?.[name];
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined ? undefined : Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
+};
+
+/**
+ * A stream session's chunks from `fromOffset` (a keyframe's chunk) through `toOffset`'s and
+ * `tailChunks` more of the session (or its `fw-eos` record, or the partition's end as it is now),
+ * checked consecutive in `fw-seq`: `framewire clip` and the alert snapshots read them this way.
+ * A string says why they cannot be had, naming the topic.
+ */
+export async function readSessionChunks(kafka: Kafka, admin: Admin, topic: string, q: SessionChunksQuery, groupPrefix: string): Promise<SessionChunks | string> {
+  const chunks: SessionChunks['chunks'] = [];
+  let after = -1;
+  const how = await readPartitionFrom(kafka, admin, topic, q.partition, q.fromOffset, { timeoutMs: q.timeoutMs, groupPrefix }, (m) => {
+    if (m.key?.toString('utf8') !== q.stream || headerOf(m, 'fw-session') !== q.session || !m.value) return false;
+    chunks.push({ seq: Number(headerOf(m, 'fw-seq')), offset: m.offset, value: m.value });
+    if (BigInt(m.offset) >= BigInt(q.toOffset)) after++;
+    return after >= q.tailChunks || headerOf(m, 'fw-eos') !== undefined;
+  });
+  if (how === 'missing') return `the first chunk (partition ${q.partition}, offset ${q.fromOffset}) is no longer on '${topic}': the topic's retention deleted it`;
+  if (how === 'timeout') return `reading '${topic}' timed out after ${q.timeoutMs} ms`;
+  if (chunks.length === 0 || BigInt(chunks.at(-1)!.offset) < BigInt(q.toOffset)) return `the chunks of stream '${q.stream}' session ${q.session} up to offset ${q.toOffset} are not all on '${topic}'`;
+  for (let i = 1; i < chunks.length; i++) {
+    if (chunks[i]!.seq !== chunks[i - 1]!.seq + 1) return `chunk fw-seq ${chunks[i - 1]!.seq + 1} of session ${q.session} is missing between offsets ${chunks[i - 1]!.offset} and ${chunks[i]!.offset}`;
+  }
+  return { chunks };
 }

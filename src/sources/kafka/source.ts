@@ -15,7 +15,8 @@ import { DEAD_LETTER_REASONS, type DeadLetterCode } from '../../core/errors.js';
 import { parseChunk, type Chunk, type RawRecord } from './chunk.js';
 import type { KafkaSourceConfig } from './config.js';
 import { Rebalance } from './rebalance.js';
-import type { ChunkHandler, ConsumerLag, Source } from '../../core/source.js';
+import type { ChunkHandler, ChunkHistory, ConsumerLag, Source } from '../../core/source.js';
+import { readSessionChunks } from '../../kafka/topic-reader.js';
 import { groupLag } from './lag.js';
 
 /**
@@ -40,9 +41,11 @@ export class KafkaSource implements Source {
   private readonly committed = new Map<string, ResumePoint>();
   /** The group's lag on the chunks topic. */
   readonly consumerLag: ConsumerLag = { lag: () => groupLag(this.admin, this.config.group, this.config.topic) };
+  /** Chunks read back from the chunks topic, with a throwaway group (alert snapshots). */
+  readonly chunkHistory: ChunkHistory = { readSession: (q) => readSessionChunks(this.kafka, this.admin, this.config.topic, q, `${this.config.group}-snapshot`) };
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly admin: Admin,
     private readonly producer: Producer,
     private readonly config: KafkaSourceConfig,
