@@ -67,10 +67,11 @@ export class Snapshotter implements AlertSnapshots {
         this.settle(e, { missing: 'skipped' });
       } else {
         this.queue.push(e);
+        // Takes the first one off the queue at once: `queueSize` counts those waiting.
+        if (!this.running) void this.run();
       }
     }
     this.o.metrics.snapshotQueue.set(this.queue.length);
-    if (!this.running && this.queue.length > 0) void this.run();
   }
 
   async snapshotOf(id: string, deadline: number): Promise<SnapshotOutcome> {
