@@ -120,8 +120,10 @@ export class Snapshotter implements AlertSnapshots {
     if (typeof plan === 'string' || !this.history) return { missing: 'none' };
     const { timeoutMs } = this.o.config;
     const until = e.offeredAt + timeoutMs;
+    const t0 = Date.now();
     try {
       const read = await this.history.readSession({ ...plan.query, timeoutMs });
+      const t1 = Date.now();
       if (typeof read === 'string') return this.failed(a, read);
       if (this.closed) return { missing: 'failed' };
       const bytes = Buffer.concat(read.chunks.map((c) => c.value));
@@ -146,6 +148,7 @@ export class Snapshotter implements AlertSnapshots {
       this.o.metrics.snapshotCpuSeconds.inc(done.cpuSeconds);
       this.o.metrics.snapshotSeconds.observe((record.publishedTs - e.offeredAt) / 1000);
       this.o.publish(record);
+      log.debug('alert snapshot made', { id: a.id, frame: a.atFrame, keyFrame: plan.keyFrame, chunks: read.chunks.length, waitedMs: t0 - e.offeredAt, readMs: t1 - t0, decodeMs: record.publishedTs - t1, cpuMs: Math.round(done.cpuSeconds * 1000), bytes: done.jpeg.length });
       return { snapshot: record };
     } catch (err) {
       return this.failed(a, (err as Error).message);

@@ -26,7 +26,7 @@ import { newTopology, removeTopology, type TestTopology } from '../helpers/topic
 import { waitUntil } from '../helpers/wait.js';
 import { encodeFile, referenceOf } from '../helpers/reference.js';
 
-type Posted = AlertRecord & { snapshot?: { contentType: string; width: number; height: number; frame: number; jpeg: string }; snapshotMissing?: string };
+type Posted = AlertRecord & { receivedAt?: number; snapshot?: { contentType: string; width: number; height: number; frame: number; jpeg: string }; snapshotMissing?: string };
 
 /** Keeps every POSTed alert body. */
 class Receiver {
@@ -39,7 +39,7 @@ class Receiver {
       const parts: Buffer[] = [];
       req.on('data', (d: Buffer) => parts.push(d));
       req.on('end', () => {
-        this.got.push(JSON.parse(Buffer.concat(parts).toString('utf8')) as Posted);
+        this.got.push({ ...(JSON.parse(Buffer.concat(parts).toString('utf8')) as Posted), receivedAt: Date.now() });
         res.writeHead(204);
         res.end();
       });
@@ -156,6 +156,7 @@ describe('alert snapshots', { timeout: 180_000 }, () => {
           // The webhook that asks for it: the firing POST carries the same JPEG; the resolved one none.
           const [f] = posted(withSnap, firing.id, 'firing');
           assert.ok(f!.snapshot, `${c.stream}: the firing POST carries the snapshot (snapshotMissing: ${f!.snapshotMissing})`);
+          console.log(`${c.stream}: the firing POST with its snapshot arrived ${f!.receivedAt! - firing.publishedTs} ms after the alert was published`);
           assert.deepEqual(f!.snapshot, { contentType: 'image/jpeg', width: snap.width, height: snap.height, frame: snap.frame, jpeg: snap.jpeg });
           const [r] = posted(withSnap, firing.id, 'resolved');
           assert.equal(r!.snapshot, undefined);
@@ -165,9 +166,12 @@ describe('alert snapshots', { timeout: 180_000 }, () => {
             assert.equal(g.snapshot, undefined);
             assert.equal(g.snapshotMissing, undefined);
           }
-          assert.deepEqual(posted(without, firing.id, 'firing')[0], { ...firing });
+          const { receivedAt: _at, ...plainBody } = posted(without, firing.id, 'firing')[0]!;
+          assert.deepEqual(plainBody, { ...firing });
         }
 
+        // With FRAMEWIRE_LOG_LEVEL=debug, where each snapshot's time went (queue, Kafka read, ffmpeg).
+        for (const line of proc!.stderr.split('\n')) if (line.includes('alert snapshot made')) console.log(line);
         const m = await scrapeMetrics(topo.httpBase);
         assert.equal(metricValue(m, 'framewire_snapshots_total', { outcome: 'made' }), 2);
         assert.equal(metricValue(m, 'framewire_snapshots_total', { outcome: 'failed' }), 0);
