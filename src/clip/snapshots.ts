@@ -39,6 +39,8 @@ export interface SnapshotterOptions {
 export class Snapshotter implements AlertSnapshots {
   /** The first source that can read its chunks back; set once sources are built (none: no snapshots). */
   history: ChunkHistory | undefined;
+  /** Some sink carries or sends snapshots; set once sinks are built (none: none are made). */
+  wanted = true;
   private readonly entries = new Map<string, Entry>();
   private readonly queue: Entry[] = [];
   private running = false;
@@ -47,9 +49,9 @@ export class Snapshotter implements AlertSnapshots {
 
   constructor(private readonly o: SnapshotterOptions) {}
 
-  /** Whether snapshots are being made (enabled, and a source can read its chunks back). */
+  /** Whether snapshots are being made (enabled, wanted by a sink, and a source can read its chunks back). */
   get active(): boolean {
-    return this.o.config.enabled && this.history !== undefined && !this.closed;
+    return this.o.config.enabled && this.wanted && this.history !== undefined && !this.closed;
   }
 
   /** Alert records about to be published: each firing one is queued for its snapshot. Never waits. */

@@ -44,6 +44,8 @@ export interface Sink {
   publishAlerts?(batch: AlertBatch): Promise<void>;
   /** Snapshots of firing alerts (clip/snapshots.ts); sinks without it do not carry them. */
   publishSnapshots?(batch: SnapshotBatch): Promise<void>;
+  /** Sends alerts with their snapshots, asked for through BuildContext.snapshots (the webhook with `includeSnapshot`). */
+  readonly sendsSnapshots?: boolean;
   close(): Promise<void>;
   /** Reads back the alerts it published: the alert engine restores open episodes from them at start. */
   readonly alertHistory?: AlertHistory;

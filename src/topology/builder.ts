@@ -85,6 +85,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
     // The one place records fan out to the sinks (sinks/output.ts).
     output = new OutputStage(sinks, metrics, signal);
+    snapshots.wanted = sinks.some((s) => s.publishSnapshots || s.sendsSnapshots);
     const drops = new DropPublisher(output, metrics, t.accounting.dropFlushMs);
     // Lineage: every record names the configuration that produced it; a reload that applies changes it.
     let runningHash = topologyHash(t);

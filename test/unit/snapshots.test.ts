@@ -139,3 +139,24 @@ test('with includeSnapshot, a firing POST without a snapshot coming says why at 
     await srv.close();
   }
 });
+
+test('no sink carries or sends snapshots: none are made (the chunks are not even read)', async () => {
+  const reads: string[] = [];
+  const snapper = new Snapshotter({ config: snapshotsSchema.parse({}), metrics: new Metrics(), ffmpegPath: 'ffmpeg', publish: () => undefined });
+  snapper.history = { readSession: async (q) => (reads.push(q.fromOffset), 'unreachable') };
+  snapper.wanted = false;
+  snapper.offer([base]);
+  assert.deepEqual(await snapper.snapshotOf(base.id, Date.now() + 1000), { missing: 'none' });
+  assert.deepEqual(reads, []);
+  // Disabled in the topology: the same.
+  const off = new Snapshotter({ config: snapshotsSchema.parse({ enabled: false }), metrics: new Metrics(), ffmpegPath: 'ffmpeg', publish: () => undefined });
+  off.history = snapper.history;
+  off.offer([base]);
+  assert.deepEqual(await off.snapshotOf(base.id, Date.now() + 1000), { missing: 'none' });
+  assert.deepEqual(reads, []);
+  // Which webhooks count as sending them.
+  const hook = (fields: Record<string, unknown>) => new WebhookSink(webhookSinkSchema.parse({ type: 'webhook', url: 'http://127.0.0.1:9/x', ...fields }), new Metrics(), snapper);
+  const [yes, no] = [hook({ includeSnapshot: true }), hook({})];
+  assert.deepEqual([yes.sendsSnapshots, no.sendsSnapshots], [true, false]);
+  await Promise.all([yes.close(), no.close()]);
+});

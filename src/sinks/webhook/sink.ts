@@ -47,7 +47,10 @@ export class WebhookSink implements Sink {
   private readonly loop: Promise<void>;
   private abort = new AbortController();
 
+  readonly sendsSnapshots: boolean;
+
   constructor(private readonly config: WebhookSinkConfig, private readonly metrics: Metrics, private readonly snapshots?: AlertSnapshots) {
+    this.sendsSnapshots = config.includeSnapshot && snapshots !== undefined;
     this.loop = this.run();
   }
 
@@ -62,7 +65,7 @@ export class WebhookSink implements Sink {
   /** Enqueues the batch's records (their shared JSON text is the body). */
   async publishAlerts(batch: AlertBatch): Promise<void> {
     const json = batch.json;
-    const until = this.config.includeSnapshot && this.snapshots ? Date.now() + this.config.snapshotWaitMs : 0;
+    const until = this.sendsSnapshots ? Date.now() + this.config.snapshotWaitMs : 0;
     for (let i = 0; i < json.length; i++) {
       if (this.queued >= this.config.queueSize) {
         // The oldest waiting one goes; the one being delivered stays.
