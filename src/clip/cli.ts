@@ -17,7 +17,7 @@ import type { Command } from 'commander';
 import { Kafka, logLevel } from 'kafkajs';
 import type { AlertRecord } from '../core/events.js';
 import { FfmpegProcess } from '../core/ffmpeg-process.js';
-import { readSessionChunks, readTopicToEnd } from '../kafka/topic-reader.js';
+import { oneShotReads, readSessionChunks, readTopicToEnd } from '../kafka/topic-reader.js';
 import type { SessionChunks } from '../core/source.js';
 import { addTopicReaderOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
 
@@ -121,7 +121,7 @@ export async function clip(id: string, values: ClipFlags): Promise<number> {
     plan = planClip(records);
     if (typeof plan === 'string') return notFound(`alert '${id}': ${plan}`);
     const p = plan;
-    read = await readSessionChunks(kafka, admin, chunksTopic, { stream: p.stream, session: p.session, partition: p.partition, fromOffset: p.fromOffset, toOffset: p.toOffset, tailChunks: TAIL_CHUNKS, timeoutMs }, 'framewire-clip');
+    read = await readSessionChunks(oneShotReads(kafka, admin, chunksTopic, 'framewire-clip'), chunksTopic, { stream: p.stream, session: p.session, partition: p.partition, fromOffset: p.fromOffset, toOffset: p.toOffset, tailChunks: TAIL_CHUNKS, timeoutMs });
   } catch (err) {
     return notFound(`reading Kafka failed: ${(err as Error).message}`);
   } finally {

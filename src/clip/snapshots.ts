@@ -54,6 +54,11 @@ export class Snapshotter implements AlertSnapshots {
     return this.o.config.enabled && this.wanted && this.history !== undefined && !this.closed;
   }
 
+  /** Alert rules are set: the chunk history gets ready ahead of the first snapshot. */
+  warm(): void {
+    if (this.active) this.history!.warm?.();
+  }
+
   /** Alert records about to be published: each firing one is queued for its snapshot. Never waits. */
   offer(records: readonly AlertRecord[]): void {
     if (!this.active) return;

@@ -57,4 +57,6 @@ export interface SessionChunks {
 export interface ChunkHistory {
   /** The chunks, or why they cannot be had (deleted by retention, not consecutive, timed out). */
   readSession(q: SessionChunksQuery): Promise<SessionChunks | string>;
+  /** Gets ready for a first read ahead of it (the Kafka source joins its reader's group); never throws. */
+  warm?(): void;
 }

@@ -73,6 +73,7 @@ export class Monitor {
       this.engine.restore(recent);
       if (recent.length) log.info('alert episodes read back from the alerts topic', { records: recent.length, open: this.engine.active().length });
     }
+    if (this.engine.enabled) this.o.snapshots?.warm();
     if (this.dashboard) {
       const lag = sources.find((s) => s.consumerLag)?.consumerLag;
       this.hub = new DashboardHub({ name: this.o.topology.name, models: this.o.models, ws: this.dashboard, health: this.health, alerts: this.engine, metrics: this.o.metrics, lag });

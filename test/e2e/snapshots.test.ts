@@ -8,7 +8,8 @@
  *    frame late would be green);
  *  - a webhook with `includeSnapshot: true` gets the firing alert with the same snapshot, its
  *    resolved record without; a webhook without it gets neither;
- *  - metrics count the snapshots made, and the time and CPU they took are printed.
+ *  - metrics count the snapshots made, and the time and CPU they took are printed;
+ *  - stopped, the processor exits 0 and its read-back consumer group is gone.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -22,7 +23,7 @@ import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
 import { Processor, metricValue, scrapeMetrics, stopAllProcessors, withLogs } from '../helpers/processes.js';
 import { BROKERS, ensureStack, freePort } from '../helpers/stack.js';
-import { newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
+import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { waitUntil } from '../helpers/wait.js';
 import { encodeFile, referenceOf } from '../helpers/reference.js';
 
@@ -180,6 +181,20 @@ describe('alert snapshots', { timeout: 180_000 }, () => {
         const cpu = metricValue(m, 'framewire_snapshot_cpu_seconds_total');
         assert.equal(count, 2);
         console.log(`SNAPSHOTS: ${count} made, mean ${((sum / count) * 1000).toFixed(0)} ms from firing record to snapshot record, ffmpeg CPU ${((cpu / count) * 1000).toFixed(0)} ms per snapshot`);
+
+        // Stopped, it exits 0 and leaves no consumer group behind for its chunk read-backs.
+        const t0 = Date.now();
+        const st = await proc!.stop();
+        assert.equal(st.code, 0, `exit ${st.code} ${st.signal}`);
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          const left = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`${topo.group}-readback`));
+          assert.deepEqual(left, [], 'the read-back group is deleted at shutdown');
+        } finally {
+          await admin.disconnect();
+        }
+        console.log(`stopped in ${Date.now() - t0} ms`);
       });
     } finally {
       await rm(dir, { recursive: true, force: true });
