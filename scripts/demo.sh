@@ -53,7 +53,7 @@ framewire is running on the local stack.
   tail       npx framewire tail                (labels, events, alerts in this terminal;
              npx framewire tail --alerts       try --streams cam-1, --events)
   labels     Kafka topic video.labels  (127.0.0.1:9092)
-  events     Kafka topic video.events; alerts: video.alerts; dead letters: video.dlq
+  events     Kafka topic video.events; alerts: video.alerts (their JPEG snapshots: video.snapshots); dead letters: video.dlq
   WebSocket  ws://$http/ws            (all streams; ?streams=cam-1 for one)
   metrics    http://$http/metrics     readiness: http://$http/readyz
   Triton     http://127.0.0.1:8000/v2/models/colour_probe   metrics: http://127.0.0.1:8002/metrics

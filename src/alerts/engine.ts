@@ -291,6 +291,11 @@ export function addLineage(rec: AlertRecord, from: Lineage | undefined, at: Line
       rec.clipFrame = from.keyFrame;
       rec.clipOffset = from.keyOffset;
     }
+    // Where `atFrame` is decoded from (its snapshot).
+    if (at.keyOffset !== undefined && at.keyFrame !== undefined) {
+      rec.keyFrame = at.keyFrame;
+      rec.keyOffset = at.keyOffset;
+    }
   }
   if (at.model !== undefined) rec.model = at.model;
   if (at.modelVersion !== undefined) rec.modelVersion = at.modelVersion;

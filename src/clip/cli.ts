@@ -14,14 +14,15 @@
  */
 import { unlink, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import type { AlertRecord } from '../core/events.js';
 import { FfmpegProcess } from '../core/ffmpeg-process.js';
-import { readPartitionFrom, readTopicToEnd } from '../kafka/topic-reader.js';
+import { oneShotReads, readSessionChunks, readTopicToEnd } from '../kafka/topic-reader.js';
+import type { SessionChunks } from '../core/source.js';
 import { addTopicReaderOptions, topicReaderOptions, type TopicReaderFlags } from '../ingest/security.js';
 
 /** Chunks of the session kept after the one the last frame began in: its access unit may end in the next. */
-const TAIL_CHUNKS = 1;
+export const TAIL_CHUNKS = 1;
 
 interface ClipFlags extends TopicReaderFlags {
   output?: string;
@@ -92,12 +93,6 @@ export function planClip(records: readonly AlertRecord[]): ClipPlan | string {
   };
 }
 
-const header = (m: KafkaMessage, name: string): string | undefined => {
-  const v = m.headers?.[name];
-  const one = Array.isArray(v) ? v[0] : v;
-  return one === undefined ? undefined : Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
-};
-
 export async function clip(id: string, values: ClipFlags): Promise<number> {
   if (!values.output) return usageError('-o FILE is required');
   const opts = topicReaderOptions(values);
@@ -109,9 +104,8 @@ export async function clip(id: string, values: ClipFlags): Promise<number> {
   const kafka = new Kafka({ clientId: 'framewire-clip', brokers, logLevel: logLevel.NOTHING, ...security });
   const admin = kafka.admin();
   const records: AlertRecord[] = [];
-  const chunks: { seq: number; offset: string; value: Buffer }[] = [];
   let plan: ClipPlan | string;
-  let how: Awaited<ReturnType<typeof readPartitionFrom>>;
+  let read: SessionChunks | string;
   try {
     await admin.connect();
     await readTopicToEnd(kafka, admin, alertsTopic, { sinceMs: Date.now() - Number(values.sinceMs ?? 86_400_000), timeoutMs, groupPrefix: 'framewire-clip' }, (_p, m) => {
@@ -127,25 +121,15 @@ export async function clip(id: string, values: ClipFlags): Promise<number> {
     plan = planClip(records);
     if (typeof plan === 'string') return notFound(`alert '${id}': ${plan}`);
     const p = plan;
-    let after = -1;
-    how = await readPartitionFrom(kafka, admin, chunksTopic, p.partition, p.fromOffset, { timeoutMs, groupPrefix: 'framewire-clip' }, (m) => {
-      if (m.key?.toString('utf8') !== p.stream || header(m, 'fw-session') !== p.session || !m.value) return false;
-      chunks.push({ seq: Number(header(m, 'fw-seq')), offset: m.offset, value: m.value });
-      if (BigInt(m.offset) >= BigInt(p.toOffset)) after++;
-      return after >= TAIL_CHUNKS || header(m, 'fw-eos') !== undefined;
-    });
+    read = await readSessionChunks(oneShotReads(kafka, admin, chunksTopic, 'framewire-clip'), chunksTopic, { stream: p.stream, session: p.session, partition: p.partition, fromOffset: p.fromOffset, toOffset: p.toOffset, tailChunks: TAIL_CHUNKS, timeoutMs });
   } catch (err) {
     return notFound(`reading Kafka failed: ${(err as Error).message}`);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
   const p = plan;
-  if (how === 'missing') return notFound(`the clip's first chunk (partition ${p.partition}, offset ${p.fromOffset}) is no longer on '${chunksTopic}': the topic's retention deleted it`);
-  if (how === 'timeout') return notFound(`reading '${chunksTopic}' timed out after ${timeoutMs} ms`);
-  if (chunks.length === 0 || BigInt(chunks.at(-1)!.offset) < BigInt(p.toOffset)) return notFound(`the chunks of stream '${p.stream}' session ${p.session} up to offset ${p.toOffset} are not all on '${chunksTopic}'`);
-  for (let i = 1; i < chunks.length; i++) {
-    if (chunks[i]!.seq !== chunks[i - 1]!.seq + 1) return notFound(`chunk fw-seq ${chunks[i - 1]!.seq + 1} of session ${p.session} is missing between offsets ${chunks[i - 1]!.offset} and ${chunks[i]!.offset}`);
-  }
+  if (typeof read === 'string') return notFound(`alert '${id}': ${read}`);
+  const { chunks } = read;
   const bytes = Buffer.concat(chunks.map((c) => c.value));
   try {
     const failed = values.mp4 ? await remuxToMp4(bytes, values.output) : void (await writeFile(values.output, bytes));

@@ -15,6 +15,7 @@ import { samplingRuleSchema } from '../decode/sampling.js';
 import { smoothingSchema } from '../postprocess/smoothing.js';
 import { regexField } from './regex.js';
 import { alertsSchema } from '../alerts/config.js';
+import { snapshotsSchema } from '../clip/config.js';
 import { healthSchema } from '../health/config.js';
 import { httpAuthSchema } from '../telemetry/auth/config.js';
 import { telemetrySchema } from '../telemetry/tracing.js';
@@ -110,6 +111,7 @@ function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
       smoothing: smoothingSchema.prefault({}),
       health: healthSchema.prefault({}),
       alerts: alertsSchema,
+      snapshots: snapshotsSchema.prefault({}),
       sinks: z.array(sinks).min(1).describe('Where labels, events and alerts go.'),
       accounting: z
         .strictObject({

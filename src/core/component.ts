@@ -8,7 +8,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 // The process-wide services every component is handed; types only (telemetry imports no stage).
 import type { Metrics } from '../telemetry/metrics.js';
 import type { HttpEndpoint } from '../telemetry/http.js';
-import type { Sink } from './sink.js';
+import type { AlertSnapshots, Sink } from './sink.js';
 import type { ChunkHandler, Source } from './source.js';
 
 /** A topic a component needs; the builder creates it, with these settings, when missing (kafka/topics.ts). */
@@ -34,6 +34,8 @@ export interface BuildContext {
   readonly http: HttpEndpoint;
   /** Aborted when start-up is cancelled or shutdown stops waiting: a component's retry loops end. */
   readonly signal?: AbortSignal;
+  /** Snapshots of firing alerts as they are made (a sink that sends them with its alerts waits on it). */
+  readonly snapshots: AlertSnapshots;
 }
 
 export interface SourceContext extends BuildContext {

@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   MODEL_UNSUPPORTED: 'the model metadata does not fit what the pipeline can feed',
   // sinks
   SINK_PUBLISH_FAILED: 'publishing to a sink failed',
+  // alert snapshots
+  SNAPSHOT_FAILED: "an alert's snapshot could not be made (its chunks are gone from the chunk topic, or ffmpeg could not decode its frame); the alert went out without it",
   // ingest
   INGEST_SOURCE_FAILED: 'the ingest source could not be opened or read',
   INGEST_BROKER_GONE: 'ingest gave up: the broker was unreachable for longer than --give-up-after',

@@ -120,7 +120,32 @@ export interface AlertRecord {
   /** Where a clip of the episode starts (`framewire clip`): the keyframe decoding `fromFrame` starts from, and the chunk it began in. */
   clipFrame?: number;
   clipOffset?: number;
+  /** The keyframe decoding `atFrame` starts from, and the chunk it began in (as on `atFrame`'s label record): where its snapshot is decoded from. */
+  keyFrame?: number;
+  keyOffset?: number;
   model?: string;
   modelVersion?: string;
   topologyHash?: string;
+}
+
+/**
+ * A JPEG of a firing alert's `atFrame` (docs/contracts.md "Snapshots"), decoded again from the
+ * chunk topic; on the snapshots topic keyed by alert id, and in a webhook's firing POST.
+ */
+export interface SnapshotRecord {
+  type: 'snapshot';
+  /** The alert's id. */
+  id: string;
+  rule: string;
+  stream: string;
+  session: string;
+  /** The alert's `atFrame`, and its capture time. */
+  frame: number;
+  captureTs: number;
+  width: number;
+  height: number;
+  contentType: 'image/jpeg';
+  /** Base64. */
+  jpeg: string;
+  publishedTs: number;
 }

@@ -4,7 +4,7 @@
  * capability by its member (`sinks.find((s) => s.alertHistory)`), never by a sink's type.
  */
 import type { LabelRecord } from './frame.js';
-import type { AlertRecord, PipelineEvent } from './events.js';
+import type { AlertRecord, PipelineEvent, SnapshotRecord } from './events.js';
 
 /**
  * Records on their way to the sinks with their JSON text, made once, on first use, and shared:
@@ -30,6 +30,7 @@ export class RecordBatch<R extends { readonly type: string; readonly stream: str
 export type LabelBatch = RecordBatch<LabelRecord>;
 export type EventBatch = RecordBatch<PipelineEvent>;
 export type AlertBatch = RecordBatch<AlertRecord>;
+export type SnapshotBatch = RecordBatch<SnapshotRecord>;
 
 /**
  * A destination for labels and events. `publishLabels` resolves once the records are durably
@@ -41,6 +42,10 @@ export interface Sink {
   publishEvents(batch: EventBatch): Promise<void>;
   /** Alert records (src/alerts); sinks without it do not carry alerts. */
   publishAlerts?(batch: AlertBatch): Promise<void>;
+  /** Snapshots of firing alerts (clip/snapshots.ts); sinks without it do not carry them. */
+  publishSnapshots?(batch: SnapshotBatch): Promise<void>;
+  /** Sends alerts with their snapshots, asked for through BuildContext.snapshots (the webhook with `includeSnapshot`). */
+  readonly sendsSnapshots?: boolean;
   close(): Promise<void>;
   /** Reads back the alerts it published: the alert engine restores open episodes from them at start. */
   readonly alertHistory?: AlertHistory;
@@ -74,4 +79,21 @@ export interface DashboardClients {
   /** Some client wants thumbnails of this stream (cheap when none wants any). */
   wantsThumb(stream: string): boolean;
   sendThumb(stream: string, text: string): void;
+}
+
+/** Why a firing alert's snapshot is not there: see docs/contracts.md "Snapshots". */
+export type SnapshotMissing = 'timeout' | 'failed' | 'skipped' | 'none';
+
+export type SnapshotOutcome = { snapshot: SnapshotRecord; missing?: undefined } | { snapshot?: undefined; missing: SnapshotMissing };
+
+/**
+ * The snapshots of firing alerts, for a sink that sends one with its alert (the webhook): every
+ * component's build gets it (BuildContext.snapshots), whether snapshots are made or not.
+ */
+export interface AlertSnapshots {
+  /**
+   * The snapshot of the firing alert `id`, waiting for it until `deadline` (Unix ms) at most;
+   * `missing` says why there is none (`none` at once when none is being made for it).
+   */
+  snapshotOf(id: string, deadline: number): Promise<SnapshotOutcome>;
 }

@@ -10,14 +10,18 @@
  *  - `bestEffort` (change and stream-health events): each sink once, a failure logged per sink.
  *  - `alerts`: per sink, in order, off the pipeline's path, retried with backoff behind a
  *    bounded backlog (a sink more than MAX_BACKLOG records behind loses the oldest, counted).
+ *  - `snapshot` (alert snapshots): each sink that carries them, a few attempts, gating nothing.
  */
 import { log } from '../core/log.js';
 import { OUTAGE_RETRY_BASE_MS, OUTAGE_RETRY_MAX_MS, isAbort, retry } from '../core/retry.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { AlertRecord } from '../core/events.js';
+import type { AlertRecord, SnapshotRecord } from '../core/events.js';
 import { RecordBatch, type EventBatch, type LabelBatch, type Sink } from '../core/sink.js';
 
 export type Delivery = 'ok' | 'failed' | 'aborted';
+
+/** Attempts per sink for a snapshot record (it gates nothing; its alert went out already). */
+const SNAPSHOT_ATTEMPTS = 5;
 
 export class OutputStage {
   readonly alerts: AlertPublisher;
@@ -58,6 +62,26 @@ export class OutputStage {
   /** Events that gate nothing: each sink once; `settled()` waits for the sends under way. */
   bestEffort(batch: EventBatch, what: string): void {
     const p: Promise<void> = Promise.all(this.sinks.map((s) => s.publishEvents(batch).catch((err: unknown) => log.warn(`publishing ${what} failed`, { sink: s.name, err })))).then(() => {
+      this.pending.delete(p);
+    });
+    this.pending.add(p);
+  }
+
+  /**
+   * A snapshot record (clip/snapshots.ts) to every sink that carries them, each retried a few
+   * times on its own; gates nothing, a failure is logged once per sink.
+   */
+  snapshot(record: SnapshotRecord): void {
+    const batch = new RecordBatch([record]);
+    const sinks = this.sinks.filter((s) => s.publishSnapshots);
+    if (sinks.length === 0) return;
+    const p: Promise<void> = Promise.all(
+      sinks.map((s) =>
+        retry(() => s.publishSnapshots!(batch), { attempts: SNAPSHOT_ATTEMPTS, baseMs: OUTAGE_RETRY_BASE_MS, maxMs: OUTAGE_RETRY_MAX_MS, signal: this.signal }).catch((err: unknown) =>
+          log.once('warn', `snapshot:${s.name}`, 'publishing an alert snapshot failed', { sink: s.name, id: record.id, err }),
+        ),
+      ),
+    ).then(() => {
       this.pending.delete(p);
     });
     this.pending.add(p);

@@ -55,6 +55,10 @@ export const METRIC = {
   webhookQueue: 'framewire_webhook_queue_alerts',
   thumbnails: 'framewire_thumbnails_total',
   thumbnailSeconds: 'framewire_thumbnail_encode_seconds_total',
+  snapshots: 'framewire_snapshots_total',
+  snapshotQueue: 'framewire_snapshot_queue_alerts',
+  snapshotSeconds: 'framewire_snapshot_seconds',
+  snapshotCpuSeconds: 'framewire_snapshot_cpu_seconds_total',
 } as const;
 
 export class Metrics {
@@ -107,6 +111,10 @@ export class Metrics {
   readonly webhookQueue = new client.Gauge({ name: METRIC.webhookQueue, help: 'Alert records waiting in the webhook queue.', registers: [this.registry] });
   readonly thumbnails = new client.Counter({ name: METRIC.thumbnails, help: 'JPEG thumbnails made for dashboards (only while one subscribes).', registers: [this.registry] });
   readonly thumbnailSeconds = new client.Counter({ name: METRIC.thumbnailSeconds, help: 'CPU time of the process while it downscaled and JPEG-encoded thumbnails.', registers: [this.registry] });
+  readonly snapshots = new client.Counter({ name: METRIC.snapshots, help: 'Firing alerts by what became of their JPEG snapshot: made, failed (chunks gone, decode failed; logged), skipped (the snapshot queue was full).', labelNames: ['outcome'], registers: [this.registry] });
+  readonly snapshotQueue = new client.Gauge({ name: METRIC.snapshotQueue, help: 'Firing alerts waiting for their snapshot (one is made at a time).', registers: [this.registry] });
+  readonly snapshotSeconds = new client.Histogram({ name: METRIC.snapshotSeconds, help: 'Firing alert published to its snapshot published (chunks read back, decoded, encoded).', buckets: [0.1, 0.2, 0.5, 1, 2, 3, 5, 10, 20], registers: [this.registry] });
+  readonly snapshotCpuSeconds = new client.Counter({ name: METRIC.snapshotCpuSeconds, help: "CPU time of the ffmpeg children that decoded and encoded snapshots (their own count).", registers: [this.registry] });
   readonly commits = new client.Counter({ name: METRIC.commits, help: 'Offset commits.', registers: [this.registry] });
   readonly rebalances = new client.Counter({ name: METRIC.rebalances, help: 'Consumer-group rebalances this member took part in (every member stops fetching meanwhile).', registers: [this.registry] });
   readonly partitionsAssigned = new client.Gauge({ name: METRIC.partitionsAssigned, help: 'Chunk-topic partitions assigned to this member.', registers: [this.registry] });

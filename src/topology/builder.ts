@@ -23,6 +23,7 @@ import { Smoother } from '../postprocess/smoothing.js';
 import { changeEvents } from '../postprocess/changes.js';
 import { RecordBatch, type Sink } from '../core/sink.js';
 import { OutputStage } from '../sinks/output.js';
+import { Snapshotter } from '../clip/snapshots.js';
 import { FrameTracer } from '../telemetry/tracing.js';
 import type { Source } from '../core/source.js';
 import { registry } from './registry.js';
@@ -77,10 +78,14 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     await startup.until(kafkaAt, () => kafka.producer(), kafkaRetriable);
 
     const http = new HttpEndpoint(t.http.listen, auth, metrics);
-    const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http, signal };
+    // Alert snapshots: published through the output stage (made below), from the chunks a source reads back (set once built).
+    let output: OutputStage | undefined;
+    const snapshots = new Snapshotter({ config: t.snapshots, metrics, ffmpegPath: t.decode.ffmpegPath ?? 'ffmpeg', publish: (r) => output?.snapshot(r) });
+    const ctx: BuildContext = { pipelineName: t.name, metrics, kafka, http, signal, snapshots };
     for (const [i, c] of sinkComponents.entries()) sinks.push(await c.build(ctx, t.sinks[i]!));
     // The one place records fan out to the sinks (sinks/output.ts).
-    const output = new OutputStage(sinks, metrics, signal);
+    output = new OutputStage(sinks, metrics, signal);
+    snapshots.wanted = sinks.some((s) => s.publishSnapshots || s.sendsSnapshots);
     const drops = new DropPublisher(output, metrics, t.accounting.dropFlushMs);
     // Lineage: every record names the configuration that produced it; a reload that applies changes it.
     let runningHash = topologyHash(t);
@@ -88,7 +93,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const currentHash = (): string => runningHash;
     // Stream health, alert rules and the dashboard feed, beside the data path (monitor.ts).
     let decode: DecodeStage | undefined;
-    const monitor = new Monitor({ topology: t, output, metrics, sinks, models: specs.map((s) => s.name), decoding: (stream) => decode?.decoderRunning(stream), inputClock: () => decode?.inputClock() ?? Date.now() });
+    const monitor = new Monitor({ topology: t, output, metrics, sinks, models: specs.map((s) => s.name), snapshots, decoding: (stream) => decode?.decoderRunning(stream), inputClock: () => decode?.inputClock() ?? Date.now() });
     drops.onDrop = monitor.dropped;
     monitor.addRoutes(http);
 
@@ -117,6 +122,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor, event: (e) => output.bestEffort(new RecordBatch([e]), 'stream events') });
     const sources: Source[] = [];
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
+    snapshots.history = sources.find((s) => s.chunkHistory)?.chunkHistory;
 
     startup.check();
     reloader = new ModelReloader(t, lanes, pool, (now) => {

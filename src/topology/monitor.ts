@@ -20,6 +20,7 @@ import { AlertEngine } from '../alerts/engine.js';
 import { DashboardHub } from '../dashboard/hub.js';
 import { DashboardFiles } from '../dashboard/static.js';
 import { Thumbnailer } from '../dashboard/thumbs.js';
+import type { Snapshotter } from '../clip/snapshots.js';
 
 /** Open episodes are looked for this far back in the sink's alert history at start. */
 const RESTORE_LOOKBACK_MS = 60 * 60 * 1000;
@@ -32,6 +33,8 @@ export interface MonitorOptions {
   /** The built sinks: the first with an alert history restores open episodes, the first with dashboard clients gets the dashboard. */
   sinks: readonly Sink[];
   models: string[];
+  /** Snapshots of firing alerts: offered each alert record before it is published. */
+  snapshots?: Snapshotter;
   /** Whether a stream's decoder is running (undefined: no open session). */
   decoding(stream: string): boolean | undefined;
   /** The decode stage's input clock (wall time less backpressure waits): stalls are measured on it. */
@@ -70,6 +73,7 @@ export class Monitor {
       this.engine.restore(recent);
       if (recent.length) log.info('alert episodes read back from the alerts topic', { records: recent.length, open: this.engine.active().length });
     }
+    if (this.engine.enabled) this.o.snapshots?.warm();
     if (this.dashboard) {
       const lag = sources.find((s) => s.consumerLag)?.consumerLag;
       this.hub = new DashboardHub({ name: this.o.topology.name, models: this.o.models, ws: this.dashboard, health: this.health, alerts: this.engine, metrics: this.o.metrics, lag });
@@ -77,7 +81,7 @@ export class Monitor {
     }
     this.tickTimer = setInterval(() => {
       this.health.tick();
-      this.publisher.publish(this.engine.tick());
+      this.publishAlerts(this.engine.tick());
     }, TICK_MS);
     this.tickTimer.unref();
   }
@@ -104,7 +108,7 @@ export class Monitor {
   /** Label records once delivered (in frame order per stream). */
   published(records: LabelRecord[]): void {
     this.health.labelled(records);
-    if (this.engine.enabled) this.publisher.publish(this.engine.labels(records));
+    if (this.engine.enabled) this.publishAlerts(this.engine.labels(records));
   }
 
   changes(events: ChangeEvent[]): void {
@@ -127,7 +131,14 @@ export class Monitor {
     if (e.state === 'ended') this.thumbs?.forget(e.stream);
     this.pendingEvents.push(e);
     this.flushTimer ??= setTimeout(() => this.flushEvents(), 20);
-    this.publisher.publish(alerts);
+    this.publishAlerts(alerts);
+  }
+
+  /** Snapshots are queued first, so a sink that waits for one (the webhook) finds it expected. */
+  private publishAlerts(records: AlertRecord[]): void {
+    if (records.length === 0) return;
+    this.o.snapshots?.offer(records);
+    this.publisher.publish(records);
   }
 
   private flushEvents(): void {
@@ -142,6 +153,7 @@ export class Monitor {
   /** Stops the timers, sends what is pending. Before the sinks close. */
   async close(): Promise<void> {
     clearInterval(this.tickTimer);
+    this.o.snapshots?.close();
     this.hub?.stop();
     clearTimeout(this.flushTimer);
     this.flushEvents();

@@ -62,6 +62,7 @@ describe('npm start: the colour camera keeps looping', { timeout: 150_000 }, () 
     FRAMEWIRE_LABELS_TOPIC: `e2e.demo.${id}.labels`,
     FRAMEWIRE_EVENTS_TOPIC: `e2e.demo.${id}.events`,
     FRAMEWIRE_ALERTS_TOPIC: `e2e.demo.${id}.alerts`,
+    FRAMEWIRE_SNAPSHOTS_TOPIC: `e2e.demo.${id}.snapshots`,
     FRAMEWIRE_DLQ_TOPIC: `e2e.demo.${id}.dlq`,
   };
   let proc: Processor | undefined;
@@ -84,7 +85,7 @@ describe('npm start: the colour camera keeps looping', { timeout: 150_000 }, () 
     await cameraExit;
     await Promise.all([labels?.stop(), alerts?.stop()]);
     await stopAllProcessors();
-    await deleteTopics(['CHUNKS', 'LABELS', 'EVENTS', 'ALERTS', 'DLQ'].map((t) => env[`FRAMEWIRE_${t}_TOPIC`]!));
+    await deleteTopics(['CHUNKS', 'LABELS', 'EVENTS', 'ALERTS', 'SNAPSHOTS', 'DLQ'].map((t) => env[`FRAMEWIRE_${t}_TOPIC`]!));
     await deleteGroups([env.FRAMEWIRE_GROUP!]);
   });
 

@@ -188,7 +188,7 @@ alerts: [ { name: red-on-air, label: red, forMs: 200, clearMs: 200 } ]`,
       for (const a of alertRecs) {
         const at = labelAt(a.stream, a.session, a.atFrame);
         const from = labelAt(a.stream, a.session, a.fromFrame);
-        if (!at || !from || a.partition !== at.partition || a.offset !== at.offset || a.fromOffset !== from.offset || a.clipFrame !== from.keyFrame || a.clipOffset !== from.keyOffset || a.clipFrame === undefined || a.model !== at.model || a.modelVersion !== at.modelVersion || a.topologyHash !== hash) {
+        if (!at || !from || a.partition !== at.partition || a.offset !== at.offset || a.fromOffset !== from.offset || a.clipFrame !== from.keyFrame || a.clipOffset !== from.keyOffset || a.clipFrame === undefined || a.keyFrame !== at.keyFrame || a.keyOffset !== at.keyOffset || a.keyFrame === undefined || a.model !== at.model || a.modelVersion !== at.modelVersion || a.topologyHash !== hash) {
           problems.push(`alert ${a.state} #${a.fromFrame}..#${a.atFrame}: ${JSON.stringify(a)} vs labels ${JSON.stringify(from)} / ${JSON.stringify(at)}`);
         }
       }

@@ -71,6 +71,7 @@ export interface TestTopology {
   labels: string;
   events: string;
   alerts: string;
+  snapshots: string;
   topics: string[];
 }
 
@@ -119,9 +120,10 @@ export async function newTopology(opts: TopologyOptions = {}): Promise<TestTopol
     labels: `${base}.labels`,
     events: `${base}.events`,
     alerts: `${base}.alerts`,
+    snapshots: `${base}.snapshots`,
     topics: [],
   };
-  t.topics = [t.chunks, t.dlq, t.labels, t.events, t.alerts];
+  t.topics = [t.chunks, t.dlq, t.labels, t.events, t.alerts, t.snapshots];
   const yaml = `name: ${t.name}
 kafka: { brokers: ["${(opts.brokers ?? BROKERS).join('", "')}"], clientId: ${t.name} }
 http: { listen: "127.0.0.1:${port}" }
@@ -135,7 +137,7 @@ startupTimeoutMs: ${opts.startupTimeoutMs ?? 30_000}
 models: [ { name: ${opts.model ?? MODEL}, topK: 3${opts.modelFields ? `, ${opts.modelFields}` : ''} } ]
 ${opts.extra ?? ''}
 sinks:
-  - { type: kafka, topic: ${t.labels}, eventsTopic: ${t.events}, alertsTopic: ${t.alerts} }
+  - { type: kafka, topic: ${t.labels}, eventsTopic: ${t.events}, alertsTopic: ${t.alerts}, snapshotsTopic: ${t.snapshots} }
   - { type: websocket, path: /ws }
 ${opts.extraSinks ?? ''}
 shutdown: { drainTimeoutMs: ${opts.drainTimeoutMs ?? 10_000} }

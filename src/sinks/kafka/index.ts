@@ -9,6 +9,7 @@ export const kafkaSink: SinkComponent<typeof kafkaSinkSchema> = {
     { topic: c.topic, numPartitions: c.partitions },
     { topic: c.eventsTopic, numPartitions: c.partitions },
     { topic: c.alertsTopic, numPartitions: c.partitions },
+    { topic: c.snapshotsTopic, numPartitions: c.partitions },
   ],
   messaging: (c) => ({ destination: c.topic }),
   build: async (ctx, c) => new KafkaSink(await ctx.kafka.producer(), c, ctx.kafka),

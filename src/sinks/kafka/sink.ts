@@ -1,6 +1,6 @@
 import type { Producer, Message } from 'kafkajs';
 import { FramewireError } from '../../core/errors.js';
-import type { AlertBatch, AlertHistory, EventBatch, LabelBatch, Sink } from '../../core/sink.js';
+import type { AlertBatch, AlertHistory, EventBatch, LabelBatch, Sink, SnapshotBatch } from '../../core/sink.js';
 import type { KafkaConnections } from '../../core/component.js';
 import type { KafkaSinkConfig } from './config.js';
 import { kafkaRetriable } from '../../kafka/errors.js';
@@ -25,6 +25,12 @@ export class KafkaSink implements Sink {
 
   async publishAlerts(batch: AlertBatch): Promise<void> {
     await this.send(this.config.alertsTopic, messagesOf(batch));
+  }
+
+  /** Keyed by alert id: a consumer finds an alert's snapshot by the id it has. */
+  async publishSnapshots(batch: SnapshotBatch): Promise<void> {
+    const json = batch.json;
+    await this.send(this.config.snapshotsTopic, batch.records.map((r, i) => ({ key: r.id, value: json[i]! })));
   }
 
   private async send(topic: string, messages: Message[]): Promise<void> {

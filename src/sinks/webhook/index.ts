@@ -4,10 +4,10 @@ import { webhookSinkSchema } from './config.js';
 import { WebhookSink } from './sink.js';
 
 export { webhookSinkSchema, type WebhookSinkConfig } from './config.js';
-export { WebhookSink, signature, SIGNATURE_HEADER } from './sink.js';
+export { WebhookSink, signature, withSnapshot, SIGNATURE_HEADER } from './sink.js';
 
 export const webhookSink: SinkComponent<typeof webhookSinkSchema> = {
   type: 'webhook',
   schema: webhookSinkSchema,
-  build: async (ctx, c) => new WebhookSink(c, ctx.metrics),
+  build: async (ctx, c) => new WebhookSink(c, ctx.metrics, ctx.snapshots),
 };

@@ -4,11 +4,13 @@
  * backoff and full jitter up to `maxAttempts`; a 4xx other than 408/429 is not retried. Sending
  * runs beside the pipeline: `publishAlerts` only enqueues, so a receiver that is down never
  * slows it. With a secret, `X-Framewire-Signature: sha256=<hex>` is the HMAC-SHA256 of the body.
+ * With `includeSnapshot`, a firing alert's POST waits (in order, up to `snapshotWaitMs` after
+ * the alert was published) for its JPEG snapshot and carries it.
  */
 import { createHmac } from 'node:crypto';
 import { log } from '../../core/log.js';
 import type { Metrics } from '../../telemetry/metrics.js';
-import type { AlertBatch, Sink } from '../../core/sink.js';
+import type { AlertBatch, AlertSnapshots, Sink, SnapshotOutcome } from '../../core/sink.js';
 import type { WebhookSinkConfig } from './config.js';
 
 export const SIGNATURE_HEADER = 'x-framewire-signature';
@@ -18,9 +20,21 @@ export function signature(secret: string, body: string | Buffer): string {
   return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
 }
 
+/**
+ * The body of a firing alert with its snapshot: the record's JSON text with `snapshot` (or, when
+ * there is none, `snapshotMissing` and why) added as its last field.
+ */
+export function withSnapshot(json: string, outcome: SnapshotOutcome): string {
+  const s = outcome.snapshot;
+  const extra = s ? `"snapshot":${JSON.stringify({ contentType: s.contentType, width: s.width, height: s.height, frame: s.frame, jpeg: s.jpeg })}` : `"snapshotMissing":${JSON.stringify(outcome.missing)}`;
+  return `${json.slice(0, -1)},${extra}}`;
+}
+
 interface Pending {
   id: string;
   body: string;
+  /** A firing record whose POST waits for its snapshot until this (Unix ms); 0: it does not. */
+  snapshotUntil: number;
 }
 
 export class WebhookSink implements Sink {
@@ -33,7 +47,10 @@ export class WebhookSink implements Sink {
   private readonly loop: Promise<void>;
   private abort = new AbortController();
 
-  constructor(private readonly config: WebhookSinkConfig, private readonly metrics: Metrics) {
+  readonly sendsSnapshots: boolean;
+
+  constructor(private readonly config: WebhookSinkConfig, private readonly metrics: Metrics, private readonly snapshots?: AlertSnapshots) {
+    this.sendsSnapshots = config.includeSnapshot && snapshots !== undefined;
     this.loop = this.run();
   }
 
@@ -48,13 +65,15 @@ export class WebhookSink implements Sink {
   /** Enqueues the batch's records (their shared JSON text is the body). */
   async publishAlerts(batch: AlertBatch): Promise<void> {
     const json = batch.json;
+    const until = this.sendsSnapshots ? Date.now() + this.config.snapshotWaitMs : 0;
     for (let i = 0; i < json.length; i++) {
       if (this.queued >= this.config.queueSize) {
         // The oldest waiting one goes; the one being delivered stays.
         this.queue.splice(this.sending ? 1 : 0, 1);
         this.metrics.webhookDropped.inc({ reason: 'queue-full' });
       }
-      this.queue.push({ id: batch.records[i]!.id, body: json[i]! });
+      const r = batch.records[i]!;
+      this.queue.push({ id: r.id, body: json[i]!, snapshotUntil: r.state === 'firing' ? until : 0 });
     }
     this.metrics.webhookQueue.set(this.queued);
     const w = this.wake;
@@ -70,6 +89,10 @@ export class WebhookSink implements Sink {
         continue;
       }
       this.sending = true;
+      if (next.snapshotUntil > 0) {
+        next.body = withSnapshot(next.body, await this.snapshots!.snapshotOf(next.id, next.snapshotUntil));
+        next.snapshotUntil = 0;
+      }
       const ok = await this.deliver(next);
       this.sending = false;
       this.queue.shift();

@@ -15,7 +15,8 @@ import { DEAD_LETTER_REASONS, type DeadLetterCode } from '../../core/errors.js';
 import { parseChunk, type Chunk, type RawRecord } from './chunk.js';
 import type { KafkaSourceConfig } from './config.js';
 import { Rebalance } from './rebalance.js';
-import type { ChunkHandler, ConsumerLag, Source } from '../../core/source.js';
+import type { ChunkHandler, ChunkHistory, ConsumerLag, Source } from '../../core/source.js';
+import { PartitionReader, readSessionChunks } from '../../kafka/topic-reader.js';
 import { groupLag } from './lag.js';
 
 /**
@@ -40,6 +41,9 @@ export class KafkaSource implements Source {
   private readonly committed = new Map<string, ResumePoint>();
   /** The group's lag on the chunks topic. */
   readonly consumerLag: ConsumerLag = { lag: () => groupLag(this.admin, this.config.group, this.config.topic) };
+  /** Chunks read back from the chunks topic (alert snapshots), by a reader of its own group, started on the first read. */
+  private readonly reader: PartitionReader;
+  readonly chunkHistory: ChunkHistory = { readSession: (q) => readSessionChunks(this.reader.read, this.config.topic, q), warm: () => this.reader.warm() };
 
   constructor(
     kafka: Kafka,
@@ -51,6 +55,7 @@ export class KafkaSource implements Source {
     /** Aborted at shutdown: dead-letter retries stop. */
     private readonly signal?: AbortSignal,
   ) {
+    this.reader = new PartitionReader(kafka, admin, config.topic, `${config.group}-readback`);
     this.consumer = kafka.consumer({
       groupId: config.group,
       sessionTimeout: config.sessionTimeoutMs,
@@ -219,5 +224,6 @@ export class KafkaSource implements Source {
     if (this.commitTimer) clearInterval(this.commitTimer);
     await this.commit();
     await this.consumer.disconnect();
+    await this.reader.close();
   }
 }
