@@ -131,6 +131,8 @@ export interface DroppedEvent {
   toFrame: number;
   reason: DropReason;
   count: number;
+  /** New in 0.4: `sampled` because the stream was degraded under load (a `degraded` event said so), not by its sampling rule. */
+  degraded?: true;
   /** Lineage (new in 0.4): partition, and offsets of the chunks `fromFrame` and `toFrame` began in. */
   partition?: number;
   offset?: number;

@@ -1,0 +1,105 @@
+/**
+ * The degrade controller (batch/degrade.ts) on the live pipeline: every `priority.degrade.intervalMs`
+ * it reads each open session's frame rate and decoder cost, each lane's inference cost per frame
+ * (its latency estimate at its recent batch size) and queue, and the `deadline` / `overload`
+ * drops since the last tick; applies the rates it decides to the sessions' samplers, and
+ * announces each change as a `degraded` event (best effort, like stream events). Live mode only.
+ */
+import { availableParallelism } from 'node:os';
+import type { DropReason } from '../core/frame.js';
+import type { DegradedEvent } from '../core/events.js';
+import { RecordBatch } from '../core/sink.js';
+import { log } from '../core/log.js';
+import { DegradeController, PRIORITIES, type DegradeConfig, type StreamLoad } from '../batch/degrade.js';
+import type { DecodeStage } from '../decode/sessions.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { OutputStage } from '../sinks/output.js';
+import type { Lane } from './lanes.js';
+
+export interface DegradeLoopOptions {
+  config: DegradeConfig;
+  decode: DecodeStage;
+  lanes: Lane[];
+  output: OutputStage;
+  metrics: Metrics;
+  now?: () => number;
+}
+
+export class DegradeLoop {
+  readonly controller: DegradeController;
+  private lateDrops = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly o: DegradeLoopOptions) {
+    this.controller = new DegradeController({ ...o.config, cores: o.config.cores ?? availableParallelism() });
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Told of every drop (DropPublisher.onDrop): late ones are the controller's feedback. */
+  readonly dropped = (_stream: string, reason: DropReason, count: number): void => {
+    if (reason === 'deadline' || reason === 'overload') this.lateDrops += count;
+  };
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.o.config.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  tick(): void {
+    const { decode, lanes, metrics } = this.o;
+    const costs = new Map<string, number>();
+    let backlogMs = 0;
+    for (const l of lanes) {
+      const n = Math.max(1, Math.round(l.meanBatch) || 1);
+      const perFrame = l.estimator.samples > 0 ? l.estimator.estimate(n) / n : Number.NaN;
+      costs.set(l.spec.name, perFrame);
+      if (perFrame > 0) backlogMs += l.batcher.length * perFrame;
+    }
+    const streams: StreamLoad[] = [];
+    for (const s of decode.sessions()) {
+      streams.push({ stream: s.stream, session: s.session, priority: s.route.priority, fps: s.fps, decodeMs: s.decodeMs, inferMs: costs.get(s.route.model) ?? Number.NaN });
+    }
+    const lateDrops = this.lateDrops;
+    this.lateDrops = 0;
+    const changes = this.controller.tick({ now: this.now(), streams, backlogMs, lateDrops });
+    metrics.degradeLoad.set(this.controller.load);
+    if (changes.length > 0) {
+      const ts = Date.now();
+      const events: DegradedEvent[] = [];
+      for (const c of changes) {
+        decode.setRateCap(c.stream, c.restored ? undefined : c.rate);
+        metrics.degradeChanges.inc({ priority: c.priority, direction: c.restored || c.reason === 'load-fell' ? 'up' : 'down' });
+        events.push({ type: 'degraded', stream: c.stream, session: c.session, priority: c.priority, rate: c.rate, fullRate: c.fullRate, share: c.share, restored: c.restored, reason: c.reason, load: c.load, ts });
+      }
+      log.info(changes[0]!.reason === 'load-fell' ? 'load fell: sampling rates restored' : 'load above capacity: lowering the sampling rate of the lowest-priority streams', {
+        streams: changes.length,
+        load: this.controller.load,
+        levels: Object.fromEntries(PRIORITIES.map((p) => [p, this.controller.levelOf(p)])),
+      });
+      this.o.output.bestEffort(new RecordBatch(events), 'degraded events');
+    }
+    const degraded = { critical: 0, normal: 0, background: 0 };
+    const shares = { critical: 0, normal: 0, background: 0 };
+    const active = { critical: 0, normal: 0, background: 0 };
+    for (const st of streams) {
+      const rate = this.controller.rateOf(st.stream);
+      active[st.priority]++;
+      if (rate === undefined) shares[st.priority] += 1;
+      else {
+        degraded[st.priority]++;
+        shares[st.priority] += st.fps > 0 ? Math.min(1, rate / st.fps) : 1;
+      }
+    }
+    for (const p of PRIORITIES) {
+      metrics.degradedStreams.set({ priority: p }, degraded[p]);
+      metrics.degradeShare.set({ priority: p }, active[p] ? shares[p] / active[p] : 1);
+    }
+  }
+}
