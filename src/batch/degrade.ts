@@ -2,20 +2,21 @@
  * Per-stream priority, and degrading by sampling before dropping (live mode). Every `intervalMs`
  * the controller is given what the pipeline measured: each stream's frame rate, its decoder's CPU
  * time per frame and its lane's inference cost per frame (the latency estimator at the lane's
- * recent batch size), the frames waiting for inference, and the `deadline` / `overload` drops
- * since the last tick. From them it estimates the load, as a share of what the machine can do
- * in a second:
+ * estimate), the frames waiting for inference, and the `deadline` / `overload` drops since the
+ * last tick. From them it estimates the load, as a share of what the machine can do in a second:
  *
- *   load = Σ fps × decodeMs / (1000 × cores)          decoding, spread over the cores
- *        + Σ min(fps, rate) × inferMs / 1000          the model server's time for the frames kept
- *        + queued frames' inference cost / intervalMs   the backlog must clear within a tick
+ *   load = Σ decoded fps × decodeMs / (1000 × cores)     decoding, spread over the cores
+ *        + Σ min(fps, rate) / lane capacity            the frames kept, against the most a lane
+ *                                                      labels a second (full batches back to back
+ *                                                      at the estimator's time for one)
+ *        + queued frames' inference time / intervalMs  the backlog must clear within a tick
  *
  * With the rates' part of it above `highWater` the lowest-priority class that can still go lower
  * is halved, as many halvings as the estimate says are needed; with only the backlog, or late
  * drops above `lateDropShare` of the frames kept (the estimate is too optimistic), one halving,
  * and another no sooner than SETTLE_TICKS later (the step shows late in them). Each stream's rate
  * floored at `minFps`; `critical` is touched only once every `normal` and `background` stream is
- * at its floor. Below `lowWater` for `restoreAfterMs`, with no late drops and the estimate after
+ * at its floor, and only for its own late drops (never for the estimate alone). Below `lowWater` for `restoreAfterMs`, with no late drops and the estimate after
  * the step still below `lowWater`, the highest-priority degraded class is doubled back, one step
  * at a time. A degrade soon after a restore doubles the wait before the next restore (no flapping).
  *
@@ -34,11 +35,12 @@ export const degradeSchema = z
       .default(false)
       .describe('Live mode only: when the measured load is above what the machine can do, lower the sampling rate of the lowest-priority streams (announced as `degraded` events; their skipped frames are reported `sampled` with `"degraded": true`) before frames miss their deadlines, and restore it when the load falls.'),
     intervalMs: z.int().min(50).default(250).describe('How often the load is measured and rates decided, ms.'),
-    minFps: z.number().positive().default(2).describe('A degraded stream keeps at least this many frames per second.'),
+    minFps: z.number().positive().default(1).describe('A degraded stream keeps at least this many frames per second. A stream degraded to at most one frame per keyframe interval decodes only its keyframes, which also saves the decoder\'s CPU.'),
     highWater: z.number().gt(0).default(0.85).describe('Estimated load (share of the machine, 1 = all of it) above which rates are lowered.'),
     lowWater: z.number().gt(0).default(0.6).describe('Estimated load, after the step, below which a degraded class gets its rate doubled back.'),
     lateDropShare: z.number().min(0).max(1).default(0.005).describe('Share of the kept frames dropped as `deadline` or `overload` in a tick that counts as overload whatever the estimate says.'),
-    restoreAfterMs: z.int().min(0).default(3000).describe('How long the load must stay below `lowWater` (and no late drops) before each restoring step, ms; doubled (up to 8×) when a degrade follows a restore within twice this.'),
+    restoreAfterMs: z.int().min(0).default(2000).describe('How long the load must stay below `lowWater` (and no late drops) before each restoring step, ms; doubled (up to 8×) when a degrade follows a restore within twice this.'),
+    warmupMs: z.int().min(0).default(3000).describe("A session's first ms (its decoder starting, its first frames' costs) count neither in the load nor in the drops."),
     cores: z.int().min(1).optional().describe('Cores decoding is spread over in the estimate; default: the cores this process may use.'),
   })
   .describe('Degrading by sampling before dropping.');
@@ -54,6 +56,10 @@ export const prioritySchema = z
       )
       .default([])
       .describe("Per-stream priority; the first matching entry wins; default: `normal`."),
+    niceDecoders: z
+      .boolean()
+      .default(true)
+      .describe('Run the decoders of each class below the highest one `streams` names 4 niceness steps lower (critical 0, normal 4, background 8), so that on a busy machine the OS gives critical streams\' decoders the cores first. With no entry, every decoder runs as before.'),
     degrade: degradeSchema.prefault({}),
   })
   .describe('Which streams keep their frames when the machine cannot label them all.');
@@ -76,17 +82,48 @@ export interface StreamLoad {
   fps: number;
   /** Its decoder's CPU time per frame, ms (NaN: not measured yet). */
   decodeMs: number;
-  /** Its lane's inference cost per frame, ms (NaN: no request answered yet). */
+  /** Its lane's inference cost per frame, ms (NaN: no request answered yet); used when its lane's cost is not given. */
   inferMs: number;
+  /** Its lane's model (LoadSignals.lanes). */
+  model?: string;
+  /** Its keyframe interval, ms (NaN: not seen yet): degraded to a frame a GOP or less, only keyframes are decoded. */
+  gopMs?: number;
+}
+
+/** A model lane: its service time by batch size (the latency estimator). */
+export interface LaneCost {
+  model: string;
+  maxBatch: number;
+  /** Service time of a request of n frames, ms. */
+  estimate(n: number): number;
+}
+
+/**
+ * The frames a second a lane can label at most: full batches back to back (batches grow while
+ * the server is busy, so that is where a lane under load goes). The estimator measures service
+ * time (a request's latency less its wait behind the one before), so requests in flight
+ * together do not multiply it.
+ */
+export function laneCapacityFps(l: LaneCost): number {
+  return (1000 * l.maxBatch) / Math.max(1e-3, l.estimate(l.maxBatch));
+}
+
+/** The lane's share of its capacity that `fps` frames a second take, in ms a second. */
+export function laneBusyMs(l: LaneCost, fps: number): number {
+  return fps > 0 ? (1000 * fps) / laneCapacityFps(l) : 0;
 }
 
 export interface LoadSignals {
   now: number;
   streams: StreamLoad[];
+  /** The lanes' costs; a stream whose `model` is one of them is priced by it, otherwise at its `inferMs`. */
+  lanes?: LaneCost[];
   /** Inference cost of the frames waiting for a batch, ms. */
   backlogMs: number;
   /** Frames dropped as `deadline` or `overload` since the last tick. */
   lateDrops: number;
+  /** Of them, frames of critical streams: only they can make critical streams degrade (the estimate alone never does). */
+  criticalLateDrops?: number;
 }
 
 export type DegradeReason = 'demand' | 'backlog' | 'drops' | 'load-fell';
@@ -115,6 +152,8 @@ const MAX_LEVEL = 10;
 const MAX_BACKOFF = 8;
 /** Ticks after a step before drops alone may take another. */
 const SETTLE_TICKS = 4;
+/** Late drops this many times `lateDropShare`: two halvings at once. */
+const MANY_LATE = 10;
 /** Assumed until a stream's rate is measured. */
 const DEFAULT_FPS = 25;
 
@@ -138,6 +177,12 @@ export class DegradeController {
   private tickNo = 0;
   /** The load estimated at the last tick, with the rates then in effect. */
   load = 0;
+  /** Its parts, at the last estimate made (decoding; inference). */
+  decodeLoad = 0;
+  inferLoad = 0;
+  private readonly parts = [0, 0];
+  /** This tick, critical streams' own frames missed their deadlines. */
+  private criticalLate = false;
   /** Times a class was lowered / raised. */
   degrades = 0;
   restores = 0;
@@ -164,33 +209,50 @@ export class DegradeController {
     for (const [stream, s] of this.streams) if (s.seen !== tick) this.streams.delete(stream);
 
     this.load = this.estimate(sig, this.levels);
+    this.decodeLoad = this.parts[0]!;
+    this.inferLoad = this.parts[1]!;
     // What the rates decide; a backlog clears by itself once the rates fit.
     const steady = this.load - sig.backlogMs / this.c.intervalMs;
     let kept = 0;
     for (const st of sig.streams) kept += Math.min(fpsOf(st), this.rateAt(st, this.levels[st.priority]));
     const tickSeconds = this.c.intervalMs / 1000;
     const late = sig.lateDrops > 0 && sig.lateDrops > this.c.lateDropShare * kept * tickSeconds;
+    let criticalKept = 0;
+    for (const st of sig.streams) if (st.priority === 'critical') criticalKept += Math.min(fpsOf(st), this.rateAt(st, this.levels.critical));
+    const criticalDrops = sig.criticalLateDrops ?? 0;
+    this.criticalLate = criticalDrops > 0 && criticalDrops > this.c.lateDropShare * criticalKept * tickSeconds;
     const demand = steady > this.c.highWater;
     // Drops or a backlog alone: the frames already queued when the last step was taken may still
     // miss, so a step shows in them only after a while.
     const pressure = late || this.load > this.c.highWater;
     const overloaded = demand || (pressure && sig.now - this.lastDegradeAt >= SETTLE_TICKS * this.c.intervalMs);
+    const settled = sig.now - this.lastDegradeAt >= SETTLE_TICKS * this.c.intervalMs;
     if (overloaded) {
       this.calmSince = Number.NaN;
       const levels = { ...this.levels };
       let steps = 0;
-      let before = steady;
-      // As many halvings as the estimate says it takes; one when only the drops say so, or when
-      // a halving does not show in the estimate (a cost not measured yet).
-      while (this.lower(levels, sig)) {
-        steps++;
-        if (!demand) break;
-        const after = this.estimate(sig, levels) - sig.backlogMs / this.c.intervalMs;
-        if (after <= this.c.highWater || after >= before - 1e-9) break;
-        before = after;
+      let reason: DegradeReason = demand ? 'demand' : late ? 'drops' : 'backlog';
+      if (demand) {
+        // As many halvings as the estimate says it takes (critical streams never for it alone).
+        while (this.lower(levels, sig, false)) {
+          steps++;
+          if (this.estimate(sig, levels) - sig.backlogMs / this.c.intervalMs <= this.c.highWater) break;
+        }
+        if (steps > 0 && this.estimate(sig, levels) - sig.backlogMs / this.c.intervalMs >= steady - 1e-9) {
+          // No number of halvings shows in the estimate (a cost not measured yet): blind, so one
+          // step at most, as seldom as for drops.
+          Object.assign(levels, this.levels);
+          steps = settled && this.lower(levels, sig, false) ? 1 : 0;
+        }
+      }
+      if (steps === 0 && settled && pressure) {
+        // The drops or the backlog: one halving (two when many frames miss), critical streams'
+        // only for their own late frames.
+        const many = sig.lateDrops > MANY_LATE * this.c.lateDropShare * kept * tickSeconds;
+        for (let i = 0; i < (many ? 2 : 1) && this.lower(levels, sig, this.criticalLate); i++) steps++;
+        if (steps > 0) reason = late ? 'drops' : 'backlog';
       }
       if (steps > 0) {
-        const reason: DegradeReason = demand ? 'demand' : late ? 'drops' : 'backlog';
         for (const p of PRIORITIES) if (levels[p] !== this.levels[p]) this.reasons[p] = reason;
         Object.assign(this.levels, levels);
         this.degrades += steps;
@@ -236,9 +298,10 @@ export class DegradeController {
   }
 
   /** One halving of the lowest class that can still go lower; false when every stream is at its floor. */
-  private lower(levels: Record<Priority, number>, sig: LoadSignals): boolean {
+  private lower(levels: Record<Priority, number>, sig: LoadSignals, critical: boolean): boolean {
     for (const p of DEGRADE_ORDER) {
       if (levels[p] >= MAX_LEVEL) continue;
+      if (p === 'critical' && !critical) continue;
       if (sig.streams.some((st) => st.priority === p && this.rateAt(st, levels[p]) > this.c.minFps + 1e-9)) {
         levels[p]++;
         return true;
@@ -262,12 +325,21 @@ export class DegradeController {
   private estimate(sig: LoadSignals, levels: Record<Priority, number>): number {
     let decode = 0;
     let infer = 0;
+    const laneFps = sig.lanes ? new Map<string, number>() : undefined;
     for (const st of sig.streams) {
       const fps = fpsOf(st);
-      if (st.decodeMs > 0) decode += fps * st.decodeMs;
-      if (st.inferMs > 0) infer += Math.min(fps, this.rateAt(st, levels[st.priority])) * st.inferMs;
+      const rate = this.rateAt(st, levels[st.priority]);
+      // Degraded to a keyframe a GOP or less, the stream decodes its keyframes only (decode/sampling.ts).
+      const decoded = levels[st.priority] > 0 && st.gopMs! > 0 && 1000 / rate >= 0.9 * st.gopMs! ? Math.min(fps, 1000 / st.gopMs!) : fps;
+      if (st.decodeMs > 0) decode += decoded * st.decodeMs;
+      const kept = Math.min(fps, rate);
+      if (laneFps && st.model !== undefined && sig.lanes!.some((l) => l.model === st.model)) laneFps.set(st.model, (laneFps.get(st.model) ?? 0) + kept);
+      else if (st.inferMs > 0) infer += kept * st.inferMs;
     }
-    return decode / (1000 * this.c.cores) + infer / 1000 + sig.backlogMs / this.c.intervalMs;
+    if (laneFps) for (const l of sig.lanes!) infer += laneBusyMs(l, laneFps.get(l.model) ?? 0);
+    this.parts[0] = decode / (1000 * this.c.cores);
+    this.parts[1] = infer / 1000;
+    return this.parts[0] + this.parts[1] + sig.backlogMs / this.c.intervalMs;
   }
 
   /** The rate of a stream at `level` halvings, floored at minFps (never above its own rate). */

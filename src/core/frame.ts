@@ -41,6 +41,8 @@ export interface Frame {
   readonly deadlineTs: number;
   /** The frame was a keyframe in the encoded stream. */
   readonly keyframe: boolean;
+  /** Its stream's priority class: 0 critical, 1 normal (also when absent), 2 background (batch/degrade.ts). */
+  readonly rank?: number;
   /** Model-input pixels: height × width × 3, RGB, UINT8. Owned by the frame pool. */
   data: Buffer;
   readonly traceparent: string | undefined;

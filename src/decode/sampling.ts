@@ -48,6 +48,11 @@ export class Sampler {
   /** Degraded: ms between classified frames at most (0: not degraded), and when the next is due. */
   private capIntervalMs = 0;
   private capDuePts = Number.NEGATIVE_INFINITY;
+  /** The stream's keyframe interval, ms (smoothed; NaN until two keyframes). */
+  private gop = Number.NaN;
+  private lastKeyPts = Number.NaN;
+  /** A referenced frame was skipped undecoded: nothing decodes until the next keyframe. */
+  private skippedRef = false;
 
   constructor(private readonly rule: SamplingRule, private readonly width: number, private readonly height: number) {
     if (rule.mode === 'scene') {
@@ -69,15 +74,44 @@ export class Sampler {
     return this.capIntervalMs > 0 ? 1000 / this.capIntervalMs : undefined;
   }
 
+  /** The stream's keyframe interval as seen so far, ms (NaN: fewer than two keyframes). */
+  get gopMs(): number {
+    return this.gop;
+  }
+
+  /**
+   * Degraded to no more than a keyframe a GOP: only keyframes are decoded, which is what saves
+   * the decoders' CPU (a frame that others reference is otherwise decoded even when skipped).
+   */
+  private get keyframesOnly(): boolean {
+    return this.capIntervalMs > 0 && this.gop > 0 && this.capIntervalMs >= 0.9 * this.gop;
+  }
+
   /** Before decoding: from the frame's time, keyframe flag and whether any frame references it. */
   before(ptsMs: number, isKey: boolean, disposable: boolean): PreDecode {
+    if (isKey) {
+      const step = ptsMs - this.lastKeyPts;
+      if (step > 0) this.gop = Number.isNaN(this.gop) ? step : this.gop + (step - this.gop) / 4;
+      this.lastKeyPts = ptsMs;
+      this.skippedRef = false;
+    }
     const pre = this.ruleBefore(ptsMs, isKey, disposable);
-    if (this.capIntervalMs === 0 || (pre !== KEEP && pre !== LOOK)) return pre;
-    if (ptsMs + 0.5 >= this.capDuePts) {
+    if (this.skippedRef) return pre === KEEP || pre === LOOK ? SKIP_DEGRADED : SKIP;
+    if (this.capIntervalMs === 0 || pre === SKIP) return pre;
+    const keyOnly = this.keyframesOnly;
+    if (pre === DECODE_ONLY) {
+      if (!keyOnly) return pre;
+      this.skippedRef = true;
+      return SKIP;
+    }
+    if (ptsMs + 0.5 >= this.capDuePts && (isKey || !keyOnly)) {
       this.capDuePts = this.capDuePts + this.capIntervalMs > ptsMs ? this.capDuePts + this.capIntervalMs : ptsMs + this.capIntervalMs;
       return pre;
     }
-    return disposable ? SKIP_DEGRADED : DECODE_DEGRADED;
+    if (disposable) return SKIP_DEGRADED;
+    if (!keyOnly) return DECODE_DEGRADED;
+    this.skippedRef = true;
+    return SKIP_DEGRADED;
   }
 
   private ruleBefore(ptsMs: number, isKey: boolean, disposable: boolean): PreDecode {

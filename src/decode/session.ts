@@ -13,6 +13,7 @@
  * a reason) is kept on the numbering's waiting entry until the number comes.
  */
 import { performance } from 'node:perf_hooks';
+import { setPriority } from 'node:os';
 import type { DropReason, Frame } from '../core/frame.js';
 import type { EncodedChunk, InputAck, ResumePoint, SessionAck, SessionEnd } from '../core/ack.js';
 import { log } from '../core/log.js';
@@ -24,7 +25,7 @@ import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
 import { LATE, SHED, ShedPolicy, UNMEASURED_DECODE_MS, UNMEASURED_FRAME_MS } from './shedding.js';
 import { DECODE_DEGRADED, DECODE_ONLY, LOOK, SKIP, SKIP_DEGRADED, Sampler, type SamplingRule } from './sampling.js';
-import type { Priority } from '../batch/degrade.js';
+import { PRIORITIES, type Priority } from '../batch/degrade.js';
 import type { Decoder, DecoderBackend, HeldFrame } from './backend.js';
 import type { Unnumbered } from './numbering.js';
 import type { DecodeConfig } from './config.js';
@@ -38,6 +39,8 @@ export interface Route {
   sampling: SamplingRule;
   /** Which streams are degraded first when the machine cannot label them all (batch/degrade.ts). */
   priority: Priority;
+  /** Niceness its decoders run at: the OS gives higher-priority streams' decoders the cores first (0: unchanged). */
+  nice: number;
   /** Hands a frame on; a promise only when it must wait (replay mode, full queue). */
   push(frame: Frame): void | Promise<void>;
   /** The session's last frame has been pushed: its open windows (clip models) may close. */
@@ -103,6 +106,8 @@ export class StreamSession {
   nextSeq: number;
   /** When its last chunk came, on the decode stage's input clock (idleness is measured on it). */
   lastChunkAt = 0;
+  /** When it opened (wall ms). */
+  readonly openedAt = Date.now();
   private demux = new TsDemuxer();
   /** Chunks were set aside (quarantine): the byte stream goes on from an arbitrary point. */
   private skipped = false;
@@ -143,6 +148,8 @@ export class StreamSession {
   private decodeCostMs = UNMEASURED_DECODE_MS;
   private decodeCostMeasured = false;
   private readonly degradedCount;
+  /** Its priority class, on each frame for the batcher (0 critical). */
+  private readonly rank: number;
 
   constructor(
     first: EncodedChunk,
@@ -167,6 +174,7 @@ export class StreamSession {
     this.decodeStage = ctx.metrics.stageSeconds.labels({ stage: 'decode' });
     this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
     this.degradedCount = ctx.metrics.framesDegraded.labels({ priority: route.priority });
+    this.rank = PRIORITIES.indexOf(route.priority);
   }
 
   /** Degrades the session to at most `fps` classified frames per second (undefined: its rule alone). */
@@ -176,6 +184,11 @@ export class StreamSession {
 
   get rateCap(): number | undefined {
     return this.sampler.rateCap;
+  }
+
+  /** The stream's keyframe interval, ms (NaN until two keyframes). */
+  get gopMs(): number {
+    return this.sampler.gopMs;
   }
 
   /** Frames per second the stream sends, measured from its timestamps (NaN until measured). */
@@ -363,6 +376,7 @@ export class StreamSession {
         return this.settle(index, 'sampled');
       }
       if (pre === SKIP_DEGRADED) {
+        if (!au.disposable) this.needKey = true;
         if (index >= 0) this.dropDegraded(index);
         return FATE_DEGRADED;
       }
@@ -431,6 +445,13 @@ export class StreamSession {
       },
     });
     this.decoder = decoder;
+    if (this.route.nice > 0 && decoder.pid !== undefined) {
+      try {
+        setPriority(decoder.pid, this.route.nice);
+      } catch (err) {
+        log.once('warn', 'decoder-nice', 'cannot lower a decoder\'s scheduling priority; lower-priority streams\' decoders compete for the cores as equals', { stream: this.stream, err });
+      }
+    }
     decoder.reorderDepth = this.numbering.reorderDepth;
     this.ctx.decoderStarted();
   }
@@ -479,6 +500,7 @@ export class StreamSession {
       captureTs,
       deadlineTs: captureTs + this.route.budgetMs,
       keyframe: key,
+      rank: this.rank,
       data,
       traceparent: this.traceparent,
       decodedAt: now,

@@ -10,7 +10,7 @@ import type { DropReason } from '../core/frame.js';
 import type { DegradedEvent } from '../core/events.js';
 import { RecordBatch } from '../core/sink.js';
 import { log } from '../core/log.js';
-import { DegradeController, PRIORITIES, type DegradeConfig, type StreamLoad } from '../batch/degrade.js';
+import { DegradeController, PRIORITIES, type DegradeConfig, type LaneCost, type Priority, type StreamLoad } from '../batch/degrade.js';
 import type { DecodeStage } from '../decode/sessions.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { OutputStage } from '../sinks/output.js';
@@ -28,6 +28,9 @@ export interface DegradeLoopOptions {
 export class DegradeLoop {
   readonly controller: DegradeController;
   private lateDrops = 0;
+  private criticalLateDrops = 0;
+  /** Streams past their warm-up at the last tick, and their priority: only their late drops count. */
+  private warm = new Map<string, Priority>();
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
@@ -37,8 +40,12 @@ export class DegradeLoop {
   }
 
   /** Told of every drop (DropPublisher.onDrop): late ones are the controller's feedback. */
-  readonly dropped = (_stream: string, reason: DropReason, count: number): void => {
-    if (reason === 'deadline' || reason === 'overload') this.lateDrops += count;
+  readonly dropped = (stream: string, reason: DropReason, count: number): void => {
+    if (reason !== 'deadline' && reason !== 'overload') return;
+    const p = this.warm.get(stream);
+    if (p === undefined) return;
+    this.lateDrops += count;
+    if (p === 'critical') this.criticalLateDrops += count;
   };
 
   start(): void {
@@ -54,21 +61,28 @@ export class DegradeLoop {
 
   tick(): void {
     const { decode, lanes, metrics } = this.o;
-    const costs = new Map<string, number>();
     let backlogMs = 0;
+    const costs: LaneCost[] = [];
     for (const l of lanes) {
-      const n = Math.max(1, Math.round(l.meanBatch) || 1);
-      const perFrame = l.estimator.samples > 0 ? l.estimator.estimate(n) / n : Number.NaN;
-      costs.set(l.spec.name, perFrame);
-      if (perFrame > 0) backlogMs += l.batcher.length * perFrame;
+      if (l.estimator.samples === 0) continue;
+      const est = l.estimator;
+      costs.push({ model: l.spec.name, maxBatch: l.batcher.maxBatch, estimate: (n) => est.estimate(n) });
+      // The queue goes out in full batches.
+      const n = Math.min(l.batcher.maxBatch, Math.max(1, l.batcher.length));
+      backlogMs += l.batcher.length > 0 ? (l.batcher.length / n) * est.estimate(n) : 0;
     }
     const streams: StreamLoad[] = [];
+    const now = this.now();
+    const warm = new Map<string, Priority>();
     for (const s of decode.sessions()) {
-      streams.push({ stream: s.stream, session: s.session, priority: s.route.priority, fps: s.fps, decodeMs: s.decodeMs, inferMs: costs.get(s.route.model) ?? Number.NaN });
+      if (now - s.openedAt < this.o.config.warmupMs) continue;
+      warm.set(s.stream, s.route.priority);
+      streams.push({ stream: s.stream, session: s.session, priority: s.route.priority, fps: s.fps, decodeMs: s.decodeMs, gopMs: s.gopMs, inferMs: Number.NaN, model: s.route.model });
     }
-    const lateDrops = this.lateDrops;
-    this.lateDrops = 0;
-    const changes = this.controller.tick({ now: this.now(), streams, backlogMs, lateDrops });
+    this.warm = warm;
+    const { lateDrops, criticalLateDrops } = this;
+    this.lateDrops = this.criticalLateDrops = 0;
+    const changes = this.controller.tick({ now, streams, lanes: costs, backlogMs, lateDrops, criticalLateDrops });
     metrics.degradeLoad.set(this.controller.load);
     if (changes.length > 0) {
       const ts = Date.now();
@@ -81,6 +95,9 @@ export class DegradeLoop {
       log.info(changes[0]!.reason === 'load-fell' ? 'load fell: sampling rates restored' : 'load above capacity: lowering the sampling rate of the lowest-priority streams', {
         streams: changes.length,
         load: this.controller.load,
+        decodeLoad: this.controller.decodeLoad,
+        inferLoad: this.controller.inferLoad,
+        lateDrops,
         levels: Object.fromEntries(PRIORITIES.map((p) => [p, this.controller.levelOf(p)])),
       });
       this.o.output.bestEffort(new RecordBatch(events), 'degraded events');

@@ -1,7 +1,7 @@
 /** The degrade controller on a fake clock, the sampler's degraded rate, and the `degraded` drop field. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DegradeController, degradeSchema, priorityRules, prioritySchema, type Priority, type RateChange, type StreamLoad } from '../../src/batch/degrade.js';
+import { DegradeController, degradeSchema, laneCapacityFps, priorityRules, prioritySchema, type Priority, type RateChange, type StreamLoad } from '../../src/batch/degrade.js';
 import { DECODE_DEGRADED, KEEP, SKIP, SKIP_DEGRADED, Sampler, samplingRuleSchema } from '../../src/decode/sampling.js';
 import { DropPublisher } from '../../src/topology/drops.js';
 import { OutputStage } from '../../src/sinks/output.js';
@@ -12,12 +12,21 @@ import type { DropReason, FrameOwner } from '../../src/core/frame.js';
 import { topologySchema } from '../../src/config/topology.js';
 
 const TICK = 250;
-const settings = (o: object = {}) => ({ ...degradeSchema.parse({ enabled: true, intervalMs: TICK, ...o }), cores: 2 });
+const settings = (o: object = {}) => ({ ...degradeSchema.parse({ enabled: true, intervalMs: TICK, minFps: 2, ...o }), cores: 2 });
 
 /** 16 cameras at 25 fps: 4 critical, 8 normal, 4 background. */
 function cameras(inferMs: number, decodeMs = 2.5): StreamLoad[] {
   const p = (i: number): Priority => (i < 4 ? 'critical' : i < 12 ? 'normal' : 'background');
   return Array.from({ length: 16 }, (_, i) => ({ stream: `cam-${i}`, session: 's', priority: p(i), fps: 25, decodeMs, inferMs }));
+}
+
+/** Ticks with critical streams' frames missing until critical streams are degraded; returns the time. */
+function untilCriticalDegraded(c: DegradeController, streams: StreamLoad[], from = 0): number {
+  for (let t = from; t < from + 100 * TICK; t += TICK) {
+    c.tick({ now: t, streams, backlogMs: 0, lateDrops: 100, criticalLateDrops: 100 });
+    if (c.levelOf('critical') > 0) return t;
+  }
+  throw new Error('critical never degraded');
 }
 
 function rates(c: DegradeController, streams: StreamLoad[]): Record<Priority, (number | undefined)[]> {
@@ -48,10 +57,15 @@ test('demand above capacity lowers background, then normal; critical keeps its r
   assert.deepEqual(c.tick({ now: TICK, streams, backlogMs: 0, lateDrops: 0 }), []);
 });
 
-test('critical is degraded only once every normal and background stream is at its floor', () => {
-  const c = new DegradeController(settings());
+test('critical is degraded only once every normal and background stream is at its floor, and for its own late frames', () => {
   const streams = cameras(12); // far more than the machine: even the floors do not fit
-  c.tick({ now: 0, streams, backlogMs: 0, lateDrops: 0 });
+  const estimateOnly = new DegradeController(settings());
+  estimateOnly.tick({ now: 0, streams, backlogMs: 0, lateDrops: 0 });
+  assert.equal(estimateOnly.levelOf('critical'), 0, 'the estimate alone never takes frames from critical streams');
+  assert.ok(rates(estimateOnly, streams).normal.every((x) => x === 2));
+  const c = new DegradeController(settings());
+  const at = untilCriticalDegraded(c, streams);
+  assert.ok(at >= 4 * TICK, 'one step after the floors, once that could show');
   const r = rates(c, streams);
   assert.ok(r.critical.every((x) => x !== undefined && x < 25), `critical degraded at last: ${r.critical}`);
   assert.ok([...r.normal, ...r.background].every((x) => x === 2), 'everything else at its floor first');
@@ -59,7 +73,7 @@ test('critical is degraded only once every normal and background stream is at it
   const d = new DegradeController(settings({ highWater: 100 }));
   const seen: Priority[] = [];
   for (let t = 0; t < 200; t++) {
-    const ch = d.tick({ now: t * TICK, streams, backlogMs: 0, lateDrops: 1000 });
+    const ch = d.tick({ now: t * TICK, streams, backlogMs: 0, lateDrops: 1000, criticalLateDrops: 100 });
     for (const x of ch) if (!seen.includes(x.priority)) seen.push(x.priority);
     if (d.levelOf('critical') > 0) {
       assert.ok(rates(d, streams).normal.every((x) => x === 2));
@@ -72,16 +86,33 @@ test('critical is degraded only once every normal and background stream is at it
 test('late drops alone degrade one step, then wait for it to show before the next', () => {
   const c = new DegradeController(settings());
   const streams = cameras(0.5); // the estimate says 0.7: fine, but frames miss
-  const first = c.tick({ now: 0, streams, backlogMs: 0, lateDrops: 30 });
+  const first = c.tick({ now: 0, streams, backlogMs: 0, lateDrops: 3 }); // 3 of the 100 frames kept in a tick
   assert.equal(first.length, 4);
   assert.ok(first.every((x) => x.priority === 'background' && x.rate === 12.5 && x.reason === 'drops'));
-  for (let t = 1; t < 4; t++) assert.deepEqual(c.tick({ now: t * TICK, streams, backlogMs: 0, lateDrops: 30 }), [], 'settling');
-  const second = c.tick({ now: 4 * TICK, streams, backlogMs: 0, lateDrops: 30 });
-  assert.ok(second.every((x) => x.priority === 'background' && x.rate === 6.25));
+  for (let t = 1; t < 4; t++) assert.deepEqual(c.tick({ now: t * TICK, streams, backlogMs: 0, lateDrops: 3 }), [], 'settling');
+  const second = c.tick({ now: 4 * TICK, streams, backlogMs: 0, lateDrops: 3 });
+  assert.ok(second.length === 4 && second.every((x) => x.priority === 'background' && x.rate === 6.25));
+  // Many late frames (10 × lateDropShare): two halvings at once.
+  const many = new DegradeController(settings());
+  assert.ok(many.tick({ now: 0, streams, backlogMs: 0, lateDrops: 30 }).every((x) => x.rate === 6.25));
   // A few late frames (under lateDropShare of those kept) are not overload.
   const d = new DegradeController(settings({ lateDropShare: 0.05 }));
   assert.deepEqual(d.tick({ now: 0, streams, backlogMs: 0, lateDrops: 4 }), [], '4 of 100 frames kept in the tick');
   assert.equal(d.tick({ now: TICK, streams, backlogMs: 0, lateDrops: 6 }).length, 4);
+});
+
+test("a lane's capacity is its request slots' full batches: the kept frames are priced against it", () => {
+  // 4 ms + 0.5 ms a frame, batches of 16: 16 / 12 ms = 1333 frames/s at most.
+  const lane = { model: 'm', maxBatch: 16, estimate: (n: number) => 4 + n / 2 };
+  assert.equal(Math.round(laneCapacityFps(lane)), 1333);
+  const streams = cameras(Number.NaN, 0).map((st) => ({ ...st, model: 'm' }));
+  const c = new DegradeController(settings());
+  assert.deepEqual(c.tick({ now: 0, streams, lanes: [lane], backlogMs: 0, lateDrops: 0 }), []);
+  assert.equal(Math.round(c.inferLoad * 100), 30, '400 of 1333 frames/s');
+  const slow = { ...lane, estimate: (n: number) => 20 + 3 * n }; // 235 frames/s at most
+  const ch = c.tick({ now: TICK, streams, lanes: [slow], backlogMs: 0, lateDrops: 0 });
+  assert.ok(ch.length > 0 && ch.every((x) => x.priority === 'background' || x.priority === 'normal'));
+  assert.ok(c.load > 1 && c.levelOf('critical') === 0);
 });
 
 test('a backlog in the queue counts as demand', () => {
@@ -96,11 +127,9 @@ test('a backlog in the queue counts as demand', () => {
 test('restores stepwise after the load stays low, highest priority first; no flapping in between', () => {
   const c = new DegradeController(settings({ restoreAfterMs: 3000 }));
   const heavy = cameras(12);
-  c.tick({ now: 0, streams: heavy, backlogMs: 0, lateDrops: 0 });
-  assert.ok(c.levelOf('critical') > 0);
+  let t = untilCriticalDegraded(c, heavy) + TICK;
   // Between the water marks: nothing moves either way.
   const middling = cameras(0.8); // 0.5 + kept × 0.8 ms
-  let t = TICK;
   const between: RateChange[] = [];
   for (; t < 20_000; t += TICK) {
     between.push(...c.tick({ now: t, streams: middling, backlogMs: 0, lateDrops: 0 }));
@@ -194,10 +223,53 @@ test('the sampler keeps at most the degraded rate on top of its rule, marking wh
   r.setRateCap(0.5);
   assert.equal(r.before(0, true, false), KEEP);
   assert.equal(r.before(40, false, true), SKIP);
-  assert.equal(r.before(1000, true, false), DECODE_DEGRADED);
+  assert.equal(r.before(1000, true, false), SKIP_DEGRADED, 'a keyframe a GOP: skipped, so its GOP is not decoded either');
   r.setRateCap(undefined);
-  assert.equal(r.before(1040, true, false), KEEP);
+  assert.equal(r.before(2000, true, false), KEEP);
   assert.equal(r.rateCap, undefined);
+});
+
+test('degraded to a frame a GOP or less, only keyframes are decoded; restored, decoding resumes at a keyframe', () => {
+  const s = new Sampler(samplingRuleSchema.parse({}), 32, 24);
+  const at = (i: number) => s.before(i * 40, i % 25 === 0, false); // 25 fps, a keyframe a second, every frame referenced
+  assert.equal(at(0), KEEP);
+  for (let i = 1; i < 25; i++) at(i);
+  s.setRateCap(12.5);
+  const half = Array.from({ length: 25 }, (_, k) => at(25 + k));
+  assert.equal(half.filter((p) => p === KEEP).length, 13);
+  assert.ok(half.every((p) => p === KEEP || p === DECODE_DEGRADED), 'above a frame a GOP: skipped frames are still decoded');
+  assert.equal(s.gopMs, 1000);
+  s.setRateCap(1);
+  const key = Array.from({ length: 50 }, (_, k) => at(50 + k));
+  assert.deepEqual(key.map((p, k) => (p === KEEP ? 50 + k : -1)).filter((i) => i >= 0), [50, 75]);
+  assert.ok(key.every((p) => p === KEEP || p === SKIP_DEGRADED), 'the rest are not decoded');
+  // Restored mid-GOP: the frames up to the next keyframe cannot be decoded (their references were skipped).
+  at(100);
+  s.setRateCap(1);
+  assert.equal(at(101), SKIP_DEGRADED);
+  s.setRateCap(undefined);
+  assert.equal(at(102), SKIP_DEGRADED);
+  assert.equal(at(124), SKIP_DEGRADED);
+  assert.equal(at(125), KEEP);
+  assert.equal(at(126), KEEP);
+});
+
+test('the estimate counts only keyframes decoded for a stream degraded to a frame a GOP', () => {
+  const c = new DegradeController(settings({ minFps: 1 }));
+  const streams = cameras(0, 20).map((s) => ({ ...s, gopMs: 1000 })); // decoding alone: 16×25×20/2000 = 4
+  c.tick({ now: 0, streams, backlogMs: 0, lateDrops: 0 });
+  // Background and normal at a keyframe a second decode 1/25 of their frames: 4×25×20/2000 + 12×1×20/2000 = 1.12.
+  assert.ok([...rates(c, streams).normal, ...rates(c, streams).background].every((x) => x === 1), 'the floors, in one tick');
+  assert.ok(Math.abs(c.tick({ now: TICK, streams, backlogMs: 0, lateDrops: 0 }).length - 0) < 1e-9);
+  assert.ok(Math.abs(c.load - 1.12) < 0.01, `estimated ${c.load}`);
+  assert.equal(c.levelOf('critical'), 0, 'the estimate alone never degrades critical streams');
+  const d = new DegradeController(settings({ minFps: 1 }));
+  d.tick({ now: 0, streams: cameras(0, 20), backlogMs: 0, lateDrops: 0 });
+  assert.equal(d.levelOf('background'), 1, 'without a GOP a halving does not show in the estimate: one step');
+  for (let t = 1; t < 4; t++) d.tick({ now: t * TICK, streams: cameras(0, 20), backlogMs: 0, lateDrops: 0 });
+  assert.equal(d.levelOf('background'), 1, 'and no more until it could have shown');
+  d.tick({ now: 4 * TICK, streams: cameras(0, 20), backlogMs: 0, lateDrops: 0 });
+  assert.equal(d.levelOf('background'), 2);
 });
 
 class MemorySink implements Sink {
