@@ -212,8 +212,8 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     /** Dropped frames among each session's first 2 s (decoders starting, all streams at once). */
     let droppedAtStart = 0;
     let labelled = 0;
-    const crit = { labelled: 0, within: 0, late: 0, degraded: 0 };
-    const others = { late: 0, degraded: 0 };
+    const crit = { labelled: 0, within: 0, late: 0, lateAfterStart: 0, degraded: 0 };
+    const others = { late: 0, lateAfterStart: 0, degraded: 0 };
     const degradedEvents: string[] = [];
     let t0 = Date.now();
     await reader.run({
@@ -233,7 +233,11 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
         } else if (v.type === 'dropped') {
           dropped[v.reason!] = (dropped[v.reason!] ?? 0) + v.count!;
           const cls = critical ? crit : others;
-          if (v.reason === 'deadline' || v.reason === 'overload') cls.late += v.count!;
+          if (v.reason === 'deadline' || v.reason === 'overload') {
+            cls.late += v.count!;
+            // After the sessions' first 2 s (every decoder starting at once).
+            cls.lateAfterStart += Math.max(0, v.toFrame! - Math.max(v.fromFrame!, 2 * FPS) + 1);
+          }
           else if (v.degraded) cls.degraded += v.count!;
           droppedAtStart += Math.max(0, Math.min(v.toFrame!, 2 * FPS - 1) - v.fromFrame! + 1);
           // --timeline: dropped frames per second of stream time, by reason.
@@ -301,7 +305,9 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
             // Of the frames the critical cameras sent: labelled within the budget.
             'critical in budget %': ((100 * crit.within) / ((sent * CRITICAL) / n)).toFixed(1),
             'critical late %': ((100 * crit.late) / ((sent * CRITICAL) / n)).toFixed(2),
+            'critical late after 2 s %': ((100 * crit.lateAfterStart) / ((sent * CRITICAL) / n)).toFixed(2),
             'others late %': ((100 * others.late) / ((sent * (n - CRITICAL)) / n)).toFixed(2),
+            'others late after 2 s %': ((100 * others.lateAfterStart) / ((sent * (n - CRITICAL)) / n)).toFixed(2),
             'others degraded %': ((100 * others.degraded) / ((sent * (n - CRITICAL)) / n)).toFixed(1),
             'degraded events': degradedEvents.length,
           }

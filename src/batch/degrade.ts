@@ -25,8 +25,8 @@
 import { z } from 'zod/v4';
 import { regexField } from '../config/regex.js';
 
-export const PRIORITIES = ['critical', 'normal', 'background'] as const;
-export type Priority = (typeof PRIORITIES)[number];
+import { PRIORITIES, type Priority } from '../core/priority.js';
+export { PRIORITIES, type Priority };
 
 export const degradeSchema = z
   .strictObject({
@@ -40,7 +40,7 @@ export const degradeSchema = z
     lowWater: z.number().gt(0).default(0.6).describe('Estimated load, after the step, below which a degraded class gets its rate doubled back.'),
     lateDropShare: z.number().min(0).max(1).default(0.005).describe('Share of the kept frames dropped as `deadline` or `overload` in a tick that counts as overload whatever the estimate says.'),
     restoreAfterMs: z.int().min(0).default(2000).describe('How long the load must stay below `lowWater` (and no late drops) before each restoring step, ms; doubled (up to 8×) when a degrade follows a restore within twice this.'),
-    warmupMs: z.int().min(0).default(3000).describe("A session's first ms (its decoder starting, its first frames' costs) count neither in the load nor in the drops."),
+    warmupMs: z.int().min(0).default(1000).describe("A session's first ms (its decoder starting, its first frames' costs) count neither in the load nor in the drops."),
     cores: z.int().min(1).optional().describe('Cores decoding is spread over in the estimate; default: the cores this process may use.'),
   })
   .describe('Degrading by sampling before dropping.');
@@ -246,10 +246,11 @@ export class DegradeController {
         }
       }
       if (steps === 0 && settled && pressure) {
-        // The drops or the backlog: one halving (two when many frames miss), critical streams'
-        // only for their own late frames.
+        // The drops or the backlog: one halving (two when many frames miss).
         const many = sig.lateDrops > MANY_LATE * this.c.lateDropShare * kept * tickSeconds;
-        for (let i = 0; i < (many ? 2 : 1) && this.lower(levels, sig, this.criticalLate); i++) steps++;
+        for (let i = 0; i < (many ? 2 : 1) && this.lower(levels, sig, false); i++) steps++;
+        // Critical streams only when nothing else could go lower already.
+        if (steps === 0 && this.criticalLate && this.lower(levels, sig, true)) steps = 1;
         if (steps > 0) reason = late ? 'drops' : 'backlog';
       }
       if (steps > 0) {

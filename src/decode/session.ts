@@ -25,7 +25,7 @@ import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
 import { LATE, SHED, ShedPolicy, UNMEASURED_DECODE_MS, UNMEASURED_FRAME_MS } from './shedding.js';
 import { DECODE_DEGRADED, DECODE_ONLY, LOOK, SKIP, SKIP_DEGRADED, Sampler, type SamplingRule } from './sampling.js';
-import { PRIORITIES, type Priority } from '../batch/degrade.js';
+import { PRIORITIES, type Priority } from '../core/priority.js';
 import type { Decoder, DecoderBackend, HeldFrame } from './backend.js';
 import type { Unnumbered } from './numbering.js';
 import type { DecodeConfig } from './config.js';
@@ -343,6 +343,17 @@ export class StreamSession {
       this.decodeCostMs = d.cpuMsPerFrame;
       this.decodeCostMeasured = true;
     }
+    // Degraded: a frame the lowered rate skips is reported as such, whatever its age; load
+    // shedding then only decides the frames that would be classified.
+    let pre = -1;
+    if (!done && this.sampler.rateCap !== undefined) {
+      pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
+      if (pre === SKIP_DEGRADED) {
+        if (!au.disposable) this.needKey = true;
+        if (index >= 0) this.dropDegraded(index);
+        return FATE_DEGRADED;
+      }
+    }
     if (this.policy) {
       const now = Date.now();
       // A decoder that has not put out its first frame yet is starting, not behind.
@@ -365,12 +376,17 @@ export class StreamSession {
         }
         this.ctx.metrics.framesShed.inc();
         this.needKey = true;
+        if (pre === DECODE_DEGRADED) {
+          // Not to be classified anyway: degraded, not lost to the overload.
+          if (index >= 0) this.dropDegraded(index);
+          return FATE_DEGRADED;
+        }
         return this.settle(index, 'overload');
       }
     }
     let tag = DONE;
     if (!done) {
-      const pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
+      if (pre < 0) pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
       if (pre === SKIP) {
         if (!au.disposable) this.needKey = true;
         return this.settle(index, 'sampled');
