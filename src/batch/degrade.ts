@@ -40,7 +40,7 @@ export const degradeSchema = z
     lowWater: z.number().gt(0).default(0.6).describe('Estimated load, after the step, below which a degraded class gets its rate doubled back.'),
     lateDropShare: z.number().min(0).max(1).default(0.005).describe('Share of the kept frames dropped as `deadline` or `overload` in a tick that counts as overload whatever the estimate says.'),
     restoreAfterMs: z.int().min(0).default(2000).describe('How long the load must stay below `lowWater` (and no late drops) before each restoring step, ms; doubled (up to 8×) when a degrade follows a restore within twice this.'),
-    warmupMs: z.int().min(0).default(1000).describe("A session's first ms (its decoder starting, its first frames' costs) count neither in the load nor in the drops."),
+    warmupMs: z.int().min(0).default(2000).describe("A session's late drops in its first ms (its decoder starting) do not count as overload."),
     cores: z.int().min(1).optional().describe('Cores decoding is spread over in the estimate; default: the cores this process may use.'),
   })
   .describe('Degrading by sampling before dropping.');

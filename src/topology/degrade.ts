@@ -75,8 +75,8 @@ export class DegradeLoop {
     const now = this.now();
     const warm = new Map<string, Priority>();
     for (const s of decode.sessions()) {
-      if (now - s.openedAt < this.o.config.warmupMs) continue;
-      warm.set(s.stream, s.route.priority);
+      // A session's first frames miss their deadlines while its decoder starts: not overload.
+      if (now - s.openedAt >= this.o.config.warmupMs) warm.set(s.stream, s.route.priority);
       streams.push({ stream: s.stream, session: s.session, priority: s.route.priority, fps: s.fps, decodeMs: s.decodeMs, gopMs: s.gopMs, inferMs: Number.NaN, model: s.route.model });
     }
     this.warm = warm;

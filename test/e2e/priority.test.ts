@@ -22,6 +22,12 @@ const CRITICAL = 3;
 const FPS = 15;
 const FRAMES = 150; // 10 s each
 const BUDGET_MS = 400;
+/**
+ * A session's first 2 s: every decoder starts at once and the latency estimate starts
+ * pessimistic, so frames miss their budget whatever the priorities (test/e2e/scheduling.test.ts
+ * sees the same); the steady state after it is where priorities show.
+ */
+const START_FRAMES = 2 * FPS;
 
 describe('priority: degrading by sampling before dropping', { timeout: 120_000 }, () => {
   let topo: TestTopology | undefined;
@@ -39,7 +45,7 @@ describe('priority: degrading by sampling before dropping', { timeout: 120_000 }
       idleTimeoutMs: 1000,
       extra: `priority:
   streams: [ { streams: "-c[0-9]+$", priority: critical } ]
-  degrade: { enabled: true, intervalMs: 250, warmupMs: 1000, restoreAfterMs: 2000 }`,
+  degrade: { enabled: true, intervalMs: 250, restoreAfterMs: 2000 }`,
     });
     const t = topo;
     const streams = Array.from({ length: CAMERAS }, (_, i) => (i < CRITICAL ? `${t.name}-c${i}` : `${t.name}-n${i}`));
@@ -69,10 +75,14 @@ describe('priority: degrading by sampling before dropping', { timeout: 120_000 }
           const mine = dropped.filter((e) => e.stream === s);
           const count = (f: (e: DroppedRecord) => boolean) => mine.filter(f).reduce((n, e) => n + e.count, 0);
           const inBudget = recs.filter((r) => r.stream === s && r.publishedTs - r.captureTs <= BUDGET_MS).length;
-          return { stream: s, inBudget, late: count((e) => e.reason === 'deadline' || e.reason === 'overload'), degraded: count((e) => e.reason === 'sampled' && (e as { degraded?: boolean }).degraded === true), other: count((e) => e.reason !== 'deadline' && e.reason !== 'overload' && !(e as { degraded?: boolean }).degraded) };
+          const steadyInBudget = recs.filter((r) => r.stream === s && r.frame >= START_FRAMES && r.publishedTs - r.captureTs <= BUDGET_MS).length;
+          let steadyLate = 0;
+          for (const e of mine) if (e.reason === 'deadline' || e.reason === 'overload') steadyLate += Math.max(0, e.toFrame - Math.max(e.fromFrame, START_FRAMES) + 1);
+          return { stream: s, inBudget, steadyInBudget, steadyLate, late: count((e) => e.reason === 'deadline' || e.reason === 'overload'), degraded: count((e) => e.reason === 'sampled' && (e as { degraded?: boolean }).degraded === true), other: count((e) => e.reason !== 'deadline' && e.reason !== 'overload' && !(e as { degraded?: boolean }).degraded) };
         });
         console.log(`per stream (labelled within ${BUDGET_MS} ms / late / degraded / other of ${FRAMES}): ${summary.map((x) => `${x.stream.slice(t.name.length + 1)} ${x.inBudget}/${x.late}/${x.degraded}/${x.other}`).join(', ')}`);
-        console.log(`degraded events: ${degraded.map((e) => `${e.stream.slice(t.name.length + 1)}→${e.restored ? 'full' : e.rate} (${e.reason})`).join(' ')}`);
+        console.log(`${streams[0]!.slice(t.name.length + 1)} drops: ${dropped.filter((e) => e.stream === streams[0]).map((e) => `${e.fromFrame}-${e.toFrame} ${e.reason}${(e as { degraded?: boolean }).degraded ? '/degraded' : ''}`).join(', ')}`);
+        console.log(`degraded events: ${degraded.map((e) => `${((e.ts - epochMs) / 1000).toFixed(1)}s ${e.stream.slice(t.name.length + 1)}→${e.restored ? 'full' : e.rate} (${e.reason} ${e.load})`).join(' ')}`);
 
         // Every normal stream announced a lowered rate, with its priority and full rate.
         for (const s of streams.slice(CRITICAL)) {
@@ -97,13 +107,17 @@ describe('priority: degrading by sampling before dropping', { timeout: 120_000 }
         const floorAt = Math.max(...streams.slice(CRITICAL).map((s) => degraded.find((e) => e.stream === s && e.rate <= 1.01)?.ts ?? Infinity));
         for (const e of degraded.filter((x) => x.priority === 'critical' && !x.restored)) assert.ok(e.ts >= floorAt, 'a critical stream degraded before every normal one was at its floor');
         const critical = summary.slice(0, CRITICAL);
-        const criticalShare = critical.reduce((n, x) => n + x.inBudget, 0) / (CRITICAL * FRAMES);
         const others = summary.slice(CRITICAL);
+        const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+        const criticalShare = critical.reduce((n, x) => n + x.inBudget, 0) / (CRITICAL * FRAMES);
+        const criticalSteady = critical.reduce((n, x) => n + x.steadyInBudget, 0) / (CRITICAL * (FRAMES - START_FRAMES));
         const othersLate = others.reduce((n, x) => n + x.late, 0) / ((CAMERAS - CRITICAL) * FRAMES);
-        console.log(`critical: ${(100 * criticalShare).toFixed(1)} % labelled within budget; others: ${(100 * othersLate).toFixed(1)} % deadline/overload`);
-        assert.ok(criticalShare >= 0.9, `critical streams: ${(100 * criticalShare).toFixed(1)} % within budget`);
+        const othersSteadyLate = others.reduce((n, x) => n + x.steadyLate, 0) / ((CAMERAS - CRITICAL) * (FRAMES - START_FRAMES));
+        console.log(`critical: ${pct(criticalShare)} labelled within budget (${pct(criticalSteady)} after the first 2 s); others: ${pct(othersLate)} deadline/overload (${pct(othersSteadyLate)} after the first 2 s)`);
         // Without priorities the 12 streams share ~89 frames/s: ~40 % each at best.
-        assert.ok(othersLate < 0.25, `others: ${(100 * othersLate).toFixed(1)} % lost as deadline/overload`);
+        assert.ok(criticalSteady >= 0.97, `critical streams after their first 2 s: ${pct(criticalSteady)} within budget`);
+        assert.ok(criticalShare >= 0.75, `critical streams: ${pct(criticalShare)} within budget`);
+        assert.ok(othersSteadyLate < 0.05, `others after their first 2 s: ${pct(othersSteadyLate)} lost as deadline/overload`);
       });
     } finally {
       await producer.disconnect().catch(() => undefined);
