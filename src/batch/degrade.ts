@@ -37,7 +37,7 @@ export const degradeSchema = z
     intervalMs: z.int().min(50).default(250).describe('How often the load is measured and rates decided, ms.'),
     minFps: z.number().positive().default(1).describe('A degraded stream keeps at least this many frames per second. A stream degraded to at most one frame per keyframe interval decodes only its keyframes, which also saves the decoder\'s CPU.'),
     highWater: z.number().gt(0).default(0.85).describe('Estimated load (share of the machine, 1 = all of it) above which rates are lowered.'),
-    lowWater: z.number().gt(0).default(0.6).describe('Estimated load, after the step, below which a degraded class gets its rate doubled back.'),
+    lowWater: z.number().gt(0).default(0.5).describe('Estimated load, after the step, below which a degraded class gets its rate doubled back.'),
     lateDropShare: z.number().min(0).max(1).default(0.005).describe('Share of the kept frames dropped as `deadline` or `overload` in a tick that counts as overload whatever the estimate says.'),
     restoreAfterMs: z.int().min(0).default(2000).describe('How long the load must stay below `lowWater` (and no late drops) before each restoring step, ms; doubled (up to 8×) when a degrade follows a restore within twice this.'),
     warmupMs: z.int().min(0).default(2000).describe("A session's late drops in its first ms (its decoder starting) do not count as overload."),
@@ -197,6 +197,14 @@ export class DegradeController {
 
   levelOf(priority: Priority): number {
     return this.levels[priority];
+  }
+
+  /** Estimates the load with the rates in effect, deciding nothing (degradation off: figures for `framewire plan`). */
+  measure(sig: LoadSignals): number {
+    this.load = this.estimate(sig, this.levels);
+    this.decodeLoad = this.parts[0]!;
+    this.inferLoad = this.parts[1]!;
+    return this.load;
   }
 
   tick(sig: LoadSignals): RateChange[] {

@@ -23,6 +23,12 @@ export const METRIC = {
   degradedStreams: 'framewire_degraded_streams',
   degradeShare: 'framewire_degrade_rate_share',
   degradeLoad: 'framewire_degrade_load',
+  degradeDecodeLoad: 'framewire_degrade_decode_load',
+  degradeInferLoad: 'framewire_degrade_infer_load',
+  degradeCores: 'framewire_degrade_cores',
+  laneCapacity: 'framewire_lane_capacity_frames_per_second',
+  decodeCpuPerFrame: 'framewire_decode_cpu_ms_per_frame',
+  streamsFps: 'framewire_streams_frames_per_second',
   decodersActive: 'framewire_decoders_active',
   batchSize: 'framewire_batch_size_frames',
   shadowFrames: 'framewire_shadow_frames_total',
@@ -78,6 +84,12 @@ export class Metrics {
   readonly degradedStreams = new client.Gauge({ name: METRIC.degradedStreams, help: 'Streams running below their rate because of load, by priority.', labelNames: ['priority'], registers: [this.registry] });
   readonly degradeShare = new client.Gauge({ name: METRIC.degradeShare, help: "Mean share of their frames the class's active streams have classified under degradation (1: full rate), by priority.", labelNames: ['priority'], registers: [this.registry] });
   readonly degradeLoad = new client.Gauge({ name: METRIC.degradeLoad, help: 'Estimated load of the machine the degrade controller acts on (decode + inference + backlog, 1 = all of it).', registers: [this.registry] });
+  readonly degradeDecodeLoad = new client.Gauge({ name: METRIC.degradeDecodeLoad, help: "Decoding's part of framewire_degrade_load.", registers: [this.registry] });
+  readonly degradeInferLoad = new client.Gauge({ name: METRIC.degradeInferLoad, help: "Inference's part of framewire_degrade_load (frames kept against the lanes' capacity).", registers: [this.registry] });
+  readonly degradeCores = new client.Gauge({ name: METRIC.degradeCores, help: 'Cores decoding is spread over in the load estimate.', registers: [this.registry] });
+  readonly laneCapacity = new client.Gauge({ name: METRIC.laneCapacity, help: "Frames a second a model lane can label at most (full batches at the latency estimator's service time), live mode.", labelNames: ['model'], registers: [this.registry] });
+  readonly decodeCpuPerFrame = new client.Gauge({ name: METRIC.decodeCpuPerFrame, help: "Mean CPU time of the open sessions' decoders per frame, ms (live mode; framewire plan).", registers: [this.registry] });
+  readonly streamsFps = new client.Gauge({ name: METRIC.streamsFps, help: 'Frames a second the open sessions send together, as measured from their timestamps (live mode).', registers: [this.registry] });
   readonly framesShed = new client.Counter({ name: METRIC.framesShed, help: 'Frames skipped without decoding while their stream was behind its budget (reported as overload).', registers: [this.registry] });
   readonly decoderRestarts = new client.Counter({ name: METRIC.decoderRestarts, help: 'Decoders that exited unexpectedly and were restarted.', registers: [this.registry] });
   readonly decoderKills = new client.Counter({ name: METRIC.decoderKills, help: 'Decoders killed by the watchdog, by reason (stalled: fed but silent for decode.stallMs; cpu: over decode.maxCpuPercent).', labelNames: ['reason'], registers: [this.registry] });

@@ -115,8 +115,8 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
 
     const router = new StreamRouter(t, lanes);
     decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor, event: (e) => output.bestEffort(new RecordBatch([e]), 'stream events') });
-    // Degrading by sampling before dropping: only where frames can be dropped at all.
-    const degrade = t.batch.mode === 'live' && t.priority.degrade.enabled ? new DegradeLoop({ config: t.priority.degrade, decode, lanes, output, metrics }) : undefined;
+    // Degrading by sampling before dropping: only where frames can be dropped at all (off, the loop only measures).
+    const degrade = t.batch.mode === 'live' ? new DegradeLoop({ config: t.priority.degrade, decode, lanes, output, metrics }) : undefined;
     if (degrade) {
       const health = drops.onDrop;
       drops.onDrop = (stream, reason, count) => {

@@ -1,5 +1,6 @@
 /**
  * The degrade controller (batch/degrade.ts) on the live pipeline: every `priority.degrade.intervalMs`
+ * (live mode, even with degradation off: the load figures are metrics, read by `framewire plan`)
  * it reads each open session's frame rate and decoder cost, each lane's inference cost per frame
  * (its latency estimate at its recent batch size) and queue, and the `deadline` / `overload`
  * drops since the last tick; applies the rates it decides to the sessions' samplers, and
@@ -10,7 +11,7 @@ import type { DropReason } from '../core/frame.js';
 import type { DegradedEvent } from '../core/events.js';
 import { RecordBatch } from '../core/sink.js';
 import { log } from '../core/log.js';
-import { DegradeController, PRIORITIES, type DegradeConfig, type LaneCost, type Priority, type StreamLoad } from '../batch/degrade.js';
+import { DegradeController, PRIORITIES, laneCapacityFps, type DegradeConfig, type LaneCost, type Priority, type StreamLoad } from '../batch/degrade.js';
 import type { DecodeStage } from '../decode/sessions.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { OutputStage } from '../sinks/output.js';
@@ -33,9 +34,11 @@ export class DegradeLoop {
   private warm = new Map<string, Priority>();
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  private readonly cores: number;
 
   constructor(private readonly o: DegradeLoopOptions) {
-    this.controller = new DegradeController({ ...o.config, cores: o.config.cores ?? availableParallelism() });
+    this.cores = o.config.cores ?? availableParallelism();
+    this.controller = new DegradeController({ ...o.config, cores: this.cores });
     this.now = o.now ?? Date.now;
   }
 
@@ -82,8 +85,22 @@ export class DegradeLoop {
     this.warm = warm;
     const { lateDrops, criticalLateDrops } = this;
     this.lateDrops = this.criticalLateDrops = 0;
-    const changes = this.controller.tick({ now, streams, lanes: costs, backlogMs, lateDrops, criticalLateDrops });
+    const signals = { now, streams, lanes: costs, backlogMs, lateDrops, criticalLateDrops };
+    const changes = this.o.config.enabled ? this.controller.tick(signals) : (this.controller.measure(signals), []);
     metrics.degradeLoad.set(this.controller.load);
+    metrics.degradeDecodeLoad.set(this.controller.decodeLoad);
+    metrics.degradeInferLoad.set(this.controller.inferLoad);
+    metrics.degradeCores.set(this.cores);
+    for (const c of costs) metrics.laneCapacity.set({ model: c.model }, laneCapacityFps(c));
+    let fps = 0;
+    let cpu = 0;
+    let measured = 0;
+    for (const st of streams) {
+      if (st.fps > 0) fps += st.fps;
+      if (st.decodeMs > 0) (cpu += st.decodeMs), measured++;
+    }
+    metrics.streamsFps.set(fps);
+    metrics.decodeCpuPerFrame.set(measured ? cpu / measured : 0);
     if (changes.length > 0) {
       const ts = Date.now();
       const events: DegradedEvent[] = [];
