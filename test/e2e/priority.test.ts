@@ -11,7 +11,8 @@ import { assertCoveredOnce, type DroppedRecord, type LabelRecord, recordsAndDrop
 import { TopicCollector } from '../helpers/collectors.js';
 import { colourVideo } from '../helpers/colours.js';
 import { encodeVideo, sendVideo } from '../helpers/cameras.js';
-import { Processor, stopAllProcessors, withLogs } from '../helpers/processes.js';
+import { readFileSync } from 'node:fs';
+import { Processor, childProcesses, stopAllProcessors, withLogs } from '../helpers/processes.js';
 import { ensureStack, randomId } from '../helpers/stack.js';
 import { kafka, newTopology, removeTopology, type TestTopology } from '../helpers/topics.js';
 import { waitQuiet } from '../helpers/wait.js';
@@ -28,6 +29,16 @@ const BUDGET_MS = 400;
  * sees the same); the steady state after it is where priorities show.
  */
 const START_FRAMES = 2 * FPS;
+
+/** A process's niceness (/proc/PID/stat, field 19); undefined once it is gone. */
+function niceOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  } catch {
+    return undefined;
+  }
+}
 
 describe('priority: degrading by sampling before dropping', { timeout: 120_000 }, () => {
   let topo: TestTopology | undefined;
@@ -62,7 +73,11 @@ describe('priority: degrading by sampling before dropping', { timeout: 120_000 }
         await producer.connect();
         const epochMs = Date.now() + 300;
         const sessions = streams.map(() => `p-${randomId()}`);
+        // Halfway through: the decoders of the normal streams run niced (+4), the critical ones' not.
+        let nices: (number | undefined)[] = [];
+        const sample = setTimeout(() => (nices = childProcesses(proc!.pid).filter((c) => c.cmd.includes('ffmpeg')).map((c) => niceOf(c.pid))), 5000);
         await Promise.all(streams.map((stream, i) => sendVideo(producer, video, { topic: t.chunks, stream, session: sessions[i]!, epochMs, paced: true, eos: true })));
+        clearTimeout(sample);
         await waitQuiet(() => recordsAndDrops(labels!, events!), 3000, 30_000);
 
         const all = events!.json<DroppedRecord | DegradedEvent>();
@@ -84,6 +99,9 @@ describe('priority: degrading by sampling before dropping', { timeout: 120_000 }
         console.log(`${streams[0]!.slice(t.name.length + 1)} drops: ${dropped.filter((e) => e.stream === streams[0]).map((e) => `${e.fromFrame}-${e.toFrame} ${e.reason}${(e as { degraded?: boolean }).degraded ? '/degraded' : ''}`).join(', ')}`);
         console.log(`degraded events: ${degraded.map((e) => `${((e.ts - epochMs) / 1000).toFixed(1)}s ${e.stream.slice(t.name.length + 1)}→${e.restored ? 'full' : e.rate} (${e.reason} ${e.load})`).join(' ')}`);
 
+        console.log(`decoders' niceness halfway: ${nices.join(' ')}`);
+        assert.ok(nices.filter((n) => n === 4).length >= CAMERAS - CRITICAL, `normal streams' decoders niced: ${nices}`);
+        assert.ok(nices.filter((n) => n === 0).length >= CRITICAL, `critical streams' decoders not: ${nices}`);
         // Every normal stream announced a lowered rate, with its priority and full rate.
         for (const s of streams.slice(CRITICAL)) {
           const mine = degraded.filter((e) => e.stream === s);
