@@ -43,6 +43,9 @@ export const degradeSchema = z
     warmupMs: z.int().min(0).default(2000).describe("A session's late drops in its first ms (its decoder starting) do not count as overload."),
     cores: z.int().min(1).optional().describe('Cores decoding is spread over in the estimate; default: the cores this process may use.'),
   })
+  .superRefine((d, ctx) => {
+    if (d.lowWater >= d.highWater) ctx.addIssue({ code: 'custom', path: ['lowWater'], message: `${d.lowWater} is not below highWater (${d.highWater}): rates would go up and down in turn` });
+  })
   .describe('Degrading by sampling before dropping.');
 
 export const prioritySchema = z
@@ -51,7 +54,7 @@ export const prioritySchema = z
       .array(
         z.strictObject({
           streams: regexField('Regular expression of stream ids.'),
-          priority: z.enum(PRIORITIES).describe('critical: degraded only once every other stream is at its floor; normal; background: degraded first.'),
+          priority: z.enum(PRIORITIES).describe("critical: its frames go first in a batch, and it is degraded only for its own late frames once every other stream is at its floor; normal; background: degraded first."),
         }),
       )
       .default([])

@@ -203,6 +203,7 @@ test('priority comes from the first matching entry, normal by default; it is par
   assert.deepEqual(t.priority.streams, []);
   assert.equal(t.priority.degrade.enabled, false);
   assert.throws(() => topologySchema().parse({ ...base, priority: { streams: [{ streams: 'x', priority: 'urgent' }] } }));
+  assert.throws(() => topologySchema().parse({ ...base, priority: { degrade: { lowWater: 0.9 } } }), /lowWater[\s\S]*not below highWater/);
 });
 
 test('the sampler keeps at most the degraded rate on top of its rule, marking what it skips as degraded', () => {
