@@ -202,6 +202,16 @@ export class DegradeController {
     return this.levels[priority];
   }
 
+  /** The load estimate with every stream at its full rate. */
+  fullLoad(sig: LoadSignals): number {
+    const decode = this.parts[0]!;
+    const infer = this.parts[1]!;
+    const full = this.estimate(sig, { critical: 0, normal: 0, background: 0 });
+    this.parts[0] = decode;
+    this.parts[1] = infer;
+    return full;
+  }
+
   /** Estimates the load with the rates in effect, deciding nothing (degradation off: figures for `framewire plan`). */
   measure(sig: LoadSignals): number {
     this.load = this.estimate(sig, this.levels);

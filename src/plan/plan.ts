@@ -8,6 +8,10 @@ import { METRIC } from '../telemetry/metrics.js';
 
 export interface Measured {
   load: number;
+  /** The load with every running stream at its full rate (what degradation saves: fullLoad − load). */
+  fullLoad: number;
+  /** The processor's own CPU ms per frame coming in (demuxing, batching, publishing: not in `load`). */
+  processMsPerFrame: number;
   decodeLoad: number;
   inferLoad: number;
   cores: number;
@@ -42,6 +46,8 @@ export interface PlanRow {
 
 export interface Plan {
   headroom: number;
+  /** The processor's own CPU, share of the machine. */
+  processLoad: number;
   decodeMs: number;
   capacity: number;
   rows: PlanRow[];
@@ -60,7 +66,7 @@ export function measuredFrom(text: string): Measured | string {
   const capacity: Record<string, number> = {};
   for (const m of text.matchAll(new RegExp(`^${METRIC.laneCapacity}\\{model="([^"]+)"\\} (\\S+)$`, 'gm'))) capacity[m[1]!] = Number(m[2]);
   const [load, decodeLoad, inferLoad, cores, decodeMsPerFrame, streamsFps] = got as number[];
-  return { load: load!, decodeLoad: decodeLoad!, inferLoad: inferLoad!, cores: cores!, decodeMsPerFrame: decodeMsPerFrame!, streamsFps: streamsFps!, capacity };
+  return { fullLoad: value(METRIC.degradeFullLoad) ?? load!, processMsPerFrame: value(METRIC.processCpuPerFrame) ?? 0, load: load!, decodeLoad: decodeLoad!, inferLoad: inferLoad!, cores: cores!, decodeMsPerFrame: decodeMsPerFrame!, streamsFps: streamsFps!, capacity };
 }
 
 export function plan(m: Measured, c: Candidate): Plan | string {
@@ -71,7 +77,9 @@ export function plan(m: Measured, c: Candidate): Plan | string {
   }
   const decodeMs = c.decodeMs ?? m.decodeMsPerFrame * ((c.width * c.height) / (c.like.width * c.like.height));
   if (!(decodeMs > 0)) return 'no decoder cost measured yet (no stream running); give --decode-ms';
-  const headroom = Math.max(0, c.highWater - m.load);
+  // The processor's own CPU for the frames coming in is not in the controller's estimate: counted here.
+  const processLoad = (m.processMsPerFrame * m.streamsFps) / (1000 * m.cores);
+  const headroom = Math.max(0, c.highWater - m.load - processLoad);
   const rows: PlanRow[] = [];
   // The rates degradation steps through: halvings, floored at minFps.
   const rates: number[] = [];
@@ -80,18 +88,19 @@ export function plan(m: Measured, c: Candidate): Plan | string {
   for (const r of rates) {
     // At a frame a GOP or less only keyframes are decoded (decode/sampling.ts).
     const decoded = r < c.fps && 1000 / r >= 0.9 * c.gopMs ? Math.min(c.fps, 1000 / c.gopMs) : c.fps;
-    const perStream = (decoded * decodeMs) / (1000 * m.cores) + r / capacity!;
+    const perStream = (decoded * decodeMs + c.fps * m.processMsPerFrame) / (1000 * m.cores) + r / capacity!;
     rows.push({ rate: Math.round(r * 100) / 100, perStream, streams: Math.floor(headroom / perStream + 1e-9) });
   }
-  return { headroom, decodeMs, capacity: capacity!, rows };
+  return { headroom, processLoad, decodeMs, capacity: capacity!, rows };
 }
 
 export function formatPlan(url: string, m: Measured, c: Candidate, p: Plan): string[] {
   const f2 = (x: number) => x.toFixed(2);
   const lines = [
-    `${url}: estimated load ${f2(m.load)} of ${f2(c.highWater)} (decoding ${f2(m.decodeLoad)} on ${m.cores} cores, inference ${f2(m.inferLoad)}), ${m.streamsFps.toFixed(0)} frames/s coming in; ${c.model} labels up to ${p.capacity.toFixed(0)} frames/s`,
+    `${url}: estimated load ${f2(m.load + p.processLoad)} of ${f2(c.highWater)} (decoding ${f2(m.decodeLoad)} on ${m.cores} cores, inference ${f2(m.inferLoad)}, the processor itself ${f2(p.processLoad)}), ${m.streamsFps.toFixed(0)} frames/s coming in; ${c.model} labels up to ${p.capacity.toFixed(0)} frames/s`,
     `more ${c.width}×${c.height} streams at ${c.fps} fps on ${c.model} (decoding ${p.decodeMs.toFixed(2)} ms of CPU a frame, keyframe every ${(c.gopMs / 1000).toFixed(1)} s), within the headroom of ${f2(p.headroom)}:`,
   ];
+  if (m.fullLoad > m.load + 0.005) lines.splice(1, 0, `  streams running now are degraded: at their full rates the estimate would be ${f2(m.fullLoad + p.processLoad)}, ${m.fullLoad + p.processLoad > c.highWater ? 'over' : 'within'} ${f2(c.highWater)}; the plan counts them as they are`);
   for (const r of p.rows) lines.push(`  classified at ${r.rate === c.fps ? `${r.rate} fps (every frame)` : `${r.rate} fps`}: ${r.streams} more (${f2(r.perStream)} of the load each)`);
   return lines;
 }

@@ -29,6 +29,8 @@ export const METRIC = {
   laneCapacity: 'framewire_lane_capacity_frames_per_second',
   decodeCpuPerFrame: 'framewire_decode_cpu_ms_per_frame',
   streamsFps: 'framewire_streams_frames_per_second',
+  degradeFullLoad: 'framewire_degrade_full_load',
+  processCpuPerFrame: 'framewire_process_cpu_ms_per_frame',
   decodersActive: 'framewire_decoders_active',
   batchSize: 'framewire_batch_size_frames',
   shadowFrames: 'framewire_shadow_frames_total',
@@ -89,6 +91,8 @@ export class Metrics {
   readonly degradeCores = new client.Gauge({ name: METRIC.degradeCores, help: 'Cores decoding is spread over in the load estimate.', registers: [this.registry] });
   readonly laneCapacity = new client.Gauge({ name: METRIC.laneCapacity, help: "Frames a second a model lane can label at most (full batches at the latency estimator's service time), live mode.", labelNames: ['model'], registers: [this.registry] });
   readonly decodeCpuPerFrame = new client.Gauge({ name: METRIC.decodeCpuPerFrame, help: "Mean CPU time of the open sessions' decoders per frame, ms (live mode; framewire plan).", registers: [this.registry] });
+  readonly degradeFullLoad = new client.Gauge({ name: METRIC.degradeFullLoad, help: 'The load estimate with every stream at its full rate (no degradation).', registers: [this.registry] });
+  readonly processCpuPerFrame = new client.Gauge({ name: METRIC.processCpuPerFrame, help: "The processor's own CPU time (node: demuxing, batching, publishing) per frame coming in, ms, over the last tick (live mode; framewire plan).", registers: [this.registry] });
   readonly streamsFps = new client.Gauge({ name: METRIC.streamsFps, help: 'Frames a second the open sessions send together, as measured from their timestamps (live mode).', registers: [this.registry] });
   readonly framesShed = new client.Counter({ name: METRIC.framesShed, help: 'Frames skipped without decoding while their stream was behind its budget (reported as overload).', registers: [this.registry] });
   readonly decoderRestarts = new client.Counter({ name: METRIC.decoderRestarts, help: 'Decoders that exited unexpectedly and were restarted.', registers: [this.registry] });

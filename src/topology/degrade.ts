@@ -35,6 +35,9 @@ export class DegradeLoop {
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly cores: number;
+  /** The process's CPU time at the last tick, and when that was. */
+  private cpu = process.cpuUsage();
+  private lastTick = Date.now();
 
   constructor(private readonly o: DegradeLoopOptions) {
     this.cores = o.config.cores ?? availableParallelism();
@@ -91,6 +94,7 @@ export class DegradeLoop {
     metrics.degradeDecodeLoad.set(this.controller.decodeLoad);
     metrics.degradeInferLoad.set(this.controller.inferLoad);
     metrics.degradeCores.set(this.cores);
+    metrics.degradeFullLoad.set(this.controller.fullLoad(signals));
     for (const c of costs) metrics.laneCapacity.set({ model: c.model }, laneCapacityFps(c));
     let fps = 0;
     let cpu = 0;
@@ -100,6 +104,12 @@ export class DegradeLoop {
       if (st.decodeMs > 0) (cpu += st.decodeMs), measured++;
     }
     metrics.streamsFps.set(fps);
+    const used = process.cpuUsage(this.cpu);
+    this.cpu = process.cpuUsage();
+    const cpuMs = (used.user + used.system) / 1000;
+    const seconds = (now - this.lastTick) / 1000;
+    this.lastTick = now;
+    if (fps > 0 && seconds > 0) metrics.processCpuPerFrame.set(cpuMs / seconds / fps);
     metrics.decodeCpuPerFrame.set(measured ? cpu / measured : 0);
     if (changes.length > 0) {
       const ts = Date.now();

@@ -17,6 +17,7 @@ async function metricsText(): Promise<string> {
   m.decodeCpuPerFrame.set(2.5);
   m.streamsFps.set(400);
   m.laneCapacity.set({ model: 'colour_probe' }, 1000);
+  m.degradeFullLoad.set(0.65);
   return m.registry.metrics();
 }
 
@@ -29,6 +30,7 @@ test('plan: more streams at full rate and at each halving, keyframes only at a f
   const p = plan(m, candidate());
   assert.ok(typeof p === 'object');
   assert.ok(Math.abs(p.headroom - 0.2) < 1e-9);
+  assert.equal(p.processLoad, 0);
   // One more at 25 fps: 25 × 2.5 / 2000 + 25 / 1000 = 0.05625 → 3 in 0.2; lower rates save only
   // inference (every frame is still decoded) until a frame a GOP, where only keyframes are.
   assert.deepEqual(p.rows.map((r) => [r.rate, r.streams]), [[25, 3], [12.5, 4], [6.25, 5], [3.13, 5], [1.56, 6], [1, 88]]);
@@ -37,6 +39,10 @@ test('plan: more streams at full rate and at each halving, keyframes only at a f
   // 1280×720 costs four times the decoding of the 640×360 streams it runs.
   const big = plan(m, candidate({ width: 1280, height: 720 }));
   assert.ok(typeof big === 'object' && Math.abs(big.decodeMs - 10) < 1e-9 && big.rows[0]!.streams === 1);
+  // The processor's own CPU a frame coming in (0.5 ms: 400 frames/s take 0.05 of 2 cores) is counted for every frame of a new stream.
+  const withProcess = plan({ ...m, processMsPerFrame: 0.5 }, candidate());
+  assert.ok(typeof withProcess === 'object' && Math.abs(withProcess.processLoad - 0.1) < 1e-9 && Math.abs(withProcess.headroom - 0.1) < 1e-9);
+  assert.ok(Math.abs(withProcess.rows.at(-1)!.perStream - (0.00225 + 25 * 0.5 / 2000)) < 1e-9);
   assert.match(String(plan(m, candidate({ model: 'open_nsfw' }))), /no measured lane for model open_nsfw \(lanes: colour_probe\)/);
   assert.match(String(measuredFrom('framewire_frames_decoded_total 3\n')), /exports no framewire_degrade_load/);
 });
