@@ -3,6 +3,7 @@
  *
  *   node dist/bench/scheduling.js [--streams 1,4,16,32] [--seconds 20] [--models colour_probe,open_nsfw] [--mode live]
  *        [--cameras simulated|ingest] [--camera-codec x264|copy|bframes] [--pes-length on|off] [--budget 250] [--triton host:port]
+ *        [--critical N] [--degrade on|off]
  *
  * For each model and N: a fresh processor (`framewire run`, budget --budget ms, default 250) and N
  * realtime cameras. --models takes any model with a FRAME input, e.g. open_nsfw_int8; --triton
@@ -17,6 +18,10 @@
  * Reported per row: frames/s labelled, labelled % of the frames the cameras sent, capture→publish
  * p50/p99 of labelled frames, drop rate by reason, processor peak RSS and CPU% (of one core; node
  * alone, and its whole process group with the ffmpeg decoders), and in ingest mode the cameras' CPU%.
+ * --critical N: the first N cameras are `critical`, the others `normal`, with degradation on
+ * (`priority.degrade.enabled`, unless --degrade off); the row then also gives the critical streams'
+ * labelled % within the budget, the others' `deadline`/`overload` share and the rates announced
+ * in `degraded` events.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -58,6 +63,8 @@ const { values } = parseArgs({
     triton: { type: 'string', default: '127.0.0.1:8001' },
     // More decode-stage fields, YAML flow style, to compare settings: --decode 'shedCatchUpMs: 0'.
     decode: { type: 'string', default: '' },
+    critical: { type: 'string', default: '0' },
+    degrade: { type: 'string', default: 'on' },
   },
 });
 const NS = values.streams!.split(',').map(Number);
@@ -69,6 +76,8 @@ const BUDGET = Number(values.budget);
 const TRITON = values.triton!;
 const INGEST = values.cameras === 'ingest';
 const TIMELINE = values.timeline === true;
+const CRITICAL = Number(values.critical);
+const DEGRADE = CRITICAL > 0 && values.degrade !== 'off';
 /**
  * --camera-codec copy: the ingest cameras remux pre-encoded H.264 files (IP cameras) instead of
  * encoding lavfi patterns on this machine; bframes: the same with files made by plain
@@ -180,7 +189,8 @@ latency: { budgetMs: ${BUDGET} }
 sources: [{ type: kafka, topic: ${prefix}.chunks, group: ${prefix}, partitions: 4, dlqTopic: ${prefix}.dlq }]
 decode: { idleTimeoutMs: 2000${values.decode ? `, ${values.decode}` : ''} }
 triton: { url: "${TRITON}" }
-batch: { maxWaitMs: 10, mode: ${values.mode}, streamQueueFrames: 16, queueFrames: 512, maxInflight: 2, fairShares: ${values.fair === 'false' ? 'false' : 'true'} }
+${CRITICAL > 0 ? `priority: { streams: [{ streams: "^bench-(${Array.from({ length: CRITICAL }, (_, i) => i).join('|')})$", priority: critical }], degrade: { enabled: ${DEGRADE} } }
+` : ''}batch: { maxWaitMs: 10, mode: ${values.mode}, streamQueueFrames: 16, queueFrames: 512, maxInflight: 2, fairShares: ${values.fair === 'false' ? 'false' : 'true'} }
 models: [{ name: ${model}, topK: 2 }]
 smoothing: { method: off }
 sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
@@ -202,14 +212,33 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     /** Dropped frames among each session's first 2 s (decoders starting, all streams at once). */
     let droppedAtStart = 0;
     let labelled = 0;
+    const crit = { labelled: 0, within: 0, late: 0, lateAfterStart: 0, degraded: 0 };
+    const others = { late: 0, lateAfterStart: 0, degraded: 0 };
+    const degradedEvents: string[] = [];
+    let t0 = Date.now();
     await reader.run({
       eachMessage: async ({ topic, message }) => {
-        const v = JSON.parse(message.value!.toString()) as { type?: string; reason?: string; count?: number; captureTs?: number; publishedTs?: number; fromFrame?: number; toFrame?: number };
+        const v = JSON.parse(message.value!.toString()) as { type?: string; stream?: string; reason?: string; count?: number; captureTs?: number; publishedTs?: number; fromFrame?: number; toFrame?: number; degraded?: boolean; rate?: number; restored?: boolean };
+        const critical = CRITICAL > 0 && Number(v.stream?.slice('bench-'.length)) < CRITICAL;
         if (topic.endsWith('.labels')) {
           labelled++;
           lat.push(v.publishedTs! - v.captureTs!);
+          if (critical) {
+            crit.labelled++;
+            if (v.publishedTs! - v.captureTs! <= BUDGET) crit.within++;
+          }
+        } else if (v.type === 'degraded') {
+          const e = v as { reason?: string; load?: number; ts?: number };
+          degradedEvents.push(`${((e.ts! - t0) / 1000).toFixed(1)}s ${v.stream!.slice('bench-'.length)}→${v.restored ? 'full' : v.rate} (${e.reason} ${e.load})`);
         } else if (v.type === 'dropped') {
           dropped[v.reason!] = (dropped[v.reason!] ?? 0) + v.count!;
+          const cls = critical ? crit : others;
+          if (v.reason === 'deadline' || v.reason === 'overload') {
+            cls.late += v.count!;
+            // After the sessions' first 2 s (every decoder starting at once).
+            cls.lateAfterStart += Math.max(0, v.toFrame! - Math.max(v.fromFrame!, 2 * FPS) + 1);
+          }
+          else if (v.degraded) cls.degraded += v.count!;
           droppedAtStart += Math.max(0, Math.min(v.toFrame!, 2 * FPS - 1) - v.fromFrame! + 1);
           // --timeline: dropped frames per second of stream time, by reason.
           if (TIMELINE) for (let f = v.fromFrame!; f <= v.toFrame!; f++) {
@@ -230,7 +259,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       void processorFigures(PORT).then((f) => (heapQuarter = f.heap));
     }, (SECONDS * 1000) / 4);
     const rssTimer = setInterval(() => (peak = Math.max(peak, rssMb(proc.pid))), 500);
-    const t0 = Date.now();
+    t0 = Date.now();
     let sent: number;
     let camerasCpu = Number.NaN;
     if (INGEST) ({ frames: sent, cpu: camerasCpu } = await ingestCameras(n, `${prefix}.chunks`, dir));
@@ -244,6 +273,8 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     await new Promise((r) => setTimeout(r, 4000)); // decoders flush after the idle timeout
     clearInterval(rssTimer);
     const total = labelled + Object.values(dropped).reduce((a, b) => a + b, 0);
+    if (CRITICAL > 0 && process.env.BENCH_DEGRADE_LOG) console.log(proc.stderr().split('\n').filter((l) => l.includes('sampling rate')).join('\n'));
+    if (CRITICAL > 0) console.log(`degraded events (camera→rate fps), in order: ${degradedEvents.join(' ') || 'none'}`);
     if (TIMELINE) console.log(`drops per second of stream time (${model}, ${n} streams): ${timeline.map((r, i) => `${i}s ${JSON.stringify(r ?? {})}`).join(' ')}`);
     lat.sort((a, b) => a - b);
     const rate = (r: string) => (total ? ((100 * (dropped[r] ?? 0)) / total).toFixed(1) : '0.0');
@@ -269,6 +300,18 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
       'group CPU %': ((100 * groupCpu) / wall).toFixed(0),
       ...(INGEST ? { 'cameras CPU %': ((100 * camerasCpu) / wall).toFixed(0) } : {}),
       'mean batch': atEnd.meanBatch,
+      ...(CRITICAL > 0
+        ? {
+            // Of the frames the critical cameras sent: labelled within the budget.
+            'critical in budget %': ((100 * crit.within) / ((sent * CRITICAL) / n)).toFixed(1),
+            'critical late %': ((100 * crit.late) / ((sent * CRITICAL) / n)).toFixed(2),
+            'critical late after 2 s %': ((100 * crit.lateAfterStart) / ((sent * CRITICAL) / n)).toFixed(2),
+            'others late %': ((100 * others.late) / ((sent * (n - CRITICAL)) / n)).toFixed(2),
+            'others late after 2 s %': ((100 * others.lateAfterStart) / ((sent * (n - CRITICAL)) / n)).toFixed(2),
+            'others degraded %': ((100 * others.degraded) / ((sent * (n - CRITICAL)) / n)).toFixed(1),
+            'degraded events': degradedEvents.length,
+          }
+        : {}),
       'machine busy %': meter.busy().toFixed(0),
     };
   } catch (err) {

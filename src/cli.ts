@@ -19,6 +19,7 @@ import { addTailCommand } from './tail/cli.js';
 import { addExplainCommand } from './explain/cli.js';
 import { addShadowCommand } from './shadow/cli.js';
 import { addClipCommand } from './clip/cli.js';
+import { addPlanCommand } from './plan/cli.js';
 import { watchTopology } from './topology/watch.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -107,6 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   addExplainCommand(program, (c) => (code = c));
   addShadowCommand(program, (c) => (code = c));
   addClipCommand(program, (c) => (code = c));
+  addPlanCommand(program, (c) => (code = c));
   program
     .command('run')
     .description('run the processor')

@@ -198,10 +198,11 @@ export class Batcher {
 
   /**
    * Removes up to n frames. Each stream with frames waiting gets up to an equal share of the batch
-   * before any stream gets more, so a busy (or early) stream cannot crowd the others out. Within
-   * that, urgent frames go first (those that could not wait for the next batch: left out, they
-   * would be dropped), then the stream served least so far, then the earliest deadline (EDF),
-   * then round-robin. Any n frames the plan allows finish before the earliest deadline, so which
+   * before any stream gets more, so a busy (or early) stream cannot crowd the others out
+   * (critical streams excepted: they are not capped). Within that, urgent frames go first (those
+   * that could not wait for the next batch: left out, they would be dropped), then the stream of
+   * higher priority (`rank`), then the stream served least so far, then the earliest deadline
+   * (EDF), then round-robin. Any n frames the plan allows finish before the earliest deadline, so which
    * ones go is free: when not every waiting frame can make it, the streams share what can, instead
    * of a stream whose frames happen to arrive just after each batch losing most; and a frame that
    * could wait never displaces one that cannot.
@@ -223,7 +224,7 @@ export class Batcher {
           const idx = (this.rr + i) % queues.length;
           const q = queues[idx]!;
           const f = q.first;
-          if (!f || (capped && (taken.get(q) ?? 0) >= quota)) continue;
+          if (!f || (capped && (f.rank ?? 1) > 0 && (taken.get(q) ?? 0) >= quota)) continue;
           if (!best) {
             best = q;
             bestIdx = idx;
@@ -239,7 +240,9 @@ export class Batcher {
           }
           const urgent = f.deadlineTs < urgentBefore;
           const bUrgent = b.deadlineTs < urgentBefore;
-          if (urgent !== bUrgent ? urgent : q.served < best.served || (q.served === best.served && f.deadlineTs < b.deadlineTs)) {
+          const rank = f.rank ?? 1;
+          const bRank = b.rank ?? 1;
+          if (urgent !== bUrgent ? urgent : rank !== bRank ? rank < bRank : q.served < best.served || (q.served === best.served && f.deadlineTs < b.deadlineTs)) {
             best = q;
             bestIdx = idx;
           }

@@ -154,6 +154,7 @@ export class ClipAssembler {
       captureTs: last.captureTs,
       deadlineTs: last.deadlineTs,
       keyframe: false,
+      rank: last.rank,
       data,
       traceparent: last.traceparent,
       decodedAt: last.decodedAt,

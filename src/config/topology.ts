@@ -12,6 +12,7 @@ import { decodeSchema } from '../decode/config.js';
 import { batchSchema } from '../batch/config.js';
 import { tritonSchema } from '../infer/triton/config.js';
 import { samplingRuleSchema } from '../decode/sampling.js';
+import { prioritySchema } from '../batch/degrade.js';
 import { smoothingSchema } from '../postprocess/smoothing.js';
 import { regexField } from './regex.js';
 import { alertsSchema } from '../alerts/config.js';
@@ -105,6 +106,7 @@ function composeTopology(sources: ComponentUnion, sinks: ComponentUnion) {
       sources: z.array(sources).min(1).describe('Where encoded video comes from; each source feeds the same decode stage.'),
       decode: decodeSchema.prefault({}),
       sampling: z.array(samplingRuleSchema).default([]).describe('Which decoded frames are classified, per stream; the first matching rule wins; default: every frame.'),
+      priority: prioritySchema.prefault({}),
       batch: batchSchema.prefault({}),
       triton: tritonSchema.prefault({}),
       models: z.array(modelSchema).min(1).describe('Models frames are classified with.'),

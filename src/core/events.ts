@@ -85,7 +85,31 @@ export interface PromotionEvent {
   ts: number;
 }
 
-export type PipelineEvent = DroppedEvent | ChangeEvent | StreamEvent | ShadowSummary | PromotionEvent;
+/**
+ * A stream's classified rate changed under load (batch/degrade.ts; docs/contracts.md, "Events",
+ * new in 0.4): from now on at most `rate` frames per second of it are classified, the rest
+ * reported `sampled` with `"degraded": true`; `restored`: back to every frame its rule keeps.
+ */
+export interface DegradedEvent {
+  type: 'degraded';
+  stream: string;
+  session: string;
+  priority: 'critical' | 'normal' | 'background';
+  /** Frames per second classified now (`fullRate` when restored). */
+  rate: number;
+  /** The stream's own frame rate, as measured. */
+  fullRate: number;
+  /** rate / fullRate, 0–1. */
+  share: number;
+  restored: boolean;
+  /** demand: the estimated load was above degrade.highWater; backlog: frames piled up waiting for inference; drops: frames missed their deadlines; load-fell: restored. */
+  reason: 'demand' | 'backlog' | 'drops' | 'load-fell';
+  /** The estimated load (share of the machine) that decided it. */
+  load: number;
+  ts: number;
+}
+
+export type PipelineEvent = DroppedEvent | ChangeEvent | StreamEvent | ShadowSummary | PromotionEvent | DegradedEvent;
 
 /** The `alert` record (docs/contracts.md "Alerts"), on the alerts topic, the WebSocket and webhooks. */
 export interface AlertRecord {

@@ -41,6 +41,8 @@ export interface Frame {
   readonly deadlineTs: number;
   /** The frame was a keyframe in the encoded stream. */
   readonly keyframe: boolean;
+  /** Its stream's priority class: 0 critical, 1 normal (also when absent), 2 background (batch/degrade.ts). */
+  readonly rank?: number;
   /** Model-input pixels: height × width × 3, RGB, UINT8. Owned by the frame pool. */
   data: Buffer;
   readonly traceparent: string | undefined;
@@ -131,6 +133,8 @@ export interface DroppedEvent {
   toFrame: number;
   reason: DropReason;
   count: number;
+  /** New in 0.4: `sampled` because the stream was degraded under load (a `degraded` event said so), not by its sampling rule. */
+  degraded?: true;
   /** Lineage (new in 0.4): partition, and offsets of the chunks `fromFrame` and `toFrame` began in. */
   partition?: number;
   offset?: number;

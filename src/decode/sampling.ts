@@ -30,7 +30,10 @@ export const KEEP = 0; // decode and classify
 export const SKIP = 1; // sampled: never decoded
 export const DECODE_ONLY = 2; // sampled, but decoded: later frames reference it
 export const LOOK = 3; // decode, then `decide` on its pixels
-export type PreDecode = typeof KEEP | typeof SKIP | typeof DECODE_ONLY | typeof LOOK;
+/** The rule keeps it, the stream's degraded rate does not (batch/degrade.ts): reported `sampled`, `degraded`. */
+export const SKIP_DEGRADED = 4; // never decoded
+export const DECODE_DEGRADED = 5; // decoded: later frames reference it
+export type PreDecode = typeof KEEP | typeof SKIP | typeof DECODE_ONLY | typeof LOOK | typeof SKIP_DEGRADED | typeof DECODE_DEGRADED;
 
 const GRID = 8;
 const SIG = GRID * GRID * 3;
@@ -42,6 +45,14 @@ export class Sampler {
   private readonly lastSig: Float32Array | undefined;
   private haveLast = false;
   private readonly counts = new Uint16Array(GRID * GRID);
+  /** Degraded: ms between classified frames at most (0: not degraded), and when the next is due. */
+  private capIntervalMs = 0;
+  private capDuePts = Number.NEGATIVE_INFINITY;
+  /** The stream's keyframe interval, ms (smoothed; NaN until two keyframes). */
+  private gop = Number.NaN;
+  private lastKeyPts = Number.NaN;
+  /** A referenced frame was skipped undecoded: nothing decodes until the next keyframe. */
+  private skippedRef = false;
 
   constructor(private readonly rule: SamplingRule, private readonly width: number, private readonly height: number) {
     if (rule.mode === 'scene') {
@@ -50,8 +61,60 @@ export class Sampler {
     }
   }
 
+  /**
+   * Degrades the stream to at most `fps` classified frames per second on top of its rule
+   * (undefined: the rule alone). The cadence restarts at the next frame.
+   */
+  setRateCap(fps: number | undefined): void {
+    this.capIntervalMs = fps && fps > 0 ? 1000 / fps : 0;
+    this.capDuePts = Number.NEGATIVE_INFINITY;
+  }
+
+  get rateCap(): number | undefined {
+    return this.capIntervalMs > 0 ? 1000 / this.capIntervalMs : undefined;
+  }
+
+  /** The stream's keyframe interval as seen so far, ms (NaN: fewer than two keyframes). */
+  get gopMs(): number {
+    return this.gop;
+  }
+
+  /**
+   * Degraded to no more than a keyframe a GOP: only keyframes are decoded, which is what saves
+   * the decoders' CPU (a frame that others reference is otherwise decoded even when skipped).
+   */
+  private get keyframesOnly(): boolean {
+    return this.capIntervalMs > 0 && this.gop > 0 && this.capIntervalMs >= 0.9 * this.gop;
+  }
+
   /** Before decoding: from the frame's time, keyframe flag and whether any frame references it. */
   before(ptsMs: number, isKey: boolean, disposable: boolean): PreDecode {
+    if (isKey) {
+      const step = ptsMs - this.lastKeyPts;
+      if (step > 0) this.gop = Number.isNaN(this.gop) ? step : this.gop + (step - this.gop) / 4;
+      this.lastKeyPts = ptsMs;
+      this.skippedRef = false;
+    }
+    const pre = this.ruleBefore(ptsMs, isKey, disposable);
+    if (this.skippedRef) return pre === KEEP || pre === LOOK ? SKIP_DEGRADED : SKIP;
+    if (this.capIntervalMs === 0 || pre === SKIP) return pre;
+    const keyOnly = this.keyframesOnly;
+    if (pre === DECODE_ONLY) {
+      if (!keyOnly) return pre;
+      this.skippedRef = true;
+      return SKIP;
+    }
+    if (ptsMs + 0.5 >= this.capDuePts && (isKey || !keyOnly)) {
+      this.capDuePts = this.capDuePts + this.capIntervalMs > ptsMs ? this.capDuePts + this.capIntervalMs : ptsMs + this.capIntervalMs;
+      return pre;
+    }
+    if (disposable) return SKIP_DEGRADED;
+    if (!keyOnly) return DECODE_DEGRADED;
+    this.skippedRef = true;
+    return SKIP_DEGRADED;
+  }
+
+  private ruleBefore(ptsMs: number, isKey: boolean, disposable: boolean): PreDecode {
     switch (this.rule.mode) {
       case 'all':
         return KEEP;

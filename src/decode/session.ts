@@ -13,6 +13,7 @@
  * a reason) is kept on the numbering's waiting entry until the number comes.
  */
 import { performance } from 'node:perf_hooks';
+import { setPriority } from 'node:os';
 import type { DropReason, Frame } from '../core/frame.js';
 import type { EncodedChunk, InputAck, ResumePoint, SessionAck, SessionEnd } from '../core/ack.js';
 import { log } from '../core/log.js';
@@ -23,7 +24,8 @@ import type { DropReporter } from '../core/drops.js';
 import { TsDemuxer, type AccessUnit } from './mpegts.js';
 import { FrameNumbering } from './numbering.js';
 import { LATE, SHED, ShedPolicy, UNMEASURED_DECODE_MS, UNMEASURED_FRAME_MS } from './shedding.js';
-import { DECODE_ONLY, LOOK, SKIP, Sampler, type SamplingRule } from './sampling.js';
+import { DECODE_DEGRADED, DECODE_ONLY, LOOK, SKIP, SKIP_DEGRADED, Sampler, type SamplingRule } from './sampling.js';
+import { PRIORITIES, type Priority } from '../core/priority.js';
 import type { Decoder, DecoderBackend, HeldFrame } from './backend.js';
 import type { Unnumbered } from './numbering.js';
 import type { DecodeConfig } from './config.js';
@@ -35,6 +37,10 @@ export interface Route {
   height: number;
   budgetMs: number;
   sampling: SamplingRule;
+  /** Which streams are degraded first when the machine cannot label them all (batch/degrade.ts). */
+  priority: Priority;
+  /** Niceness its decoders run at: the OS gives higher-priority streams' decoders the cores first (0: unchanged). */
+  nice: number;
   /** Hands a frame on; a promise only when it must wait (replay mode, full queue). */
   push(frame: Frame): void | Promise<void>;
   /** The session's last frame has been pushed: its open windows (clip models) may close. */
@@ -68,6 +74,8 @@ const DONE = 2;
 const SCENE = 3;
 /** Too late to classify, decoded because later frames reference it: dropped as `deadline`. */
 const TOO_LATE = 4;
+/** Skipped by the stream's degraded rate, decoded because later frames reference it. */
+const DEGRADED = 5;
 
 /** Decoder errors reported per session before the rest are only counted. */
 const REJECTED_MEMORY = 64;
@@ -79,6 +87,8 @@ const FATE_DONE = 2;
 const FATE_DROP = 3; // + index into DROP_FATES
 const DROP_FATES: readonly DropReason[] = ['sampled', 'overload', 'deadline', 'decoder-reset', 'unchanged', 'undecodable'];
 const fateOf = (reason: DropReason): number => FATE_DROP + DROP_FATES.indexOf(reason);
+/** `sampled` by the stream's degraded rate. */
+const FATE_DEGRADED = FATE_DROP + DROP_FATES.length;
 
 /** A decoded frame that came out before its number was known (rare: a decoder with less reorder delay than the stream's timestamps). */
 interface EarlyFrame {
@@ -96,6 +106,8 @@ export class StreamSession {
   nextSeq: number;
   /** When its last chunk came, on the decode stage's input clock (idleness is measured on it). */
   lastChunkAt = 0;
+  /** When it opened (wall ms). */
+  readonly openedAt = Date.now();
   private demux = new TsDemuxer();
   /** Chunks were set aside (quarantine): the byte stream goes on from an arbitrary point. */
   private skipped = false;
@@ -134,6 +146,10 @@ export class StreamSession {
   private frameMsMeasured = false;
   private lastDts = Number.NaN;
   private decodeCostMs = UNMEASURED_DECODE_MS;
+  private decodeCostMeasured = false;
+  private readonly degradedCount;
+  /** Its priority class, on each frame for the batcher (0 critical). */
+  private readonly rank: number;
 
   constructor(
     first: EncodedChunk,
@@ -157,6 +173,32 @@ export class StreamSession {
     this.decodedCount = ctx.metrics.framesDecoded.labels({ model: route.model });
     this.decodeStage = ctx.metrics.stageSeconds.labels({ stage: 'decode' });
     this.captureToDecoded = ctx.metrics.stageSeconds.labels({ stage: 'capture_to_decoded' });
+    this.degradedCount = ctx.metrics.framesDegraded.labels({ priority: route.priority });
+    this.rank = PRIORITIES.indexOf(route.priority);
+  }
+
+  /** Degrades the session to at most `fps` classified frames per second (undefined: its rule alone). */
+  setRateCap(fps: number | undefined): void {
+    this.sampler.setRateCap(fps);
+  }
+
+  get rateCap(): number | undefined {
+    return this.sampler.rateCap;
+  }
+
+  /** The stream's keyframe interval, ms (NaN until two keyframes). */
+  get gopMs(): number {
+    return this.sampler.gopMs;
+  }
+
+  /** Frames per second the stream sends, measured from its timestamps (NaN until measured). */
+  get fps(): number {
+    return this.frameMsMeasured ? 1000 / this.frameMs : Number.NaN;
+  }
+
+  /** Its decoder's CPU time per frame, ms (NaN until measured). */
+  get decodeMs(): number {
+    return this.decodeCostMeasured ? this.decodeCostMs : Number.NaN;
   }
 
   /** The running decoder, for the watchdog. */
@@ -236,6 +278,13 @@ export class StreamSession {
     this.ctx.drops.drop(this.ack, this.stream, this.session, index, index, reason);
   }
 
+  /** Skipped by the stream's degraded rate: `sampled`, marked degraded. */
+  private dropDegraded(index: number): void {
+    if (index < this.numbering.doneBelow) return;
+    this.degradedCount.inc();
+    this.ctx.drops.drop(this.ack, this.stream, this.session, index, index, 'sampled', true);
+  }
+
   /** A frame just found is dropped: reported now when its number is known; its fate (kept until the number comes) either way. */
   private settle(index: number, reason: DropReason): number {
     if (index >= 0) this.drop(index, reason);
@@ -256,7 +305,8 @@ export class StreamSession {
         const wait = this.onFrame(f.data, index, f.handle, f.pts, f.key, f.tag, f.fedAt);
         if (wait) this.blocked = this.blocked ? this.blocked.then(() => wait) : wait;
       } else if (!this.decoder?.number(u.handle, index)) for (const d of this.retiring) if (d.number(u.handle, index)) break;
-    } else if (u.fate >= FATE_DROP) this.drop(index, DROP_FATES[u.fate - FATE_DROP]!);
+    } else if (u.fate === FATE_DEGRADED) this.dropDegraded(index);
+    else if (u.fate >= FATE_DROP) this.drop(index, DROP_FATES[u.fate - FATE_DROP]!);
   };
 
   /** One frame found by the demuxer, in decode order (bound once: no closure per frame). */
@@ -281,19 +331,33 @@ export class StreamSession {
     // Finished before the restart (only known once numbered: a waiting frame is decoded and discarded if so).
     const done = index >= 0 && index < this.numbering.doneBelow;
     let late = false;
+    const d = this.decoder;
+    const step = (au.dts - this.lastDts) * 1000;
+    this.lastDts = au.dts;
+    // Smoothed; a gap (a camera that dropped frames, a wrap) moves it only a little.
+    if (step > 0 && step < 1000) {
+      this.frameMs = this.frameMsMeasured ? this.frameMs + (step - this.frameMs) / 16 : step;
+      this.frameMsMeasured = true;
+    }
+    if (d && d.cpuMsPerFrame > 0) {
+      this.decodeCostMs = d.cpuMsPerFrame;
+      this.decodeCostMeasured = true;
+    }
+    // Degraded: a frame the lowered rate skips is reported as such, whatever its age; load
+    // shedding then only decides the frames that would be classified.
+    let pre = -1;
+    if (!done && this.sampler.rateCap !== undefined) {
+      pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
+      if (pre === SKIP_DEGRADED) {
+        if (!au.disposable) this.needKey = true;
+        if (index >= 0) this.dropDegraded(index);
+        return FATE_DEGRADED;
+      }
+    }
     if (this.policy) {
       const now = Date.now();
       // A decoder that has not put out its first frame yet is starting, not behind.
-      const d = this.decoder;
       const held = d && d.holding && d.emitted > 0 ? now - this.captureOf(d.oldestHeldPts) : 0;
-      const step = (au.dts - this.lastDts) * 1000;
-      this.lastDts = au.dts;
-      // Smoothed; a gap (a camera that dropped frames, a wrap) moves it only a little.
-      if (step > 0 && step < 1000) {
-        this.frameMs = this.frameMsMeasured ? this.frameMs + (step - this.frameMs) / 16 : step;
-        this.frameMsMeasured = true;
-      }
-      if (d && d.cpuMsPerFrame > 0) this.decodeCostMs = d.cpuMsPerFrame;
       const episodes = this.policy.episodes;
       const catchUps = this.policy.catchUps;
       const backlog = d && d.emitted > 0 ? d.holding - d.reorderDepth : Number.NaN;
@@ -312,17 +376,28 @@ export class StreamSession {
         }
         this.ctx.metrics.framesShed.inc();
         this.needKey = true;
+        if (pre === DECODE_DEGRADED) {
+          // Not to be classified anyway: degraded, not lost to the overload.
+          if (index >= 0) this.dropDegraded(index);
+          return FATE_DEGRADED;
+        }
         return this.settle(index, 'overload');
       }
     }
     let tag = DONE;
     if (!done) {
-      const pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
+      if (pre < 0) pre = this.sampler.before(Math.round((au.pts - this.basePts) * 1000), au.key, au.disposable);
       if (pre === SKIP) {
         if (!au.disposable) this.needKey = true;
         return this.settle(index, 'sampled');
       }
-      tag = late ? TOO_LATE : pre === DECODE_ONLY ? SAMPLED : pre === LOOK ? SCENE : EMIT;
+      if (pre === SKIP_DEGRADED) {
+        if (!au.disposable) this.needKey = true;
+        if (index >= 0) this.dropDegraded(index);
+        return FATE_DEGRADED;
+      }
+      // Not to be classified anyway: degraded, not late.
+      tag = pre === DECODE_DEGRADED ? DEGRADED : late ? TOO_LATE : pre === DECODE_ONLY ? SAMPLED : pre === LOOK ? SCENE : EMIT;
       if (tag === TOO_LATE && au.disposable) {
         return this.settle(index, 'deadline');
       }
@@ -386,6 +461,13 @@ export class StreamSession {
       },
     });
     this.decoder = decoder;
+    if (this.route.nice > 0 && decoder.pid !== undefined) {
+      try {
+        setPriority(decoder.pid, this.route.nice);
+      } catch (err) {
+        log.once('warn', 'decoder-nice', 'cannot lower a decoder\'s scheduling priority; lower-priority streams\' decoders compete for the cores as equals', { stream: this.stream, err });
+      }
+    }
     decoder.reorderDepth = this.numbering.reorderDepth;
     this.ctx.decoderStarted();
   }
@@ -417,9 +499,10 @@ export class StreamSession {
     this.decodedCount.inc();
     const now = performance.now();
     if (index < this.numbering.doneBelow) tag = DONE;
-    if (tag === DONE || tag === SAMPLED || tag === TOO_LATE) {
+    if (tag === DONE || tag === SAMPLED || tag === TOO_LATE || tag === DEGRADED) {
       this.framePool.give(data);
       if (tag === DONE) this.ctx.metrics.framesResumeSkipped.inc();
+      else if (tag === DEGRADED) this.dropDegraded(index);
       else this.drop(index, tag === SAMPLED ? 'sampled' : 'deadline');
       return;
     }
@@ -433,6 +516,7 @@ export class StreamSession {
       captureTs,
       deadlineTs: captureTs + this.route.budgetMs,
       keyframe: key,
+      rank: this.rank,
       data,
       traceparent: this.traceparent,
       decodedAt: now,

@@ -49,6 +49,8 @@ export class DecodeStage {
   private readonly quarantined = new Map<string, string>();
   private readonly watchdog: DecoderWatchdog;
   private readonly watchTimer: NodeJS.Timeout;
+  /** Degraded streams' rates (batch/degrade.ts), applied to each session of the stream. */
+  private readonly rateCaps = new Map<string, number>();
   /** Chunks whose handling waits (backpressure), and the time the input has spent waiting so far. */
   private waiting = 0;
   private waitingSince = 0;
@@ -128,6 +130,8 @@ export class DecodeStage {
     }
     const open = (): void | Promise<void> => {
       const session = new StreamSession(chunk, input.openSession(chunk.stream, chunk.session, rp), input, this.o.route(chunk.stream), rp, this.ctx);
+      const cap = this.rateCaps.get(chunk.stream);
+      if (cap !== undefined) session.setRateCap(cap);
       this.streams.set(chunk.stream, session);
       session.lastChunkAt = this.inputClock();
       return this.track(session.push(chunk));
@@ -155,6 +159,18 @@ export class DecodeStage {
     return wait.finally(() => {
       if (--this.waiting === 0) this.waitedMs += Date.now() - this.waitingSince;
     });
+  }
+
+  /** Degrades a stream to at most `fps` classified frames per second; undefined: restored. */
+  setRateCap(stream: string, fps: number | undefined): void {
+    if (fps === undefined) this.rateCaps.delete(stream);
+    else this.rateCaps.set(stream, fps);
+    this.streams.get(stream)?.setRateCap(fps);
+  }
+
+  /** The open sessions, for the degrade controller's tick. */
+  sessions(): IterableIterator<StreamSession> {
+    return this.streams.values();
   }
 
   /** The watchdog's tick: every running decoder, and quarantines that are over. */
@@ -191,6 +207,7 @@ export class DecodeStage {
       if (st.lastChunkAt >= cutoff) continue;
       // Forgotten at once: if its chunks come back, the source knows where it goes on.
       this.streams.delete(st.stream);
+      this.rateCaps.delete(st.stream);
       this.o.observer?.sessionEnded(st.stream, st.session, 'idle');
       const p = st.end('idle').finally(() => this.ending.delete(p));
       this.ending.add(p);

@@ -18,6 +18,19 @@ export const METRIC = {
   loadSheds: 'framewire_load_sheds_total',
   framesShed: 'framewire_frames_shed_total',
   catchUps: 'framewire_catch_ups_total',
+  framesDegraded: 'framewire_frames_degraded_total',
+  degradeChanges: 'framewire_degrade_changes_total',
+  degradedStreams: 'framewire_degraded_streams',
+  degradeShare: 'framewire_degrade_rate_share',
+  degradeLoad: 'framewire_degrade_load',
+  degradeDecodeLoad: 'framewire_degrade_decode_load',
+  degradeInferLoad: 'framewire_degrade_infer_load',
+  degradeCores: 'framewire_degrade_cores',
+  laneCapacity: 'framewire_lane_capacity_frames_per_second',
+  decodeCpuPerFrame: 'framewire_decode_cpu_ms_per_frame',
+  streamsFps: 'framewire_streams_frames_per_second',
+  degradeFullLoad: 'framewire_degrade_full_load',
+  processCpuPerFrame: 'framewire_process_cpu_ms_per_frame',
   decodersActive: 'framewire_decoders_active',
   batchSize: 'framewire_batch_size_frames',
   shadowFrames: 'framewire_shadow_frames_total',
@@ -72,6 +85,19 @@ export class Metrics {
   readonly framesResumeSkipped = new client.Counter({ name: METRIC.framesDuplicateSkipped, help: 'Frames re-decoded after a restart that were already finished before it.', registers: [this.registry] });
   readonly loadSheds = new client.Counter({ name: METRIC.loadSheds, help: 'Times a stream fell behind its budget (live mode: frames arriving stale, or its decoder a budget behind) and skipped ahead to a fresh keyframe.', registers: [this.registry] });
   readonly catchUps = new client.Counter({ name: METRIC.catchUps, help: 'Times a stream fell behind its budget and was decoded without classifying (its frames dropped as deadline) to catch up, instead of skipping ahead to a keyframe.', registers: [this.registry] });
+  readonly framesDegraded = new client.Counter({ name: METRIC.framesDegraded, help: "Frames skipped because their stream's rate was lowered under load (reported as sampled, degraded), by priority.", labelNames: ['priority'], registers: [this.registry] });
+  readonly degradeChanges = new client.Counter({ name: METRIC.degradeChanges, help: "Streams' sampling rate changes announced as degraded events, by priority and direction (down, up: restoring).", labelNames: ['priority', 'direction'], registers: [this.registry] });
+  readonly degradedStreams = new client.Gauge({ name: METRIC.degradedStreams, help: 'Streams running below their rate because of load, by priority.', labelNames: ['priority'], registers: [this.registry] });
+  readonly degradeShare = new client.Gauge({ name: METRIC.degradeShare, help: "Mean share of their frames the class's active streams have classified under degradation (1: full rate), by priority.", labelNames: ['priority'], registers: [this.registry] });
+  readonly degradeLoad = new client.Gauge({ name: METRIC.degradeLoad, help: 'Estimated load of the machine the degrade controller acts on (decode + inference + backlog, 1 = all of it).', registers: [this.registry] });
+  readonly degradeDecodeLoad = new client.Gauge({ name: METRIC.degradeDecodeLoad, help: "Decoding's part of framewire_degrade_load.", registers: [this.registry] });
+  readonly degradeInferLoad = new client.Gauge({ name: METRIC.degradeInferLoad, help: "Inference's part of framewire_degrade_load (frames kept against the lanes' capacity).", registers: [this.registry] });
+  readonly degradeCores = new client.Gauge({ name: METRIC.degradeCores, help: 'Cores decoding is spread over in the load estimate.', registers: [this.registry] });
+  readonly laneCapacity = new client.Gauge({ name: METRIC.laneCapacity, help: "Frames a second a model lane can label at most (full batches at the latency estimator's service time), live mode.", labelNames: ['model'], registers: [this.registry] });
+  readonly decodeCpuPerFrame = new client.Gauge({ name: METRIC.decodeCpuPerFrame, help: "Mean CPU time of the open sessions' decoders per frame, ms (live mode; framewire plan).", registers: [this.registry] });
+  readonly degradeFullLoad = new client.Gauge({ name: METRIC.degradeFullLoad, help: 'The load estimate with every stream at its full rate (no degradation).', registers: [this.registry] });
+  readonly processCpuPerFrame = new client.Gauge({ name: METRIC.processCpuPerFrame, help: "The processor's own CPU time (node: demuxing, batching, publishing) per frame coming in, ms, over the last tick (live mode; framewire plan).", registers: [this.registry] });
+  readonly streamsFps = new client.Gauge({ name: METRIC.streamsFps, help: 'Frames a second the open sessions send together, as measured from their timestamps (live mode).', registers: [this.registry] });
   readonly framesShed = new client.Counter({ name: METRIC.framesShed, help: 'Frames skipped without decoding while their stream was behind its budget (reported as overload).', registers: [this.registry] });
   readonly decoderRestarts = new client.Counter({ name: METRIC.decoderRestarts, help: 'Decoders that exited unexpectedly and were restarted.', registers: [this.registry] });
   readonly decoderKills = new client.Counter({ name: METRIC.decoderKills, help: 'Decoders killed by the watchdog, by reason (stalled: fed but silent for decode.stallMs; cpu: over decode.maxCpuPercent).', labelNames: ['reason'], registers: [this.registry] });

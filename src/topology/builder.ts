@@ -32,6 +32,7 @@ import { SharedKafka } from '../kafka/connections.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { buildLane, laneMaxBatch, type Lane } from './lanes.js';
 import { StreamRouter } from './routes.js';
+import { DegradeLoop } from './degrade.js';
 import { DropPublisher } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
 import { FAILED_START_STEP_MS, Startup, bounded } from './lifecycle.js';
@@ -120,6 +121,15 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
 
     const router = new StreamRouter(t, lanes);
     decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor, event: (e) => output.bestEffort(new RecordBatch([e]), 'stream events') });
+    // Degrading by sampling before dropping: only where frames can be dropped at all (off, the loop only measures).
+    const degrade = t.batch.mode === 'live' ? new DegradeLoop({ config: t.priority.degrade, decode, lanes, output, metrics }) : undefined;
+    if (degrade) {
+      const health = drops.onDrop;
+      drops.onDrop = (stream, reason, count) => {
+        health?.(stream, reason, count);
+        degrade.dropped(stream, reason, count);
+      };
+    }
     const sources: Source[] = [];
     for (const [i, c] of sourceComponents.entries()) sources.push(await c.build({ ...ctx, decode }, t.sources[i]!));
     snapshots.history = sources.find((s) => s.chunkHistory)?.chunkHistory;
@@ -129,7 +139,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
       runningHash = drops.topologyHash = topologyHash(now);
       log.info('topology reloaded: records carry its new hash', { topologyHash: runningHash });
     });
-    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, monitor, abort, startup, tracer });
+    const graph = new RunningTopology({ topology: t, metrics, pool, kafka, http, sinks, drops, lanes, stats, decode, sources, reloader, monitor, abort, startup, tracer, degrade });
     addTelemetryRoutes(http, metrics, graph);
     return graph;
   } catch (err) {

@@ -18,6 +18,7 @@ interface Pending {
   from: number;
   to: number;
   reason: DropReason;
+  degraded: boolean;
   /** Chunk offsets of `from` and `to` (lineage), while the owner knows them. */
   fromOffset: number | undefined;
   toOffset: number | undefined;
@@ -37,18 +38,18 @@ export class DropPublisher implements DropReporter {
   /** The output stage's signal aborts its retries (shutdown past its deadline): unreported frames stay unfinished, so uncommitted. */
   constructor(private readonly output: OutputStage, private readonly metrics: Metrics, private readonly flushMs = 100) {}
 
-  drop(owner: FrameOwner, stream: string, session: string, from: number, to: number, reason: DropReason): void {
+  drop(owner: FrameOwner, stream: string, session: string, from: number, to: number, reason: DropReason, degraded = false): void {
     this.metrics.framesDropped.inc({ reason }, to - from + 1);
     this.onDrop?.(stream, reason, to - from + 1);
     const p = this.pending.get(owner);
     // Asked now: once the event is published the frames are finished and the owner forgets them.
     const toOffset = owner.chunkOffset?.(to);
-    if (p && p.reason === reason && p.to + 1 === from) {
+    if (p && p.reason === reason && p.degraded === degraded && p.to + 1 === from) {
       p.to = to;
       p.toOffset = toOffset;
     } else {
       if (p) this.ready.push(p);
-      this.pending.set(owner, { owner, stream, session, from, to, reason, fromOffset: from === to ? toOffset : owner.chunkOffset?.(from), toOffset });
+      this.pending.set(owner, { owner, stream, session, from, to, reason, degraded, fromOffset: from === to ? toOffset : owner.chunkOffset?.(from), toOffset });
     }
     if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.flushMs);
   }
@@ -84,8 +85,9 @@ export class DropPublisher implements DropReporter {
 }
 
 /** The `dropped` record of a range; lineage fields the owner did not know are left out. */
-export function droppedEvent(p: Omit<Pending, 'owner'> & { owner: Pick<FrameOwner, 'chunkPartition'> }, topologyHash: string | undefined): DroppedEvent {
+export function droppedEvent(p: Omit<Pending, 'owner' | 'degraded'> & { degraded?: boolean; owner: Pick<FrameOwner, 'chunkPartition'> }, topologyHash: string | undefined): DroppedEvent {
   const e: DroppedEvent = { type: 'dropped', stream: p.stream, session: p.session, fromFrame: p.from, toFrame: p.to, reason: p.reason, count: p.to - p.from + 1 };
+  if (p.degraded) e.degraded = true;
   const partition = p.owner.chunkPartition;
   if (partition !== undefined && p.fromOffset !== undefined && p.toOffset !== undefined) {
     e.partition = partition;

@@ -28,6 +28,10 @@ export interface Lane {
   setShadow(primary: ModelSpec, spec: ModelSpec | undefined, config: ModelConfig['shadow']): void;
   readonly batcher: Batcher;
   readonly stage: InferStage;
+  /** The lane's service time by batch size (what the degrade controller prices a frame at). */
+  readonly estimator: LatencyEstimator;
+  /** Frames per request lately (smoothed). */
+  readonly meanBatch: number;
   /** Synchronous unless the batcher must wait (replay mode, full queues). */
   push(frame: Frame): void | Promise<void>;
   /** A session ended: a clip model's last partial window goes out. */
@@ -73,6 +77,7 @@ export function buildLane(o: LaneOptions): Lane {
   const maxBatch = Math.min(spec.maxBatchSize, t.batch.maxBatchSize ?? spec.maxBatchSize);
   const estimator = new LatencyEstimator(undefined, undefined, t.batch.estimatorHorizonMs);
   let lastFinished = 0;
+  let meanBatch = Number.NaN;
   const gauge = metrics.queueFrames.labels({ model: spec.name });
   const queued = metrics.stageSeconds.labels({ stage: 'queued' });
   const batcher = new Batcher({
@@ -86,6 +91,7 @@ export function buildLane(o: LaneOptions): Lane {
     taken: (frames) => {
       const now = performance.now();
       for (const f of frames) queued.observe((now - f.decodedAt) / 1000);
+      if (frames.length) meanBatch = Number.isNaN(meanBatch) ? frames.length : meanBatch + (frames.length - meanBatch) / 16;
       gauge.set(batcher.length);
     },
   });
@@ -154,6 +160,10 @@ export function buildLane(o: LaneOptions): Lane {
     setShadow,
     batcher,
     stage,
+    estimator,
+    get meanBatch() {
+      return meanBatch;
+    },
     push(frame) {
       const item = clips ? clips.add(frame) : frame;
       if (!item) return;

@@ -21,6 +21,7 @@ import type { FrameTracer } from '../telemetry/tracing.js';
 import type { Monitor } from './monitor.js';
 import { FramewireError } from '../core/errors.js';
 import type { ModelReloader, ReloadResult } from './reload.js';
+import type { DegradeLoop } from './degrade.js';
 
 /** The parts the builder made; the running graph starts and stops them. */
 export interface TopologyParts {
@@ -45,6 +46,8 @@ export interface TopologyParts {
   reloader: ModelReloader;
   /** Traces of sampled frames (telemetry.otlp); undefined: off. */
   tracer?: FrameTracer;
+  /** Degrading by sampling under load (priority.degrade, live mode); undefined: off. */
+  degrade?: DegradeLoop;
 }
 
 export class RunningTopology {
@@ -67,6 +70,7 @@ export class RunningTopology {
     this.p.startup.check();
     for (const l of lanes) l.stage.start();
     this.p.stats?.start();
+    this.p.degrade?.start();
     for (const l of lanes) this.p.decode.warm(l.spec.width, l.spec.height);
     await this.p.http.start();
     // Open alert episodes are read back before the first chunk is consumed.
@@ -114,6 +118,7 @@ export class RunningTopology {
     const p = this.p;
     const drain = async () => {
       for (const s of p.sources) await s.stopIntake();
+      p.degrade?.stop();
       await p.decode.close();
       for (const l of p.lanes) l.batcher.close();
       await Promise.all(p.lanes.map((l) => l.stage.finished()));

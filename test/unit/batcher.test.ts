@@ -280,3 +280,23 @@ test('the latency estimate follows observations and grows with batch size', () =
   assert.ok(Math.abs(e.estimate(32) - 74) < 1.5, String(e.estimate(32)));
   assert.ok(e.estimate(16) > e.estimate(8));
 });
+
+test("a critical stream's frames go first and are not held to an equal share of the batch", async () => {
+  const { b, clock } = setup();
+  const t = clock.get();
+  const ranked = (stream: string, index: number, rank: number) => ({ ...frame(stream, index, t + 300 + index), rank }) as Frame;
+  for (let i = 0; i < 3; i++) await b.push(ranked('normal-a', i, 1));
+  for (let i = 0; i < 3; i++) await b.push(ranked('normal-b', i, 1));
+  for (let i = 0; i < 3; i++) await b.push(ranked('critical', i, 0));
+  // 4 of 9 fit: the critical stream's 3, then one other (an equal share would give it 2).
+  const batch = b.take(4);
+  assert.deepEqual(batch.filter((f) => f.stream === 'critical').map((f) => f.index), [0, 1, 2]);
+  assert.equal(batch.length, 4);
+  // Without ranks (every stream normal) the shares stay equal.
+  const plain = setup();
+  const t2 = plain.clock.get();
+  for (const s of ['x', 'y', 'z']) for (let i = 0; i < 3; i++) await plain.b.push(frame(s, i, t2 + 300 + i));
+  const counts = new Map<string, number>();
+  for (const f of plain.b.take(4)) counts.set(f.stream, (counts.get(f.stream) ?? 0) + 1);
+  assert.ok(Math.max(...counts.values()) <= 2);
+});

@@ -244,6 +244,11 @@ function onMessage(m) {
       addEvent(m.stream, `stream ${m.state}${m.how ? ` (${m.how})` : ''}`, 'stream', m.ts);
       if (streams.has(m.stream)) touch(streams.get(m.stream));
       break;
+    case 'degraded':
+      // The stream's classified rate under load (docs/contracts.md, "Events").
+      addEvent(m.stream, m.restored ? `rate restored: every frame (${m.fullRate} fps)` : `degraded to ${m.rate} fps of ${m.fullRate} (${m.priority}, ${m.reason})`, 'stream', m.ts);
+      if (streams.has(m.stream)) touch(streams.get(m.stream));
+      break;
     case 'alert': {
       const s = streamOf(m.stream);
       const seen = active.has(m.id);
