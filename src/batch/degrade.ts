@@ -32,8 +32,8 @@ export const degradeSchema = z
   .strictObject({
     enabled: z
       .boolean()
-      .default(false)
-      .describe('Live mode only: when the measured load is above what the machine can do, lower the sampling rate of the lowest-priority streams (announced as `degraded` events; their skipped frames are reported `sampled` with `"degraded": true`) before frames miss their deadlines, and restore it when the load falls.'),
+      .optional()
+      .describe('Live mode only: when the measured load is above what the machine can do, lower the sampling rate of the lowest-priority streams (announced as `degraded` events; their skipped frames are reported `sampled` with `"degraded": true`) before frames miss their deadlines, and restore it when the load falls. Default: on once `priority.streams` names a stream `critical` or `background` (naming one asks for it to be kept, or given up, first), off otherwise.'),
     intervalMs: z.int().min(50).default(250).describe('How often the load is measured and rates decided, ms.'),
     minFps: z.number().positive().default(1).describe('A degraded stream keeps at least this many frames per second. A stream degraded to at most one frame per keyframe interval decodes only its keyframes, which also saves the decoder\'s CPU.'),
     highWater: z.number().gt(0).default(0.85).describe('Estimated load (share of the machine, 1 = all of it) above which rates are lowered.'),
@@ -68,6 +68,11 @@ export const prioritySchema = z
   .describe('Which streams keep their frames when the machine cannot label them all.');
 
 export type PriorityConfig = z.infer<typeof prioritySchema>;
+
+/** Whether the controller decides rates: as set, else on once any stream has a priority other than normal. */
+export function degradeOn(c: PriorityConfig): boolean {
+  return c.degrade.enabled ?? c.streams.some((e) => e.priority !== 'normal');
+}
 export type DegradeConfig = z.infer<typeof degradeSchema>;
 
 /** Compiles the entries' patterns once; the result is a stream's priority. */

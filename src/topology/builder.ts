@@ -33,6 +33,7 @@ import { ensureTopics } from '../kafka/topics.js';
 import { buildLane, laneMaxBatch, type Lane } from './lanes.js';
 import { StreamRouter } from './routes.js';
 import { DegradeLoop } from './degrade.js';
+import { degradeOn } from '../batch/degrade.js';
 import { DropPublisher } from './drops.js';
 import { RunningTopology, closeAll } from './running.js';
 import { FAILED_START_STEP_MS, Startup, bounded } from './lifecycle.js';
@@ -122,7 +123,7 @@ export async function buildTopology(t: Topology, abort = new AbortController()):
     const router = new StreamRouter(t, lanes);
     decode = new DecodeStage({ config: t.decode, route: (stream) => monitor.route(router.route(stream)), drops, metrics, shed: t.batch.mode === 'live' && t.decode.shedLoad, observer: monitor, event: (e) => output.bestEffort(new RecordBatch([e]), 'stream events') });
     // Degrading by sampling before dropping: only where frames can be dropped at all (off, the loop only measures).
-    const degrade = t.batch.mode === 'live' ? new DegradeLoop({ config: t.priority.degrade, decode, lanes, output, metrics }) : undefined;
+    const degrade = t.batch.mode === 'live' ? new DegradeLoop({ config: { ...t.priority.degrade, enabled: degradeOn(t.priority) }, decode, lanes, output, metrics }) : undefined;
     if (degrade) {
       const health = drops.onDrop;
       drops.onDrop = (stream, reason, count) => {

@@ -1,7 +1,7 @@
 /** The degrade controller on a fake clock, the sampler's degraded rate, and the `degraded` drop field. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DegradeController, degradeSchema, laneCapacityFps, priorityRules, prioritySchema, type Priority, type RateChange, type StreamLoad } from '../../src/batch/degrade.js';
+import { DegradeController, degradeOn, degradeSchema, laneCapacityFps, priorityRules, prioritySchema, type Priority, type RateChange, type StreamLoad } from '../../src/batch/degrade.js';
 import { DECODE_DEGRADED, KEEP, SKIP, SKIP_DEGRADED, Sampler, samplingRuleSchema } from '../../src/decode/sampling.js';
 import { DropPublisher } from '../../src/topology/drops.js';
 import { OutputStage } from '../../src/sinks/output.js';
@@ -201,7 +201,13 @@ test('priority comes from the first matching entry, normal by default; it is par
   const base = { sources: [{ type: 'kafka', topic: 't', group: 'g' }], models: [{ name: 'm' }], sinks: [{ type: 'kafka', topic: 'l', eventsTopic: 'e' }] };
   const t = topologySchema().parse(base);
   assert.deepEqual(t.priority.streams, []);
-  assert.equal(t.priority.degrade.enabled, false);
+  assert.equal(degradeOn(t.priority), false, 'no priorities named: no degrading');
+  const named = (priority: string, enabled?: boolean) => degradeOn(topologySchema().parse({ ...base, priority: { streams: [{ streams: 'x', priority }], ...(enabled === undefined ? {} : { degrade: { enabled } }) } }).priority);
+  assert.equal(named('critical'), true, 'a critical stream turns degrading on');
+  assert.equal(named('background'), true, 'a background stream turns degrading on');
+  assert.equal(named('normal'), false, 'only normal streams: off');
+  assert.equal(named('critical', false), false, 'enabled: false wins');
+  assert.equal(named('normal', true), true, 'enabled: true wins');
   assert.throws(() => topologySchema().parse({ ...base, priority: { streams: [{ streams: 'x', priority: 'urgent' }] } }));
   assert.throws(() => topologySchema().parse({ ...base, priority: { degrade: { lowWater: 0.9 } } }), /lowWater[\s\S]*not below highWater/);
 });
