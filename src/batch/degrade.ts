@@ -191,6 +191,8 @@ export class DegradeController {
   private readonly parts = [0, 0];
   /** This tick, critical streams' own frames missed their deadlines. */
   private criticalLate = false;
+  /** Consecutive ticks with critical streams' frames missing (a backlog draining misses for a while by itself). */
+  private criticalLateTicks = 0;
   /** Times a class was lowered / raised. */
   degrades = 0;
   restores = 0;
@@ -247,6 +249,7 @@ export class DegradeController {
     for (const st of sig.streams) if (st.priority === 'critical') criticalKept += Math.min(fpsOf(st), this.rateAt(st, this.levels.critical));
     const criticalDrops = sig.criticalLateDrops ?? 0;
     this.criticalLate = criticalDrops > 0 && criticalDrops > this.c.lateDropShare * criticalKept * tickSeconds;
+    this.criticalLateTicks = this.criticalLate ? this.criticalLateTicks + 1 : 0;
     const demand = steady > this.c.highWater;
     // Drops or a backlog alone: the frames already queued when the last step was taken may still
     // miss, so a step shows in them only after a while.
@@ -275,8 +278,10 @@ export class DegradeController {
         // The drops or the backlog: one halving (two when many frames miss).
         const many = sig.lateDrops > MANY_LATE * this.c.lateDropShare * kept * tickSeconds;
         for (let i = 0; i < (many ? 2 : 1) && this.lower(levels, sig, false); i++) steps++;
-        // Critical streams only when nothing else could go lower already.
-        if (steps === 0 && this.criticalLate && this.lower(levels, sig, true)) steps = 1;
+        // Critical streams only when nothing else could go lower already, and only for their own
+        // frames missing for SETTLE_TICKS ticks in a row: what was queued before the others went
+        // down (a start, a burst) drains by itself and must not cost critical streams their rate.
+        if (steps === 0 && this.criticalLateTicks >= SETTLE_TICKS && this.lower(levels, sig, true)) steps = 1;
         if (steps > 0) reason = late ? 'drops' : 'backlog';
       }
       if (steps > 0) {
@@ -289,6 +294,22 @@ export class DegradeController {
       }
     } else if (pressure) {
       this.calmSince = Number.NaN;
+    } else if (this.levels.critical > 0) {
+      // Critical streams were lowered only for their own late frames: they come back a step at a
+      // time once no frame has missed for restoreAfterMs and the step fits under highWater, not
+      // only once the whole load is below lowWater (the others, at their floor, may keep it above
+      // that for good).
+      if (Number.isNaN(this.calmSince)) this.calmSince = sig.now;
+      if (sig.now - this.calmSince >= this.c.restoreAfterMs * this.backoff) {
+        const levels = { ...this.levels, critical: this.levels.critical - 1 };
+        if (this.estimate(sig, levels) <= this.c.highWater) {
+          this.reasons.critical = 'load-fell';
+          Object.assign(this.levels, levels);
+          this.restores++;
+          this.lastRestoreAt = sig.now;
+          this.calmSince = sig.now;
+        }
+      }
     } else if (this.load < this.c.lowWater) {
       if (Number.isNaN(this.calmSince)) this.calmSince = sig.now;
       if (sig.now - this.calmSince >= this.c.restoreAfterMs * this.backoff) {

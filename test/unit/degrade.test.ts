@@ -83,6 +83,30 @@ test('critical is degraded only once every normal and background stream is at it
   assert.deepEqual(seen, ['background', 'normal', 'critical']);
 });
 
+test('a backlog draining after the others went down does not cost critical streams their rate; a degraded critical class comes back once its frames stop missing', () => {
+  const streams = cameras(12); // the estimate puts everything else at its floor at once
+  const c = new DegradeController(settings({ highWater: 100 })); // only drops move critical
+  for (let t = 0; t < 8; t++) c.tick({ now: t * TICK, streams, backlogMs: 0, lateDrops: 0 });
+  // Critical frames miss for fewer ticks in a row than a step takes to show (what was queued drains): no step.
+  let now = 8 * TICK;
+  for (let t = 0; t < 3; t++, now += TICK) c.tick({ now, streams, backlogMs: 0, lateDrops: 100, criticalLateDrops: 100 });
+  c.tick({ now, streams, backlogMs: 0, lateDrops: 0 });
+  now += TICK;
+  assert.equal(c.levelOf('critical'), 0, 'three ticks of critical drops, then none: critical keeps its rate');
+  // Missing for longer: lowered one step.
+  now = untilCriticalDegraded(c, streams, now) + TICK;
+  assert.equal(c.levelOf('critical'), 1);
+  // The load stays well above lowWater (the others at their floor still more than the machine),
+  // but no critical frame misses any more: restored after restoreAfterMs.
+  const restoredAt = now;
+  let back: RateChange[] = [];
+  for (; now < restoredAt + 20 * TICK && c.levelOf('critical') > 0; now += TICK) back = c.tick({ now, streams, backlogMs: 0, lateDrops: 0 });
+  assert.equal(c.levelOf('critical'), 0, `critical still degraded at load ${c.load}`);
+  assert.ok(c.load > 0.5, `the load (${c.load}) stayed above lowWater`);
+  assert.ok(now - restoredAt >= 2000, 'not before restoreAfterMs');
+  assert.ok(back.length === 4 && back.every((x) => x.priority === 'critical' && x.restored && x.reason === 'load-fell'), JSON.stringify(back));
+});
+
 test('late drops alone degrade one step, then wait for it to show before the next', () => {
   const c = new DegradeController(settings());
   const streams = cameras(0.5); // the estimate says 0.7: fine, but frames miss
