@@ -279,9 +279,12 @@ export class DegradeController {
         const many = sig.lateDrops > MANY_LATE * this.c.lateDropShare * kept * tickSeconds;
         for (let i = 0; i < (many ? 2 : 1) && this.lower(levels, sig, false); i++) steps++;
         // Critical streams only when nothing else could go lower already, and only for their own
-        // frames missing for SETTLE_TICKS ticks in a row: what was queued before the others went
-        // down (a start, a burst) drains by itself and must not cost critical streams their rate.
-        if (steps === 0 && this.criticalLateTicks >= SETTLE_TICKS && this.lower(levels, sig, true)) steps = 1;
+        // frames missing for SETTLE_TICKS ticks in a row with no queue left to explain it: what was
+        // queued before the others went down (a start, a burst) drains by itself and must not cost
+        // critical streams their rate. Missing for 3× as long, a queue or not, it is real.
+        const drained = sig.backlogMs < this.c.intervalMs / 4;
+        const criticalDue = this.criticalLateTicks >= (drained ? SETTLE_TICKS : 3 * SETTLE_TICKS);
+        if (steps === 0 && criticalDue && this.lower(levels, sig, true)) steps = 1;
         if (steps > 0) reason = late ? 'drops' : 'backlog';
       }
       if (steps > 0) {

@@ -24,11 +24,14 @@ const FPS = 15;
 const FRAMES = 150; // 10 s each
 const BUDGET_MS = 400;
 /**
- * A session's first 2 s: every decoder starts at once and the latency estimate starts
+ * A session's first 3 s: every decoder starts at once and the latency estimate starts
  * pessimistic, so frames miss their budget whatever the priorities (test/e2e/scheduling.test.ts
- * sees the same); the steady state after it is where priorities show.
+ * sees the same), and the queue built before the first rates were lowered (at ~1 s) drains at the
+ * lane's capacity less the critical streams' share: gone by ~2.3 s on a quiet machine, by ~2.8 s
+ * in a full CI run (measured 2026-12-04). The steady state after it is where priorities show.
  */
-const START_FRAMES = 2 * FPS;
+const START_SECONDS = 3;
+const START_FRAMES = START_SECONDS * FPS;
 
 /** A process's niceness (/proc/PID/stat, field 19); undefined once it is gone. */
 function niceOf(pid: number): number | undefined {
@@ -131,11 +134,11 @@ describe('priority: degrading by sampling before dropping', { timeout: 120_000 }
         const criticalSteady = critical.reduce((n, x) => n + x.steadyInBudget, 0) / (CRITICAL * (FRAMES - START_FRAMES));
         const othersLate = others.reduce((n, x) => n + x.late, 0) / ((CAMERAS - CRITICAL) * FRAMES);
         const othersSteadyLate = others.reduce((n, x) => n + x.steadyLate, 0) / ((CAMERAS - CRITICAL) * (FRAMES - START_FRAMES));
-        console.log(`critical: ${pct(criticalShare)} labelled within budget (${pct(criticalSteady)} after the first 2 s); others: ${pct(othersLate)} deadline/overload (${pct(othersSteadyLate)} after the first 2 s)`);
+        console.log(`critical: ${pct(criticalShare)} labelled within budget (${pct(criticalSteady)} after the first ${START_SECONDS} s); others: ${pct(othersLate)} deadline/overload (${pct(othersSteadyLate)} after the first ${START_SECONDS} s)`);
         // Without priorities the 12 streams share ~89 frames/s: ~40 % each at best.
-        assert.ok(criticalSteady >= 0.97, `critical streams after their first 2 s: ${pct(criticalSteady)} within budget`);
+        assert.ok(criticalSteady >= 0.97, `critical streams after their first ${START_SECONDS} s: ${pct(criticalSteady)} within budget`);
         assert.ok(criticalShare >= 0.75, `critical streams: ${pct(criticalShare)} within budget`);
-        assert.ok(othersSteadyLate < 0.05, `others after their first 2 s: ${pct(othersSteadyLate)} lost as deadline/overload`);
+        assert.ok(othersSteadyLate < 0.05, `others after their first ${START_SECONDS} s: ${pct(othersSteadyLate)} lost as deadline/overload`);
       });
     } finally {
       await producer.disconnect().catch(() => undefined);

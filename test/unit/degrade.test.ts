@@ -93,6 +93,13 @@ test('a backlog draining after the others went down does not cost critical strea
   c.tick({ now, streams, backlogMs: 0, lateDrops: 0 });
   now += TICK;
   assert.equal(c.levelOf('critical'), 0, 'three ticks of critical drops, then none: critical keeps its rate');
+  // Missing while a queue drains (backlog): not for 4 ticks, only for 12 in a row.
+  const q = new DegradeController(settings({ highWater: 100 }));
+  let qt = 0;
+  for (let t = 0; t < 8; t++, qt += TICK) q.tick({ now: qt, streams, backlogMs: 0, lateDrops: 0 });
+  let ticksToCritical = 0;
+  for (; ticksToCritical < 40 && q.levelOf('critical') === 0; ticksToCritical++, qt += TICK) q.tick({ now: qt, streams, backlogMs: 200, lateDrops: 100, criticalLateDrops: 100 });
+  assert.ok(ticksToCritical >= 12 && ticksToCritical < 40, `with a queue draining, critical streams go down only after 12 ticks of their own late frames (after ${ticksToCritical})`);
   // Missing for longer: lowered one step.
   now = untilCriticalDegraded(c, streams, now) + TICK;
   assert.equal(c.levelOf('critical'), 1);
