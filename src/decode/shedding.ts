@@ -48,7 +48,7 @@ export const UNMEASURED_DECODE_MS = 10;
 /**
  * Frame interval assumed before a session's second frame gives it, ms (25 fps, the commonest
  * camera rate). A session's first chunk comes late by design: `framewire ingest` dates the
- * session from its first 300 ms of frames before cutting it, so with B-frames its first frames
+ * session from its first 100 ms of frames before cutting it, so with B-frames its first frames
  * arrive ~2 budgets old; with an interval to reckon with they are caught up, not skipped to the
  * next keyframe (a whole 10 s GOP).
  */

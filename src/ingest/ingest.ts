@@ -109,11 +109,13 @@ export const CHUNK_FORMAT = 'mpegts';
 const LINGER_MS = 0;
 /**
  * A live or paced session's epoch is the best estimate over this long after ffmpeg's first bytes
- * (capture.ts); the first chunk waits for it. The end of the probing burst alone was measured
- * 12 ms worse than the live frames that follow it, which made frames claim a capture time after
- * they reached Kafka; ~8 live frames at 25 fps come within 2 ms of the session's best.
+ * (capture.ts); the first chunk waits for it, so the session's first frames reach the processor
+ * this much older. The end of the probing burst alone can be 35-80 ms late (x264 starting at
+ * 720p; a B-frame file's first P-frame); measured on a quiet machine, the estimate at 100 ms came
+ * within 0-5 ms of the whole run's best (5 sources, 2 runs each), at 300 ms within 0-2 ms. At
+ * 300 ms the first 2-4 frames of every session arrived past a 250 ms budget.
  */
-const EPOCH_WINDOW_MS = 300;
+const EPOCH_WINDOW_MS = 100;
 /** ffprobe of the input (codec, B-frames) gives up after this long. */
 const PROBE_TIMEOUT_MS = 20_000;
 /** A file read as fast as possible: bytes cut but not yet sent; when full, stdout is no longer read. */

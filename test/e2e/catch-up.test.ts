@@ -58,7 +58,7 @@ async function runCell(catchUpMs: number | undefined, tag: string): Promise<Outc
       const stream = `${topo!.name}-cam`;
       const camera = runIngest({ stream, input: video.input, brokers: BROKERS, topic: topo!.chunks, realtime: true, gop: 250 });
       // Without catch-up, a stream that starts a little behind (its first chunk is dated from
-      // 300 ms of frames) may already lose its first GOP, so no labels come: that cell is frozen
+      // 100 ms of frames) may already lose its first GOP, so no labels come: that cell is frozen
       // at the same point of the stream instead, 4.8 s in.
       const ready = await waitUntil(() => labels!.records.length >= FREEZE_AFTER_LABELS, catchUpMs === 0 ? 4800 : 20_000, 20);
       if (!ready) assert.equal(catchUpMs, 0, `fewer than ${FREEZE_AFTER_LABELS} labels`);

@@ -232,7 +232,7 @@ describe('framewire ingest', { timeout: 60_000 }, () => {
     const ends: number[] = [];
     let offset = 0;
     for (const r of records) ends.push((offset += r.value.length));
-    // The epoch is the best of the first 300 ms; a later frame that x264 encodes faster than any
+    // The epoch is the best of the first 100 ms; a later frame that x264 encodes faster than any
     // of those may come out a few ms sooner than they predict (2 cores shared: 1 ms seen).
     let worst = -Infinity;
     for (const [pts, pos] of packets) {
