@@ -553,6 +553,9 @@ export class FfmpegDecoder implements Decoder {
   }
 }
 
+/** Spares are topped up once no session has taken a decoder for this long, ms (DecoderSpares.refillLater). */
+export const SPARE_REFILL_MS = 500;
+
 /**
  * The ffmpeg backend: a started decoder waiting for each (codec, size) in use, so a new session's first frame does
  * not wait for ffmpeg to start: ~120 ms here (its shared libraries), ~600 ms for the first one of
@@ -560,11 +563,16 @@ export class FfmpegDecoder implements Decoder {
  */
 export class DecoderSpares implements DecoderBackend {
   private readonly spares = new Map<string, FfmpegDecoder[]>();
+  /** Per (codec, size): the refill due once takes have paused (SPARE_REFILL_MS). */
+  private readonly refills = new Map<string, NodeJS.Timeout>();
   private closed = false;
 
   constructor(private readonly base: { ffmpegPath?: string; inputBufferBytes?: number; limits?: DecoderLimits }, private readonly perKey = 2) {}
 
-  /** A running decoder for these parameters with `hooks` attached; a new spare starts behind it. */
+  /**
+   * A running decoder for these parameters with `hooks` attached: a spare, or one started now.
+   * The spares are topped up once takes pause, not behind each take.
+   */
   take(codec: VideoCodec, width: number, height: number, hooks: DecoderHooks): FfmpegDecoder {
     const list = this.list(codec, width, height);
     let dec: FfmpegDecoder | undefined;
@@ -572,8 +580,9 @@ export class DecoderSpares implements DecoderBackend {
       const spare = list.shift()!;
       if (!spare.isExited) dec = spare.attach(hooks);
     }
-    this.warm(codec, width, height);
-    return dec ?? new FfmpegDecoder({ ...this.base, codec, width, height, hooks });
+    dec ??= new FfmpegDecoder({ ...this.base, codec, width, height, hooks });
+    this.refillLater(codec, width, height);
+    return dec;
   }
 
   /** Starts spares for these parameters up to the number kept. */
@@ -582,6 +591,24 @@ export class DecoderSpares implements DecoderBackend {
     const list = this.list(codec, width, height);
     for (let i = list.length - 1; i >= 0; i--) if (list[i]!.isExited) list.splice(i, 1);
     while (list.length < this.perKey) list.push(new FfmpegDecoder({ ...this.base, codec, width, height }));
+  }
+
+  /**
+   * Sessions come in bursts (cameras joining together, every stream after a restart, a rebalance).
+   * Spares started behind each take compete with the new sessions' first frames for the cores
+   * (a spawn blocks the event loop, and each ffmpeg spends ~60 ms of CPU loading), so the refill
+   * waits until no take has come for SPARE_REFILL_MS.
+   */
+  private refillLater(codec: VideoCodec, width: number, height: number): void {
+    if (this.closed) return;
+    const key = decoderKey(codec, width, height);
+    clearTimeout(this.refills.get(key));
+    const timer = setTimeout(() => {
+      this.refills.delete(key);
+      this.warm(codec, width, height);
+    }, SPARE_REFILL_MS);
+    timer.unref();
+    this.refills.set(key, timer);
   }
 
   get count(): number {
@@ -600,6 +627,8 @@ export class DecoderSpares implements DecoderBackend {
   /** Stops every spare. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.refills.values()) clearTimeout(t);
+    this.refills.clear();
     const all = [...this.spares.values()].flat();
     this.spares.clear();
     await Promise.all(all.map((d) => d.kill()));
