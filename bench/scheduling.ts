@@ -209,6 +209,8 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     const lat: number[] = [];
     const dropped: Record<string, number> = {};
     const timeline: Record<string, number>[] = [];
+    /** --timeline: dropped frames per camera, by reason. */
+    const perCamera: Record<string, Record<string, number>> = {};
     /** Dropped frames among each session's first 2 s (decoders starting, all streams at once). */
     let droppedAtStart = 0;
     let labelled = 0;
@@ -241,6 +243,10 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
           else if (v.degraded) cls.degraded += v.count!;
           droppedAtStart += Math.max(0, Math.min(v.toFrame!, 2 * FPS - 1) - v.fromFrame! + 1);
           // --timeline: dropped frames per second of stream time, by reason.
+          if (TIMELINE) {
+            const row = (perCamera[v.stream!] ??= {});
+            row[v.reason!] = (row[v.reason!] ?? 0) + v.count!;
+          }
           if (TIMELINE) for (let f = v.fromFrame!; f <= v.toFrame!; f++) {
             const sec = Math.floor(f / FPS);
             const row = (timeline[sec] ??= {});
@@ -276,6 +282,7 @@ sinks: [{ type: kafka, topic: ${prefix}.labels, eventsTopic: ${prefix}.events }]
     if (CRITICAL > 0 && process.env.BENCH_DEGRADE_LOG) console.log(proc.stderr().split('\n').filter((l) => l.includes('sampling rate')).join('\n'));
     if (CRITICAL > 0) console.log(`degraded events (camera→rate fps), in order: ${degradedEvents.join(' ') || 'none'}`);
     if (TIMELINE) console.log(`drops per second of stream time (${model}, ${n} streams): ${timeline.map((r, i) => `${i}s ${JSON.stringify(r ?? {})}`).join(' ')}`);
+    if (TIMELINE) console.log(`drops per camera: ${Object.entries(perCamera).sort().map(([s, r]) => `${s} ${JSON.stringify(r)}`).join(' ')}`);
     lat.sort((a, b) => a - b);
     const rate = (r: string) => (total ? ((100 * (dropped[r] ?? 0)) / total).toFixed(1) : '0.0');
     return {
