@@ -2,7 +2,7 @@
  * The supervised ffmpeg decoder fed by our demuxer, against real ffmpeg: every frame comes out,
  * in presentation order, pixel-identical to a plain ffmpeg decode of the same MPEG-TS file; no
  * frame is held (fed one at a time, each comes out before the next goes in); a killed child
- * reports what it held.
+ * reports what it held; spares are topped up after a burst of sessions, not behind each one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TsDemuxer, type AccessUnit } from '../../src/decode/mpegts.js';
-import { FfmpegDecoder } from '../../src/decode/ffmpeg/decoder.js';
+import { DecoderSpares, FfmpegDecoder, SPARE_REFILL_MS } from '../../src/decode/ffmpeg/decoder.js';
 
 const W = 96;
 const H = 64;
@@ -143,4 +143,29 @@ test('a killed decoder reports the frames it held; the pipeline hook is never ca
   assert.match(exit()!.detail, /\(signal SIGKILL\)/);
   assert.ok(held.length > 0, 'it held frames when killed');
   for (let i = 0; i < 30; i++) assert.ok(out.has(i) !== held.includes(i), `frame ${i}: out or held, exactly one`);
+});
+
+test('spares: a burst of takes spawns only the decoders it needs, and the spares are topped up once it has passed', async () => {
+  const spares = new DecoderSpares({}, 2);
+  const taken: FfmpegDecoder[] = [];
+  const hooks = { frame: () => {}, skipped: () => {}, error: () => {}, exited: () => {} };
+  try {
+    spares.warm('h264', W, H);
+    assert.equal(spares.count, 2);
+    for (let i = 0; i < 3; i++) taken.push(spares.take('h264', W, H, hooks));
+    // Two came from the spares, the third was started for its session; none was started behind them.
+    assert.equal(spares.count, 0, 'spares started during the burst');
+    assert.equal(new Set(taken.map((d) => d.pid)).size, 3);
+    assert.ok(taken.every((d) => !d.isExited && d.pid !== undefined));
+    await new Promise((r) => setTimeout(r, SPARE_REFILL_MS / 2));
+    taken.push(spares.take('h264', W, H, hooks));
+    await new Promise((r) => setTimeout(r, SPARE_REFILL_MS / 2 + 50));
+    // A take within the quiet period starts it again.
+    assert.equal(spares.count, 0, 'topped up before takes had paused for SPARE_REFILL_MS');
+    await new Promise((r) => setTimeout(r, SPARE_REFILL_MS / 2 + 100));
+    assert.equal(spares.count, 2, 'not topped up after the burst');
+  } finally {
+    await Promise.all(taken.map((d) => d.kill()));
+    await spares.close();
+  }
 });
